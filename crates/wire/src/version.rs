@@ -207,8 +207,7 @@ impl VersionReader {
         let mut pos = 0;
         loop {
             let rest = input.get(pos..).unwrap_or_default();
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                self.check_partial(rest)?;
+            let Some(nl) = self.scan_line(rest)? else {
                 return Ok(VersionStatus::Incomplete { consumed: pos });
             };
             let raw = rest.get(..nl).unwrap_or_default();
@@ -250,27 +249,45 @@ impl VersionReader {
         Ok(())
     }
 
-    /// Rejects a partial line that can already not become valid, so the caller never
-    /// buffers more than a line's limit.
-    fn check_partial(&self, partial: &[u8]) -> Result<()> {
-        // A trailing CR may be followed by LF in the next read.
-        check_chars(partial.strip_suffix(b"\r").unwrap_or(partial))?;
-        let may_be_version = partial.iter().zip(PREFIX).all(|(a, b)| a == b);
-        if may_be_version {
-            // Line ending not yet seen: content + at least LF.
-            if partial.len() + 1 > MAX_VERSION_LINE {
-                return Err(Error::VersionLineTooLong {
-                    max: MAX_VERSION_LINE,
+    /// Finds the line feed that ends the line at the front of `rest`, rejecting the line as
+    /// soon as a prefix of it can already not become valid, so the caller never buffers more
+    /// than a line's limit.
+    ///
+    /// Every prefix is checked, in one pass, as if the bytes had arrived one at a time: the
+    /// error is the one of the shortest failing prefix, whatever the chunks the input came in.
+    fn scan_line(&self, rest: &[u8]) -> Result<Option<usize>> {
+        let mut after_cr = false;
+        for (i, &b) in rest.iter().enumerate() {
+            if b == b'\n' {
+                return Ok(Some(i));
+            }
+            // The line so far is `rest[..=i]`; a CR may only be followed by the LF.
+            if b == 0 {
+                return Err(Error::NulInVersion);
+            }
+            if after_cr {
+                return Err(Error::StrayCarriageReturn);
+            }
+            after_cr = b == b'\r';
+            let len = i + 1;
+            // At most 4 comparisons: whether the line still starts like `SSH-`.
+            let may_be_version = rest.iter().zip(PREFIX).take(len).all(|(a, p)| a == p);
+            if may_be_version {
+                // Line ending not yet seen: content + at least LF.
+                if len + 1 > MAX_VERSION_LINE {
+                    return Err(Error::VersionLineTooLong {
+                        max: MAX_VERSION_LINE,
+                    });
+                }
+            } else if self.we_are == Role::Server {
+                return Err(Error::UnexpectedPreamble);
+            } else if len >= self.limits.max_line_len {
+                return Err(Error::PreambleLineTooLong {
+                    max: self.limits.max_line_len,
                 });
             }
-        } else if self.we_are == Role::Server {
-            return Err(Error::UnexpectedPreamble);
-        } else if partial.len() >= self.limits.max_line_len {
-            return Err(Error::PreambleLineTooLong {
-                max: self.limits.max_line_len,
-            });
         }
-        Ok(())
+        Ok(None)
     }
 }
 
