@@ -117,8 +117,9 @@ pub fn parse(bytes: &[u8], we_are: Role) -> Result<Option<Hello>> {
     }))
 }
 
-/// Reads a hello from `r` (whose timeouts the caller has set), reading no further than
-/// needed is not guaranteed: bytes after the first packet in the same read are dropped.
+/// Reads a hello from `r` (whose timeouts the caller has set). Bytes that arrive after the
+/// first packet in the same read are not part of the result (OpenSSH sends nothing more
+/// before it hears from us).
 pub fn read<R: Read + ?Sized>(r: &mut R, we_are: Role) -> Result<Hello> {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];

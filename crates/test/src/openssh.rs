@@ -487,6 +487,17 @@ impl SshdBuilder {
         self
     }
 
+    /// Whether sshd will log at INFO: false if `-o LogLevel=` was lowered below it (the
+    /// command line wins over the config file's `LogLevel DEBUG1`).
+    fn logs_info(&self) -> bool {
+        !self.options.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("LogLevel")
+                && ["QUIET", "FATAL", "ERROR"]
+                    .iter()
+                    .any(|l| v.eq_ignore_ascii_case(l))
+        })
+    }
+
     fn host_key_types(&self) -> Vec<HostKeyType> {
         if self.host_keys.is_empty() {
             vec![HostKeyType::Ed25519]
@@ -523,7 +534,9 @@ impl SshdBuilder {
     }
 
     /// Generates the keys, writes the config, starts `sshd -D -e -f CFG -p PORT -o ...` and
-    /// waits until it answers on its port with an identification line.
+    /// polls its port (every 20 ms, up to the ready timeout) until it answers with an
+    /// identification line and has logged that it listens there. If another process took
+    /// the port in between, it retries with a new one (3 attempts).
     pub fn start(self) -> Result<Sshd> {
         let sshd = find("sshd")?;
         ensure_privsep_dir()?;
@@ -577,6 +590,7 @@ impl SshdBuilder {
                 host_keys: host_keys.clone(),
                 command,
                 sshd: sshd.clone(),
+                logs_listening: self.logs_info(),
                 dir: None,
             };
             match server.wait_ready(self.ready_timeout) {
@@ -630,6 +644,8 @@ pub struct Sshd {
     host_keys: Vec<(HostKeyType, PathBuf)>,
     command: String,
     sshd: PathBuf,
+    /// Whether the log level lets sshd log "Server listening on ..." (INFO).
+    logs_listening: bool,
     // Dropped after the process is killed (fields drop after `Drop::drop`).
     dir: Option<tempfile::TempDir>,
 }
@@ -673,11 +689,24 @@ impl Sshd {
                     log: self.stderr_log(),
                 });
             }
-            if probe(self.addr, left.min(Duration::from_secs(2))) {
+            // The banner alone could come from another process that took the port first;
+            // sshd's own "Server listening" line (INFO) says the listener is ours.
+            if probe(self.addr, left.min(Duration::from_secs(2)))
+                && (!self.logs_listening || self.stderr_log().contains(&self.listening_line()))
+            {
                 return Ok(());
             }
             std::thread::sleep(POLL_INTERVAL.min(left));
         }
+    }
+
+    /// What sshd logs once it listens on our port.
+    fn listening_line(&self) -> String {
+        format!(
+            "Server listening on {} port {}.",
+            self.addr.ip(),
+            self.port()
+        )
     }
 
     /// The address it listens on (127.0.0.1:port).

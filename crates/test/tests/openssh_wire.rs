@@ -365,3 +365,16 @@ fn ssh_client_logs_into_the_private_sshd() {
         sshd.stderr_log()
     );
 }
+
+#[test]
+fn sshd_with_a_quiet_log_level_still_becomes_ready() {
+    // Readiness then rests on the port alone (no "Server listening" line to wait for).
+    let sshd = Sshd::builder()
+        .option("LogLevel", "ERROR")
+        .ready_timeout(Duration::from_secs(10))
+        .start()
+        .unwrap();
+    let hello = server_hello(&sshd);
+    check_identification(&hello);
+    assert!(!sshd.stderr_log().contains("Server listening"));
+}
