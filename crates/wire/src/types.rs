@@ -406,6 +406,8 @@ pub struct MpInt(Bytes);
 impl MpInt {
     fn is_canonical(raw: &[u8]) -> bool {
         match raw {
+            // Zero is the empty string (RFC 4251 §5), never a single zero byte.
+            [0x00] => false,
             [] | [_] => true,
             // A leading 0x00 is only allowed to keep the next byte's top bit from reading
             // as a sign; a leading 0xff only to keep a negative number negative.
