@@ -186,6 +186,9 @@ pub struct VersionReader {
     limits: PreambleLimits,
     lines: usize,
     bytes: usize,
+    /// Bytes at the front of the partial line the caller kept that an earlier call already
+    /// checked, so byte-at-a-time input costs linear, not quadratic, time.
+    scanned: usize,
 }
 
 impl VersionReader {
@@ -198,6 +201,7 @@ impl VersionReader {
             limits,
             lines: 0,
             bytes: 0,
+            scanned: 0,
         }
     }
 
@@ -207,9 +211,13 @@ impl VersionReader {
         let mut pos = 0;
         loop {
             let rest = input.get(pos..).unwrap_or_default();
-            let Some(nl) = self.scan_line(rest)? else {
+            // Only the first line can be one an earlier call saw part of.
+            let from = if pos == 0 { self.scanned } else { 0 };
+            let Some(nl) = self.scan_line(rest, from)? else {
+                self.scanned = rest.len();
                 return Ok(VersionStatus::Incomplete { consumed: pos });
             };
+            self.scanned = 0;
             let raw = rest.get(..nl).unwrap_or_default();
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             check_chars(line)?;
@@ -255,9 +263,14 @@ impl VersionReader {
     ///
     /// Every prefix is checked, in one pass, as if the bytes had arrived one at a time: the
     /// error is the one of the shortest failing prefix, whatever the chunks the input came in.
-    fn scan_line(&self, rest: &[u8]) -> Result<Option<usize>> {
-        let mut after_cr = false;
-        for (i, &b) in rest.iter().enumerate() {
+    /// The first `from` bytes were checked by an earlier call and are not looked at again.
+    fn scan_line(&self, rest: &[u8], from: usize) -> Result<Option<usize>> {
+        let from = from.min(rest.len());
+        let mut after_cr = from
+            .checked_sub(1)
+            .and_then(|i| rest.get(i))
+            .is_some_and(|&b| b == b'\r');
+        for (i, &b) in rest.iter().enumerate().skip(from) {
             if b == b'\n' {
                 return Ok(Some(i));
             }
