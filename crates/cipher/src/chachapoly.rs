@@ -1,0 +1,173 @@
+//! `chacha20-poly1305@openssh.com` (OpenSSH PROTOCOL.chacha20poly1305).
+//!
+//! The 64-byte key is split: the first 32 bytes (K_2) key the payload cipher, the last 32 (K_1)
+//! the length cipher. Both run ChaCha20 with the 64-bit sequence number (big-endian) as nonce.
+//! The length is encrypted with K_1 from block counter 0. The Poly1305 key is the first 32
+//! bytes of K_2's keystream block 0; the rest of the packet is encrypted with K_2 from block
+//! counter 1. The tag covers the encrypted length and the encrypted rest.
+
+use core::ops::Range;
+
+use bytes::BytesMut;
+use chacha20::ChaCha20Legacy;
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use poly1305::Poly1305;
+use poly1305::universal_hash::KeyInit;
+use subtle::ConstantTimeEq;
+use whelk_wire::frame::Alignment;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::packet::{PacketOpener, PacketSealer, check_openable, check_sealable, payload_range};
+
+/// Key length: two 256-bit ChaCha20 keys.
+pub(crate) const KEY_LEN: usize = 64;
+/// Poly1305 tag length.
+pub(crate) const TAG_LEN: usize = 16;
+const NAME: &str = "chacha20-poly1305@openssh.com";
+
+/// The two ChaCha20 keys; zeroized on drop.
+struct Keys {
+    main: Zeroizing<[u8; 32]>,
+    header: Zeroizing<[u8; 32]>,
+}
+
+impl Keys {
+    fn new(key: &[u8]) -> Result<Self> {
+        let (main, header) = key
+            .split_first_chunk::<32>()
+            .and_then(|(m, rest)| rest.first_chunk::<32>().map(|h| (m, h)))
+            .filter(|_| key.len() == KEY_LEN)
+            .ok_or(Error::KeyLength {
+                what: "cipher key",
+                got: key.len(),
+                expected: KEY_LEN,
+            })?;
+        Ok(Self {
+            main: Zeroizing::new(*main),
+            header: Zeroizing::new(*header),
+        })
+    }
+
+    fn nonce(seq: u32) -> [u8; 8] {
+        u64::from(seq).to_be_bytes()
+    }
+
+    /// Encrypts or decrypts the 4-byte length.
+    fn crypt_length(&self, seq: u32, len: &mut [u8; 4]) {
+        let mut c = ChaCha20Legacy::new((&*self.header).into(), &Self::nonce(seq).into());
+        c.apply_keystream(len);
+    }
+
+    /// The payload cipher positioned at block 1, and the Poly1305 instance keyed from block 0.
+    fn main(&self, seq: u32) -> (ChaCha20Legacy, Poly1305) {
+        let mut c = ChaCha20Legacy::new((&*self.main).into(), &Self::nonce(seq).into());
+        let mut poly_key = Zeroizing::new([0u8; 32]);
+        c.apply_keystream(&mut *poly_key);
+        c.seek(64u64);
+        let poly = Poly1305::new((&*poly_key).into());
+        (c, poly)
+    }
+}
+
+/// Outbound chacha20-poly1305.
+pub(crate) struct ChaChaPolySealer {
+    keys: Keys,
+}
+
+impl ChaChaPolySealer {
+    pub(crate) fn new(key: &[u8]) -> Result<Self> {
+        Ok(Self {
+            keys: Keys::new(key)?,
+        })
+    }
+}
+
+impl PacketSealer for ChaChaPolySealer {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn alignment(&self) -> Alignment {
+        Alignment::new(8, false)
+    }
+
+    fn trailer_len(&self) -> usize {
+        TAG_LEN
+    }
+
+    fn seal(&mut self, seq: u32, buf: &mut BytesMut, packet: Range<usize>) -> Result<()> {
+        check_sealable(buf, &packet, self.alignment())?;
+        let bad = Error::BadPacketRange {
+            start: packet.start,
+            end: packet.end,
+            buf_len: buf.len(),
+        };
+        let pkt = buf.get_mut(packet).ok_or(bad.clone())?;
+        let (len, body) = pkt.split_first_chunk_mut::<4>().ok_or(bad)?;
+        self.keys.crypt_length(seq, len);
+        let (mut c, poly) = self.keys.main(seq);
+        c.apply_keystream(body);
+        let tag = poly.compute_unpadded(pkt);
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+}
+
+/// Inbound chacha20-poly1305.
+pub(crate) struct ChaChaPolyOpener {
+    keys: Keys,
+    pending: Option<u32>,
+}
+
+impl ChaChaPolyOpener {
+    pub(crate) fn new(key: &[u8]) -> Result<Self> {
+        Ok(Self {
+            keys: Keys::new(key)?,
+            pending: None,
+        })
+    }
+}
+
+impl PacketOpener for ChaChaPolyOpener {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn alignment(&self) -> Alignment {
+        Alignment::new(8, false)
+    }
+
+    fn trailer_len(&self) -> usize {
+        TAG_LEN
+    }
+
+    fn length_bytes(&self) -> usize {
+        4
+    }
+
+    fn open_length(&mut self, seq: u32, first: &[u8]) -> Result<u32> {
+        let mut len = *first.first_chunk::<4>().ok_or(Error::OpenOutOfOrder)?;
+        self.keys.crypt_length(seq, &mut len);
+        let len = u32::from_be_bytes(len);
+        self.pending = Some(len);
+        Ok(len)
+    }
+
+    fn open(&mut self, seq: u32, packet: &mut [u8]) -> Result<Range<usize>> {
+        let body = check_openable(packet, self.pending, TAG_LEN)?;
+        self.pending = None;
+        let (data, received) = packet.split_at_mut(body);
+        let (mut c, poly) = self.keys.main(seq);
+        let expected = poly.compute_unpadded(data);
+        if !bool::from(expected.as_slice().ct_eq(received)) {
+            return Err(Error::Mac);
+        }
+        let (len, rest) = data
+            .split_first_chunk_mut::<4>()
+            .ok_or(Error::OpenOutOfOrder)?;
+        self.keys.crypt_length(seq, len);
+        c.apply_keystream(rest);
+        payload_range(packet, body)
+    }
+}
