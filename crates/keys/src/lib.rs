@@ -14,9 +14,12 @@
 extern crate alloc;
 
 pub mod algorithm;
+pub mod authorized_keys;
 pub mod error;
 pub mod fingerprint;
+pub mod known_hosts;
 pub mod openssh;
+pub mod pattern;
 pub mod private;
 pub mod public;
 
