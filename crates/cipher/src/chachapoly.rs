@@ -171,3 +171,43 @@ impl PacketOpener for ChaChaPolyOpener {
         payload_range(packet, body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7539 §2.5.2 (Poly1305) and the all-zero ChaCha20 keystream (RFC 7539 A.1 #1,
+    /// identical for the 64-bit-nonce variant at counter 0): the two primitives the
+    /// construction is built from, as this module calls them.
+    #[test]
+    fn primitives_rfc7539() {
+        let key = hex::decode("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")
+            .unwrap();
+        let key: [u8; 32] = key.try_into().unwrap();
+        let tag =
+            Poly1305::new((&key).into()).compute_unpadded(b"Cryptographic Forum Research Group");
+        assert_eq!(hex::encode(tag), "a8061dc1305136c6c22b8baf0c0127a9");
+
+        let keys = Keys::new(&[0; 64]).unwrap();
+        let mut len = [0u8; 4];
+        keys.crypt_length(0, &mut len);
+        assert_eq!(hex::encode(len), "76b8e0ad");
+        let (mut c, _) = keys.main(0);
+        // Block 1 of the zero-key, zero-nonce keystream (RFC 7539 A.1 test vector #2 uses
+        // the same key and nonce at counter 1).
+        let mut block = [0u8; 64];
+        c.apply_keystream(&mut block);
+        assert_eq!(
+            hex::encode(block),
+            "9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed\
+             29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f"
+        );
+    }
+
+    #[test]
+    fn key_length_is_checked() {
+        assert!(Keys::new(&[0; 63]).is_err());
+        assert!(Keys::new(&[0; 65]).is_err());
+        assert!(Keys::new(&[0; 64]).is_ok());
+    }
+}

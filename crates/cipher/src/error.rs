@@ -1,6 +1,8 @@
 //! Errors of packet protection and compression, each with the `SSH_MSG_DISCONNECT` reason it
 //! is reported with ([`Error::disconnect_reason`]).
 
+use alloc::string::String;
+
 use whelk_wire::msg::DisconnectReason;
 
 /// What went wrong while sealing, opening, compressing or decompressing a packet, or while
@@ -45,7 +47,7 @@ pub enum Error {
     },
     /// An algorithm name that this crate does not implement.
     #[error("unknown algorithm {0:?}")]
-    UnknownAlgorithm(alloc::string::String),
+    UnknownAlgorithm(String),
     /// A non-AEAD cipher was set up without a MAC (use the `none` MAC explicitly if that is
     /// really intended).
     #[error("cipher {0} needs a MAC")]

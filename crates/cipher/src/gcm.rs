@@ -198,3 +198,60 @@ impl PacketOpener for GcmOpener {
         payload_range(packet, body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    const IV: &str = "cafebabefacedbaddecaf888";
+    const P: &str = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+                     1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39";
+    const A: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+
+    /// McGrew & Viega, "The Galois/Counter Mode of Operation", test cases 4 and 16 (the
+    /// NIST GCM validation vectors), through the same calls the sealer and opener make.
+    fn check(kind: GcmKind, key: &str, c: &str, t: &str) {
+        let mut st = State::new(kind, &h(key), &h(IV)).unwrap();
+        let mut data = h(P);
+        let tag = st.encrypt(&h(A), &mut data).unwrap();
+        assert_eq!(hex::encode(&data), c);
+        assert_eq!(hex::encode(tag), t);
+        st.decrypt(&h(A), &mut data, &tag).unwrap();
+        assert_eq!(data, h(P));
+        let mut bad = tag;
+        bad[15] ^= 1;
+        assert_eq!(st.decrypt(&h(A), &mut data, &bad), Err(Error::Mac));
+        // The nonce's invocation counter is the last 8 bytes, big-endian.
+        st.next_nonce();
+        assert_eq!(hex::encode(*st.nonce), "cafebabefacedbaddecaf889");
+    }
+
+    #[test]
+    fn gcm_mcgrew_viega_test_cases() {
+        check(
+            GcmKind::Aes128,
+            "feffe9928665731c6d6a8f9467308308",
+            "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e\
+             21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
+            "5bc94fbc3221a5db94fae95ae7121a47",
+        );
+        check(
+            GcmKind::Aes256,
+            "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+             8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+            "76fc6ece0f4e1768cddf8853bb2d551b",
+        );
+    }
+
+    #[test]
+    fn invocation_counter_wraps_in_its_8_bytes() {
+        let mut st = State::new(GcmKind::Aes128, &[0; 16], &h("01020304ffffffffffffffff")).unwrap();
+        st.next_nonce();
+        assert_eq!(hex::encode(*st.nonce), "010203040000000000000000");
+    }
+}

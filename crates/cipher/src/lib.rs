@@ -84,7 +84,7 @@
 //!   [`Error::DecompressedTooLarge`] (catalog R03).
 //! - **Errors** are one enum, [`Error`], whose [`Error::disconnect_reason`] gives
 //!   `MAC_ERROR`, `PROTOCOL_ERROR` or `COMPRESSION_ERROR`.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

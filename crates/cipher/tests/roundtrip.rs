@@ -1,0 +1,123 @@
+//! Round trips for every cipher x MAC x compression combination, over payload sizes from the
+//! smallest to the largest the packet limit allows, through the Deframer with the input
+//! arriving in uneven pieces.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use bytes::{BufMut, BytesMut};
+use common::{combinations, label, pair, payload, rng};
+use whelk_cipher::compress::DEFAULT_MAX_INFLATED;
+use whelk_cipher::registry::{COMPRESSIONS, CompressionKind};
+use whelk_cipher::{Compressor, Decompressor, Deframer};
+use whelk_wire::frame::{Alignment, PacketLimits, finish_packet, start_packet};
+
+/// The largest payload whose packet fits `limits` under `alignment`.
+fn max_payload(limits: PacketLimits, alignment: Alignment) -> usize {
+    let max = limits.max_packet_len() as usize;
+    (1..max)
+        .rev()
+        .find(|&p| 1 + p + usize::from(alignment.padding_len(p)) <= max)
+        .unwrap()
+}
+
+fn round_trips(compression: &str) -> usize {
+    let comp = COMPRESSIONS.iter().find(|c| c.name == compression).unwrap();
+    let limits = PacketLimits::default();
+    let mut combos = 0;
+    let mut cache: HashMap<(usize, u64), Vec<u8>> = HashMap::new();
+    for (c, m) in combinations() {
+        {
+            combos += 1;
+            let name = format!("{} {}", label(c, m), comp.name);
+            let (mut sealer, opener) = pair(c, m);
+            let alignment = sealer.alignment();
+            let mut sizes = vec![1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 255, 256, 4096, 32768];
+            let compressing = comp.kind == CompressionKind::Zlib;
+            // Compressed payloads of half-random data stay below the uncompressed size, so
+            // the maximal payload fits either way; the inflate cap is the default.
+            sizes.push(max_payload(limits, alignment).min(DEFAULT_MAX_INFLATED));
+            let mut deflate = Compressor::new();
+            let mut inflate = Decompressor::new(DEFAULT_MAX_INFLATED);
+            let mut r = rng(7);
+            let mut wire = BytesMut::new();
+            let mut sent = Vec::new();
+            let first_seq = u32::MAX - 3; // cross the sequence number wrap too
+            for (i, &size) in sizes.iter().enumerate() {
+                let data = cache
+                    .entry((size, i as u64))
+                    .or_insert_with(|| payload(size, i as u64))
+                    .clone();
+                let seq = first_seq.wrapping_add(i as u32);
+                let start = start_packet(&mut wire);
+                if compressing {
+                    deflate.compress(&data, &mut wire).unwrap();
+                } else {
+                    wire.put_slice(&data);
+                }
+                let range = finish_packet(&mut wire, start, alignment, &mut r).unwrap();
+                assert!(
+                    range.len() - 4 <= limits.max_packet_len() as usize,
+                    "{name}"
+                );
+                let end = range.end;
+                sealer.seal(seq, &mut wire, range).unwrap();
+                assert_eq!(wire.len(), end + sealer.trailer_len(), "{name}");
+                sent.push(data);
+            }
+            let mut deframer = Deframer::new(opener, limits);
+            let mut inbound = BytesMut::new();
+            let mut got = Vec::new();
+            let mut seq = first_seq;
+            for piece in wire.chunks(4093) {
+                inbound.extend_from_slice(piece);
+                while let Some(p) = deframer
+                    .next_packet(seq, &mut inbound)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                {
+                    seq = seq.wrapping_add(1);
+                    if compressing {
+                        let mut out = BytesMut::new();
+                        inflate.decompress(&p.payload, &mut out).unwrap();
+                        got.push(out.to_vec());
+                    } else {
+                        got.push(p.payload.to_vec());
+                    }
+                }
+            }
+            assert!(inbound.is_empty(), "{name}");
+            assert_eq!(got.len(), sent.len(), "{name}");
+            for (a, b) in got.iter().zip(&sent) {
+                assert!(a == b, "{name}: payload of {} bytes differs", b.len());
+            }
+        }
+    }
+    combos
+}
+
+// 3 AEAD ciphers + 8 others x 10 MACs, for each compression method.
+const COMBINATIONS: usize = 3 + 8 * 10;
+
+#[test]
+fn every_combination_round_trips_without_compression() {
+    assert_eq!(round_trips("none"), COMBINATIONS);
+}
+
+#[test]
+fn every_combination_round_trips_with_zlib() {
+    assert_eq!(round_trips("zlib"), COMBINATIONS);
+}
+
+#[test]
+fn every_combination_round_trips_with_delayed_zlib() {
+    assert_eq!(round_trips("zlib@openssh.com"), COMBINATIONS);
+}
