@@ -15,6 +15,7 @@ extern crate alloc;
 
 pub mod algorithm;
 pub mod authorized_keys;
+pub mod cert;
 pub mod error;
 pub mod fingerprint;
 pub mod known_hosts;
