@@ -371,17 +371,23 @@ impl Channel {
     }
 
     /// Moves answered replies at the front of the queue to the control queue.
-    fn flush_replies(&mut self) {
+    fn flush_replies(&mut self, ctl_total: &mut usize) {
         while let Some(&(_, Some(ok))) = self.replies.front() {
             self.replies.pop_front();
             if !self.close_sent && !self.peer_close {
                 self.ctl.push_back(Ctl::Reply(ok));
+                *ctl_total = ctl_total.saturating_add(1);
             }
         }
     }
 
     /// The next message this channel wants to send, if any.
-    fn next_message(&mut self, number: u32, events: &mut VecDeque<Event>) -> Option<Message> {
+    fn next_message(
+        &mut self,
+        number: u32,
+        events: &mut VecDeque<Event>,
+        ctl_total: &mut usize,
+    ) -> Option<Message> {
         if self.state != State::Open || self.close_sent {
             return None;
         }
@@ -403,6 +409,7 @@ impl Channel {
             );
         }
         if let Some(c) = self.ctl.pop_front() {
+            *ctl_total = ctl_total.saturating_sub(1);
             return Some(match c {
                 Ctl::Request { kind, want_reply } => ChannelRequest {
                     recipient,
@@ -503,6 +510,8 @@ pub struct Channels {
     global_replies: VecDeque<(u64, Option<GlobalReply>)>,
     sent_globals: VecDeque<SentGlobal>,
     fatal: Option<Error>,
+    /// Messages waiting in the channels' control queues (requests and replies).
+    ctl_total: usize,
     x11_requested: bool,
     agent_requested: bool,
     tcp_forwards: Vec<u32>,
@@ -548,13 +557,15 @@ impl Channels {
             config,
             chans: BTreeMap::new(),
             next_serial: 0,
-            next_seq: 0,
+            // Starts at 1: 0 marks replies this layer answered itself.
+            next_seq: 1,
             rr: 0,
             conn_out: VecDeque::new(),
             events: VecDeque::new(),
             global_replies: VecDeque::new(),
             sent_globals: VecDeque::new(),
             fatal: None,
+            ctl_total: 0,
             x11_requested: false,
             agent_requested: false,
             tcp_forwards: Vec::new(),
@@ -598,6 +609,16 @@ impl Channels {
             .get_mut(&id.number)
             .filter(|c| c.serial == id.serial)
             .ok_or(Error::NoSuchChannel(id))
+    }
+
+    /// Control messages (opens and their answers, requests, replies) waiting for
+    /// [`Channels::poll_transmit`]. A peer that keeps sending requests while not reading our
+    /// answers makes this grow; past [`Config::max_backlog`] that is fatal
+    /// ([`Error::BacklogExceeded`]). A connection should also stop reading input while its own
+    /// output is backed up.
+    #[must_use]
+    pub fn backlog(&self) -> usize {
+        self.conn_out.len().saturating_add(self.ctl_total)
     }
 
     /// Whether `id` names a live channel (in any state).
@@ -696,6 +717,16 @@ impl Channels {
     }
 
     fn dispatch(&mut self, msg: Message) -> Result<()> {
+        let answers = match &msg {
+            Message::ChannelOpen(_) => true,
+            Message::ChannelRequest(r) => r.want_reply,
+            Message::GlobalRequest(r) => r.want_reply,
+            _ => false,
+        };
+        let max = self.config.max_backlog;
+        if answers && self.backlog() >= max {
+            return Err(Error::BacklogExceeded { max });
+        }
         match msg {
             Message::ChannelOpen(m) => {
                 self.on_open(m);
@@ -864,7 +895,7 @@ impl Channels {
         {
             return Err(Error::UnexpectedOpenReply { number, message });
         }
-        if let Some(ch) = self.chans.remove(&number) {
+        if let Some(ch) = self.remove_chan(number) {
             let id = ch.id(number);
             self.abandon_requests(&ch, number);
             self.events.push_back(Event::OpenFailed {
@@ -998,6 +1029,7 @@ impl Channels {
         ch.peer_close = true;
         ch.out.clear();
         ch.queued = 0;
+        self.ctl_total = self.ctl_total.saturating_sub(ch.ctl.len());
         ch.ctl.clear();
         ch.replies.clear();
         ch.want_writable = false;
@@ -1016,8 +1048,14 @@ impl Channels {
 
     fn maybe_release(&mut self, number: u32) {
         if self.chans.get(&number).is_some_and(Channel::releasable) {
-            self.chans.remove(&number);
+            self.remove_chan(number);
         }
+    }
+
+    fn remove_chan(&mut self, number: u32) -> Option<Channel> {
+        let ch = self.chans.remove(&number)?;
+        self.ctl_total = self.ctl_total.saturating_sub(ch.ctl.len());
+        Some(ch)
     }
 
     /// Whether this layer should answer a channel request itself (with FAILURE) instead of
@@ -1079,7 +1117,7 @@ impl Channels {
         if refuse {
             if m.want_reply {
                 ch.replies.push_back((0, Some(false)));
-                ch.flush_replies();
+                ch.flush_replies(&mut self.ctl_total);
             }
             return Ok(());
         }
@@ -1305,7 +1343,7 @@ impl Channels {
             return Err(Error::InvalidState(id));
         }
         let remote = ch.remote;
-        self.chans.remove(&id.number);
+        self.remove_chan(id.number);
         self.conn_out.push_back(
             ChannelOpenFailure {
                 recipient: remote,
@@ -1475,6 +1513,7 @@ impl Channels {
             ch.awaiting.push_back(seq);
         }
         ch.ctl.push_back(Ctl::Request { kind, want_reply });
+        self.ctl_total = self.ctl_total.saturating_add(1);
         self.next_seq = self.next_seq.wrapping_add(1);
         Ok(RequestId(seq))
     }
@@ -1483,13 +1522,21 @@ impl Channels {
     /// an answer for a channel that has closed meanwhile is dropped.
     pub fn respond(&mut self, token: RequestToken, success: bool) -> Result<()> {
         self.check()?;
-        let Ok(ch) = self.chan_mut(token.id) else {
+        let Some(ch) = self
+            .chans
+            .get_mut(&token.id.number)
+            .filter(|c| c.serial == token.id.serial)
+        else {
             return Ok(());
         };
-        if let Some(slot) = ch.replies.iter_mut().find(|(s, _)| *s == token.seq) {
+        if let Some(slot) = ch
+            .replies
+            .iter_mut()
+            .find(|(s, r)| *s == token.seq && r.is_none())
+        {
             slot.1 = Some(success);
         }
-        ch.flush_replies();
+        ch.flush_replies(&mut self.ctl_total);
         Ok(())
     }
 
@@ -1573,14 +1620,14 @@ impl Channels {
         let start = self.rr;
         let mut found = None;
         for (&number, ch) in self.chans.range_mut(start..) {
-            if let Some(m) = ch.next_message(number, &mut self.events) {
+            if let Some(m) = ch.next_message(number, &mut self.events, &mut self.ctl_total) {
                 found = Some((number, m));
                 break;
             }
         }
         if found.is_none() {
             for (&number, ch) in self.chans.range_mut(..start) {
-                if let Some(m) = ch.next_message(number, &mut self.events) {
+                if let Some(m) = ch.next_message(number, &mut self.events, &mut self.ctl_total) {
                     found = Some((number, m));
                     break;
                 }

@@ -104,6 +104,11 @@ pub struct Config {
     /// `exec` command a request may carry; longer ones, and ones containing NUL, are answered
     /// with FAILURE by this layer (catalog C10). Default 32 KiB.
     pub max_request_string: usize,
+    /// Control messages waiting to be sent ([`crate::Channels::backlog`]) beyond which a peer
+    /// request that needs an answer is fatal ([`crate::Error::BacklogExceeded`]): a peer
+    /// flooding requests while not reading our answers cannot grow our memory without bound
+    /// (the class of OpenSSH CVE-2025-26466). Default 4096.
+    pub max_backlog: usize,
     /// Upper bound on the data bytes we put in one message, whatever the peer's maximum packet
     /// says. Default [`DEFAULT_MAX_PACKET`]; clamped to [`MAX_MAX_PACKET`].
     pub max_send_packet: u32,
@@ -120,6 +125,7 @@ impl Default for Config {
             max_pending_requests: 64,
             max_env_requests: 64,
             max_request_string: 32 * 1024,
+            max_backlog: 4096,
             max_send_packet: DEFAULT_MAX_PACKET,
             channel: ChannelConfig::default(),
         }

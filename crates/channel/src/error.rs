@@ -106,6 +106,15 @@ pub enum Error {
         max: usize,
     },
 
+    /// The peer keeps sending requests that need an answer while our answers pile up unsent
+    /// (it does not read, or the connection does not transmit); see
+    /// [`crate::Channels::backlog`].
+    #[error("more than {max} control messages waiting to be sent")]
+    BacklogExceeded {
+        /// The limit.
+        max: usize,
+    },
+
     // ----- channel-scoped: harmless peer misbehaviour, message dropped -----
     /// The peer sent something on a channel after its own CHANNEL_CLOSE (a second CLOSE,
     /// data, a request, a window adjust). OpenSSH logs "close rcvd twice". Catalog C05.
@@ -164,7 +173,8 @@ impl Error {
             | Self::PacketTooLarge { .. }
             | Self::WindowOverflow { .. }
             | Self::ZeroMaxPacket { .. }
-            | Self::TooManyPendingRequests { .. } => ErrorKind::Fatal,
+            | Self::TooManyPendingRequests { .. }
+            | Self::BacklogExceeded { .. } => ErrorKind::Fatal,
             Self::AfterPeerClose { .. } | Self::AfterPeerEof { .. } => ErrorKind::Channel,
             Self::NoSuchChannel(_)
             | Self::InvalidState(_)

@@ -11,7 +11,8 @@
 //! - inbound buffered data above the advertised window (memory must stay bounded);
 //! - a side that never runs out of messages to send (livelock);
 //! - any error at all on side 1, or a fatal error on side 0, while nothing was injected:
-//!   two honest sides must never break each other's rules;
+//!   two honest sides must never break each other's rules (except the pending-request and
+//!   backlog limits, which an honest peer reaches when the application does not answer);
 //! - data that arrives other than exactly as written, while nothing was injected.
 #![allow(
     clippy::panic,
@@ -219,9 +220,16 @@ impl Fuzz {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
-                if !self.injected && (side == 1 || e.is_fatal()) {
-                    // Usage errors come from the fuzzer's own choices (stale ids etc.);
-                    // fatal and channel-scoped errors only from a misbehaving peer.
+                // Usage errors come from the fuzzer's own choices (stale ids etc.); the
+                // pending-request and backlog limits can be reached by an honest peer whose
+                // requests the application does not answer. Everything else only comes from
+                // a misbehaving peer.
+                let limit = matches!(
+                    e,
+                    crate::Error::TooManyPendingRequests { .. }
+                        | crate::Error::BacklogExceeded { .. }
+                );
+                if !self.injected && !limit && (side == 1 || e.is_fatal()) {
                     assert!(
                         e.kind() == crate::ErrorKind::Usage,
                         "honest peers tripped side {side}: {e}"

@@ -763,3 +763,106 @@ fn stale_tokens_and_ids_are_harmless() {
     assert_eq!(p.server.eof(s), Err(Error::NoSuchChannel(s)));
     assert_eq!(p.server.read(s, 10), None);
 }
+
+#[test]
+fn automatic_and_application_replies_do_not_mix_up() {
+    // The first request is answered by the layer, the second by the application: the
+    // application's answer must land on its own request.
+    let mut p = Pair::default();
+    let (c, _) = p.session();
+    let r1 = p
+        .client
+        .request(c, ChannelRequestKind::Keepalive, true)
+        .unwrap();
+    let r2 = p
+        .client
+        .request(c, ChannelRequestKind::Shell, true)
+        .unwrap();
+    p.drive();
+    let Some(Event::Request { token: Some(t), .. }) = p.server.poll_event() else {
+        panic!()
+    };
+    p.server.respond(t, true).unwrap();
+    p.drive();
+    let got: Vec<_> = p
+        .events(Side::Client)
+        .into_iter()
+        .map(|e| match e {
+            Event::RequestResult {
+                request, success, ..
+            } => (request, success),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, [(r1, false), (r2, true)]);
+}
+
+#[test]
+fn request_flood_without_reading_is_bounded() {
+    // The peer sends want-reply requests and never reads our answers (we never transmit).
+    let mut cfg = Config::default();
+    cfg.max_backlog = 100;
+    let mut p = Pair::new(Config::default(), cfg);
+    let (_, s) = p.session();
+    let mut n = 0;
+    let err = loop {
+        let r = p.server.handle_message(
+            ChannelRequest {
+                recipient: s.number(),
+                want_reply: true,
+                kind: ChannelRequestKind::Keepalive,
+            }
+            .into(),
+        );
+        match r {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(p.server.backlog() <= 100);
+    };
+    assert_eq!(n, 100);
+    assert_eq!(err, Error::BacklogExceeded { max: 100 });
+    assert!(err.is_fatal());
+    // Draining keeps the count right: a fresh pair transmits and the backlog returns to 0.
+    let mut q = Pair::default();
+    let (_, s) = q.session();
+    for _ in 0..50 {
+        q.server
+            .handle_message(
+                GlobalRequest {
+                    want_reply: true,
+                    kind: GlobalRequestKind::Keepalive,
+                }
+                .into(),
+            )
+            .unwrap();
+        q.server
+            .handle_message(
+                ChannelRequest {
+                    recipient: s.number(),
+                    want_reply: true,
+                    kind: ChannelRequestKind::Keepalive,
+                }
+                .into(),
+            )
+            .unwrap();
+    }
+    assert_eq!(q.server.backlog(), 100);
+    while q.server.poll_transmit().is_some() {}
+    assert_eq!(q.server.backlog(), 0);
+}
+
+#[test]
+fn write_after_peer_close_with_unread_data() {
+    let (mut p, ca, sa, _, _) = two_sessions();
+    p.server.write(sa, b"unread").unwrap();
+    p.server.close(sa).unwrap();
+    p.drive();
+    assert_eq!(p.client.write(ca, b"x"), Err(Error::ClosedByPeer(ca)));
+    assert_eq!(
+        p.client.request(ca, ChannelRequestKind::Shell, false),
+        Err(Error::ClosedByPeer(ca))
+    );
+    assert_eq!(p.read_all(Side::Client, ca), b"unread");
+    assert!(!p.client.exists(ca));
+}
