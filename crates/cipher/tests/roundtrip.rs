@@ -121,3 +121,42 @@ fn every_combination_round_trips_with_zlib() {
 fn every_combination_round_trips_with_delayed_zlib() {
     assert_eq!(round_trips("zlib@openssh.com"), COMBINATIONS);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Random combination, payload sizes, sequence numbers and input splits.
+        #[test]
+        fn random_packets_round_trip(
+            combo in 0usize..83,
+            sizes in proptest::collection::vec(1usize..3000, 1..6),
+            seq0 in any::<u32>(),
+            piece in 1usize..600,
+            seed in any::<u64>(),
+        ) {
+            let (c, m) = combinations()[combo];
+            let (mut sealer, opener) = pair(c, m);
+            let mut r = rng(seed);
+            let mut wire = BytesMut::new();
+            for (i, &n) in sizes.iter().enumerate() {
+                common::seal(sealer.as_mut(), seq0.wrapping_add(i as u32), &payload(n, seed ^ i as u64), &mut wire, &mut r);
+            }
+            let mut d = Deframer::new(opener, PacketLimits::default());
+            let mut inbound = BytesMut::new();
+            let mut got = 0;
+            for chunk in wire.chunks(piece) {
+                inbound.extend_from_slice(chunk);
+                while let Some(p) = d.next_packet(seq0.wrapping_add(got as u32), &mut inbound).unwrap() {
+                    prop_assert_eq!(&p.payload[..], &payload(sizes[got], seed ^ got as u64)[..]);
+                    got += 1;
+                }
+            }
+            prop_assert_eq!(got, sizes.len());
+            prop_assert!(inbound.is_empty());
+        }
+    }
+}
