@@ -112,9 +112,6 @@ pub struct Config {
     /// Upper bound on the data bytes we put in one message, whatever the peer's maximum packet
     /// says. Default [`DEFAULT_MAX_PACKET`]; clamped to [`MAX_MAX_PACKET`].
     pub max_send_packet: u32,
-    /// Settings for channels opened or accepted with `ChannelConfig::default()` in mind; only
-    /// used by callers that want one place to keep them.
-    pub channel: ChannelConfig,
 }
 
 impl Default for Config {
@@ -127,7 +124,6 @@ impl Default for Config {
             max_request_string: 32 * 1024,
             max_backlog: 4096,
             max_send_packet: DEFAULT_MAX_PACKET,
-            channel: ChannelConfig::default(),
         }
     }
 }

@@ -291,3 +291,28 @@ fn extended_data_shares_the_window_and_keeps_order() {
         "{evs:?}"
     );
 }
+
+#[test]
+fn channels_take_turns() {
+    let mut p = Pair::default();
+    let ids: Vec<_> = (0..3).map(|_| p.session()).collect();
+    // Three channels with 64 KiB each (two 32 KiB packets), written in channel order.
+    for (c, _) in &ids {
+        assert_eq!(
+            p.client.write(*c, &pattern(64 * 1024, 9)).unwrap(),
+            64 * 1024
+        );
+    }
+    let recipients: Vec<u32> = std::iter::from_fn(|| p.client.poll_transmit())
+        .map(|m| match m {
+            Message::ChannelData(d) => d.recipient,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let order: Vec<u32> = ids.iter().map(|(_, s)| s.number()).collect();
+    let expect: Vec<u32> = order.iter().chain(order.iter()).copied().collect();
+    assert_eq!(
+        recipients, expect,
+        "round-robin, one packet per channel per turn"
+    );
+}
