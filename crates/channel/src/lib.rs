@@ -103,6 +103,10 @@
 //!   confirmation (no data could ever be sent).
 //! - Unanswered replies stack up in order; more than [`Config::max_pending_requests`] is
 //!   fatal (the connection owning this value should also time decisions out).
+//! - Answers this layer owes the peer (open failures, request replies) wait for
+//!   [`Channels::poll_transmit`]; a peer that keeps asking while not reading them would grow
+//!   that queue, so past [`Config::max_backlog`] messages a further request is fatal
+//!   ([`Channels::backlog`]; the class of OpenSSH CVE-2025-26466).
 //!
 //! Opens this layer refuses by itself: unknown types (`UNKNOWN_CHANNEL_TYPE`); types the
 //! peer's role may not open, or that we did not ask for on the client (`x11` without an
@@ -119,6 +123,20 @@
 //! [`Config::max_env_requests`], and strings longer than [`Config::max_request_string`] or
 //! containing NUL (catalog C10). `no-more-sessions@openssh.com` is honoured by the server
 //! layer itself. Terminal modes of `pty-req` are decoded with [`TerminalModes`].
+//!
+//! # Where this differs from the first design sketch
+//!
+//! - `write` never queues more than the peer's current window (besides the `send_buffer`
+//!   cap): data beyond the window could not be sent anyway, and this way `write`'s return
+//!   value is the back-pressure signal the adapters need. As a consequence EOF and CLOSE are
+//!   never stuck behind data for long.
+//! - Channel requests and replies overtake queued data (as in OpenSSH, where requests are sent
+//!   at once while data waits in channel buffers); EOF and CLOSE never do.
+//! - Data availability events are edge-triggered with re-arming on `read` (one outstanding
+//!   `Data` event per channel), so data events are bounded by the number of channels rather
+//!   than the number of packets.
+//! - `keepalive@openssh.com`, unknown requests and requests for the wrong role or channel type
+//!   are answered here, so the application only sees requests it can act on.
 //!
 //! The layer is `no_std` + `alloc`.
 #![no_std]
