@@ -24,7 +24,7 @@ pub enum AlgorithmList {
 /// Why a list is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlgorithmListError {
-    /// An empty entry (`a,,b`, a trailing comma, or nothing at all).
+    /// No name at all (``, `+`, `,`).
     #[error("empty algorithm name in list")]
     EmptyName,
     /// A character that cannot appear in an algorithm name or pattern.
@@ -45,10 +45,9 @@ impl AlgorithmList {
             _ => (Self::Replace, s),
         };
         let mut names = Vec::new();
-        for name in body.split(',') {
-            if name.is_empty() {
-                return Err(AlgorithmListError::EmptyName);
-            }
+        // Like OpenSSH, empty entries (`a,,b`, `a,`) are skipped; a list with no name at all
+        // is an error.
+        for name in body.split(',').filter(|n| !n.is_empty()) {
             if let Some(c) = name
                 .chars()
                 .find(|c| !(c.is_ascii_graphic() && *c != ',' && *c != '"' && *c != '\''))
@@ -56,6 +55,9 @@ impl AlgorithmList {
                 return Err(AlgorithmListError::BadChar(c));
             }
             names.push(name.to_owned());
+        }
+        if names.is_empty() {
+            return Err(AlgorithmListError::EmptyName);
         }
         Ok(ctor(names))
     }

@@ -464,6 +464,17 @@ impl ClientConfig {
         self.port.unwrap_or(22)
     }
 
+    /// `ServerAliveInterval`, else 300 seconds in `BatchMode` (as `ssh` fills it in), else
+    /// zero (off).
+    #[must_use]
+    pub fn effective_server_alive_interval(&self) -> Duration {
+        match (self.server_alive_interval, self.batch_mode) {
+            (Some(d), _) => d,
+            (None, Some(true)) => Duration::from_secs(300),
+            (None, _) => Duration::ZERO,
+        }
+    }
+
     /// The remote user: `User`, else the local user.
     #[must_use]
     pub fn effective_user(&self, local_user: &str) -> String {

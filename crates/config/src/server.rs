@@ -76,7 +76,7 @@ pub struct ListenAddress {
     pub rdomain: Option<String>,
 }
 
-/// `MaxStartups start:rate:full` (a single number `n` is `n:100:n`).
+/// `MaxStartups start:rate:full` (a single number `n` is `n:30:n`, as `sshd` fills it in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MaxStartups {
     /// Unauthenticated connections before random early drop begins.
@@ -209,19 +209,20 @@ impl ServerConfig {
 
     /// Every (address, port) pair to listen on, as `sshd -T` lists them: each
     /// `ListenAddress` with its own port or with every [`ServerConfig::effective_ports`];
-    /// `0.0.0.0` and `::` when there is no `ListenAddress`.
+    /// `::` and `0.0.0.0` (in the order `sshd -T` lists them) when there is no
+    /// `ListenAddress`.
     #[must_use]
     pub fn listen_pairs(&self) -> Vec<(String, u16)> {
         let ports = self.effective_ports();
         let mut out = Vec::new();
         let default = [
             ListenAddress {
-                host: "0.0.0.0".into(),
+                host: "::".into(),
                 port: None,
                 rdomain: None,
             },
             ListenAddress {
-                host: "::".into(),
+                host: "0.0.0.0".into(),
                 port: None,
                 rdomain: None,
             },
@@ -613,7 +614,7 @@ fn option(d: &Directive<'_>, c: &mut ServerConfig, active: bool) -> Result<(), E
                     let n = values::int_value(d, n)?;
                     MaxStartups {
                         start: n,
-                        rate: 100,
+                        rate: 30,
                         full: n,
                     }
                 }
