@@ -238,6 +238,16 @@ fn parse_line(line: &str, n: usize) -> Result<Option<AuthorizedKey>> {
 
 /// Splits the option list at the first unquoted space; returns the options and the rest.
 fn parse_options(line: &str) -> Result<(KeyOptions, &str)> {
+    let (opts, rest) = split_option_field(line)?;
+    let mut o = KeyOptions::default();
+    for opt in opts {
+        apply_option(&mut o, &opt)?;
+    }
+    Ok((o, rest))
+}
+
+/// Splits `a,b="x y",c rest` into its options (quotes kept) and the rest of the line.
+pub(crate) fn split_option_field(line: &str) -> Result<(Vec<String>, &str)> {
     let bytes = line.as_bytes();
     let mut i = 0;
     let mut in_quote = false;
@@ -256,11 +266,7 @@ fn parse_options(line: &str) -> Result<(KeyOptions, &str)> {
     let (opts, rest) = line
         .split_at_checked(i.min(line.len()))
         .unwrap_or((line, ""));
-    let mut o = KeyOptions::default();
-    for opt in split_options(opts)? {
-        apply_option(&mut o, &opt)?;
-    }
-    Ok((o, rest.trim_start()))
+    Ok((split_options(opts)?, rest.trim_start()))
 }
 
 /// Splits `a,b="x,y",c` at commas outside quotes.
@@ -293,7 +299,7 @@ fn split_options(s: &str) -> Result<Vec<String>> {
 }
 
 /// The value of `name="value"`, with `\"` unescaped.
-fn quoted_value(raw: &str) -> Result<String> {
+pub(crate) fn quoted_value(raw: &str) -> Result<String> {
     let inner = raw
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))

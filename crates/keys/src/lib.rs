@@ -23,6 +23,7 @@ pub mod openssh;
 pub mod pattern;
 pub mod private;
 pub mod public;
+pub mod sshsig;
 
 pub use algorithm::{Curve, KeyType, SigAlg};
 pub use error::{CertError, Error, Result};
