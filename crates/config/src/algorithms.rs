@@ -50,9 +50,12 @@ impl AlgorithmList {
         for name in body.split(',').filter(|n| !n.is_empty()) {
             if let Some(c) = name
                 .chars()
-                .find(|c| !(c.is_ascii_graphic() && *c != ',' && *c != '"' && *c != '\''))
+                .find(|c| !c.is_ascii_graphic() || matches!(c, ',' | '"' | '\'' | '+' | '^'))
             {
                 return Err(AlgorithmListError::BadChar(c));
+            }
+            if name.starts_with('-') {
+                return Err(AlgorithmListError::BadChar('-'));
             }
             names.push(name.to_owned());
         }
@@ -185,12 +188,29 @@ mod tests {
             Err(AlgorithmListError::EmptyName)
         );
         assert_eq!(
-            AlgorithmList::parse("a,"),
+            AlgorithmList::parse(","),
             Err(AlgorithmListError::EmptyName)
+        );
+        assert_eq!(
+            AlgorithmList::parse("a,,b,").unwrap(),
+            AlgorithmList::Replace(vec!["a".into(), "b".into()])
         );
         assert_eq!(
             AlgorithmList::parse("a b"),
             Err(AlgorithmListError::BadChar(' '))
+        );
+        // A modifier is only a modifier at the very start.
+        assert_eq!(
+            AlgorithmList::parse(",+a"),
+            Err(AlgorithmListError::BadChar('+'))
+        );
+        assert_eq!(
+            AlgorithmList::parse("a,-b"),
+            Err(AlgorithmListError::BadChar('-'))
+        );
+        assert_eq!(
+            AlgorithmList::parse("+^a"),
+            Err(AlgorithmListError::BadChar('^'))
         );
     }
 
