@@ -111,3 +111,32 @@ pub use mac::MacKind;
 pub use modes::ModeKind;
 pub use packet::{PacketOpener, PacketSealer};
 pub use registry::Keys;
+
+#[cfg(test)]
+mod zeroize_tests {
+    use zeroize::ZeroizeOnDrop;
+
+    fn zeroizes_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// The key-holding states this crate keeps wipe themselves when dropped (checked at
+    /// compile time; our own copies are `Zeroizing`). Two are not covered by the marker
+    /// trait: `hmac::Hmac` holds two hash cores (checked below), which wipe themselves, and
+    /// `poly1305::Poly1305` wipes itself in its `Drop` with its `zeroize` feature.
+    #[test]
+    fn key_states_zeroize_on_drop() {
+        zeroizes_on_drop::<aes_gcm::Aes128Gcm>();
+        zeroizes_on_drop::<aes_gcm::Aes256Gcm>();
+        zeroizes_on_drop::<aes::Aes128>();
+        zeroizes_on_drop::<aes::Aes256>();
+        zeroizes_on_drop::<des::TdesEde3>();
+        zeroizes_on_drop::<ctr::Ctr128BE<aes::Aes128>>();
+        zeroizes_on_drop::<cbc::Encryptor<aes::Aes128>>();
+        zeroizes_on_drop::<cbc::Decryptor<des::TdesEde3>>();
+        zeroizes_on_drop::<chacha20::ChaCha20Legacy>();
+        zeroizes_on_drop::<sha2::block_api::Sha256VarCore>();
+        zeroizes_on_drop::<sha2::block_api::Sha512VarCore>();
+        zeroizes_on_drop::<sha1::block_api::Sha1Core>();
+        zeroizes_on_drop::<md5::block_api::Md5Core>();
+        zeroizes_on_drop::<zeroize::Zeroizing<[u8; 32]>>();
+    }
+}
