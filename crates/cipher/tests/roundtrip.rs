@@ -30,76 +30,90 @@ fn max_payload(limits: PacketLimits, alignment: Alignment) -> usize {
         .unwrap()
 }
 
+/// Payloads and what goes on the wire for them.
+type Stream = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The payloads for one list of sizes, and (when compressing) their compressed forms from one
+/// zlib stream, checked to inflate back packet by packet. The cipher and MAC never see
+/// anything but these bytes, so each stream is built once and shared by every combination
+/// with the same alignment.
+fn stream(sizes: &[usize], compressing: bool) -> Stream {
+    let mut deflate = Compressor::new();
+    let mut inflate = Decompressor::new(DEFAULT_MAX_INFLATED);
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| {
+            let data = payload(size, i as u64);
+            if !compressing {
+                return (data.clone(), data);
+            }
+            let mut z = BytesMut::new();
+            deflate.compress(&data, &mut z).unwrap();
+            let mut out = BytesMut::new();
+            inflate.decompress(&z, &mut out).unwrap();
+            assert!(out[..] == data[..], "zlib round trip of {size} bytes");
+            (data, z.to_vec())
+        })
+        .collect()
+}
+
 fn round_trips(compression: &str) -> usize {
     let comp = COMPRESSIONS.iter().find(|c| c.name == compression).unwrap();
+    let compressing = comp.kind == CompressionKind::Zlib;
     let limits = PacketLimits::default();
     let mut combos = 0;
-    let mut cache: HashMap<(usize, u64), Vec<u8>> = HashMap::new();
+    let mut streams: HashMap<Vec<usize>, Stream> = HashMap::new();
     for (c, m) in combinations() {
-        {
-            combos += 1;
-            let name = format!("{} {}", label(c, m), comp.name);
-            let (mut sealer, opener) = pair(c, m);
-            let alignment = sealer.alignment();
-            let mut sizes = vec![1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 255, 256, 4096, 32768];
-            let compressing = comp.kind == CompressionKind::Zlib;
-            // Compressed payloads of half-random data stay below the uncompressed size, so
-            // the maximal payload fits either way; the inflate cap is the default.
-            sizes.push(max_payload(limits, alignment).min(DEFAULT_MAX_INFLATED));
-            let mut deflate = Compressor::new();
-            let mut inflate = Decompressor::new(DEFAULT_MAX_INFLATED);
-            let mut r = rng(7);
-            let mut wire = BytesMut::new();
-            let mut sent = Vec::new();
-            let first_seq = u32::MAX - 3; // cross the sequence number wrap too
-            for (i, &size) in sizes.iter().enumerate() {
-                let data = cache
-                    .entry((size, i as u64))
-                    .or_insert_with(|| payload(size, i as u64))
-                    .clone();
-                let seq = first_seq.wrapping_add(i as u32);
-                let start = start_packet(&mut wire);
-                if compressing {
-                    deflate.compress(&data, &mut wire).unwrap();
-                } else {
-                    wire.put_slice(&data);
-                }
-                let range = finish_packet(&mut wire, start, alignment, &mut r).unwrap();
+        combos += 1;
+        let name = format!("{} {}", label(c, m), comp.name);
+        let (mut sealer, opener) = pair(c, m);
+        let alignment = sealer.alignment();
+        let mut sizes = vec![1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 255, 256, 4096, 32768];
+        // Compressed payloads of half-random data stay below the uncompressed size, so the
+        // maximal payload fits either way; the inflate cap is the default.
+        sizes.push(max_payload(limits, alignment).min(DEFAULT_MAX_INFLATED));
+        let packets = streams
+            .entry(sizes.clone())
+            .or_insert_with(|| stream(&sizes, compressing));
+        let mut r = rng(7);
+        let mut wire = BytesMut::new();
+        let first_seq = u32::MAX - 3; // cross the sequence number wrap too
+        for (i, (_, on_wire)) in packets.iter().enumerate() {
+            let seq = first_seq.wrapping_add(i as u32);
+            let start = start_packet(&mut wire);
+            wire.put_slice(on_wire);
+            let range = finish_packet(&mut wire, start, alignment, &mut r).unwrap();
+            assert!(
+                range.len() - 4 <= limits.max_packet_len() as usize,
+                "{name}"
+            );
+            let end = range.end;
+            sealer.seal(seq, &mut wire, range).unwrap();
+            assert_eq!(wire.len(), end + sealer.trailer_len(), "{name}");
+        }
+        let mut deframer = Deframer::new(opener, limits);
+        let mut inbound = BytesMut::new();
+        let mut got = 0;
+        let mut seq = first_seq;
+        for piece in wire.chunks(4093) {
+            inbound.extend_from_slice(piece);
+            while let Some(p) = deframer
+                .next_packet(seq, &mut inbound)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+            {
+                let (data, on_wire) = &packets[got];
                 assert!(
-                    range.len() - 4 <= limits.max_packet_len() as usize,
-                    "{name}"
+                    p.payload[..] == on_wire[..],
+                    "{name}: payload of {} bytes differs",
+                    data.len()
                 );
-                let end = range.end;
-                sealer.seal(seq, &mut wire, range).unwrap();
-                assert_eq!(wire.len(), end + sealer.trailer_len(), "{name}");
-                sent.push(data);
-            }
-            let mut deframer = Deframer::new(opener, limits);
-            let mut inbound = BytesMut::new();
-            let mut got = Vec::new();
-            let mut seq = first_seq;
-            for piece in wire.chunks(4093) {
-                inbound.extend_from_slice(piece);
-                while let Some(p) = deframer
-                    .next_packet(seq, &mut inbound)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"))
-                {
-                    seq = seq.wrapping_add(1);
-                    if compressing {
-                        let mut out = BytesMut::new();
-                        inflate.decompress(&p.payload, &mut out).unwrap();
-                        got.push(out.to_vec());
-                    } else {
-                        got.push(p.payload.to_vec());
-                    }
-                }
-            }
-            assert!(inbound.is_empty(), "{name}");
-            assert_eq!(got.len(), sent.len(), "{name}");
-            for (a, b) in got.iter().zip(&sent) {
-                assert!(a == b, "{name}: payload of {} bytes differs", b.len());
+                seq = seq.wrapping_add(1);
+                got += 1;
             }
         }
+        assert!(inbound.is_empty(), "{name}");
+        assert_eq!(got, packets.len(), "{name}");
     }
     combos
 }
