@@ -60,6 +60,8 @@ pub struct GlobalRequestId(u64);
 
 /// A channel the peer wants to open. Answer with [`Channels::accept`] or
 /// [`Channels::reject`], whenever ready; until then it counts against the channel limits.
+/// Dropping it unanswered leaves the peer waiting and the slot taken until the connection
+/// ends, so a connection should time these decisions out (and reject).
 #[must_use = "the peer waits for an answer: pass it to Channels::accept or Channels::reject"]
 #[derive(Debug)]
 pub struct IncomingChannel {
@@ -96,7 +98,8 @@ impl IncomingChannel {
 }
 
 /// A channel request of the peer that wants a reply. Answer with [`Channels::respond`].
-/// Replies go out in the order the requests came, whatever order they are answered in.
+/// Replies go out in the order the requests came, whatever order they are answered in, so a
+/// token dropped unanswered holds back every later reply on its channel.
 #[must_use = "the peer waits for an answer: pass it to Channels::respond"]
 #[derive(Debug)]
 pub struct RequestToken {
@@ -113,7 +116,8 @@ impl RequestToken {
 }
 
 /// A global request of the peer that wants a reply. Answer with [`Channels::respond_global`].
-/// Replies go out in the order the requests came, whatever order they are answered in.
+/// Replies go out in the order the requests came, whatever order they are answered in, so a
+/// token dropped unanswered holds back every later global reply.
 #[must_use = "the peer waits for an answer: pass it to Channels::respond_global"]
 #[derive(Debug)]
 pub struct GlobalRequestToken {

@@ -663,7 +663,7 @@ fn hostkeys_and_prove() {
 }
 
 #[test]
-fn server_initiated_channels_need_a_request_c13() {
+fn catalog_c13_server_initiated_channels_need_a_request() {
     let mut p = Pair::default();
     let (c, _) = p.session();
     for kind in [
@@ -695,4 +695,68 @@ fn server_initiated_channels_need_a_request_c13() {
         ChannelConfig::default(),
         ChannelConfig::default(),
     );
+}
+
+#[test]
+fn catalog_c14_forwarding_policy_is_the_applications() {
+    // The layer hands forwarding requests and direct channels to the application, which
+    // refuses the ones its policy forbids.
+    let mut p = Pair::default();
+    p.client
+        .global_request(
+            GlobalRequestKind::TcpipForward {
+                address: "0.0.0.0".into(),
+                port: 22,
+            },
+            true,
+        )
+        .unwrap();
+    p.client
+        .open(
+            ChannelOpenKind::DirectStreamlocal {
+                socket_path: "/run/docker.sock".into(),
+                reserved: "".into(),
+                reserved_port: 0,
+            },
+            ChannelConfig::default(),
+        )
+        .unwrap();
+    p.drive();
+    for ev in p.events(Side::Server) {
+        match ev {
+            Event::GlobalRequest {
+                kind: GlobalRequestKind::TcpipForward { port: 22, .. },
+                token: Some(t),
+            } => p.server.respond_global(t, GlobalReply::Failure).unwrap(),
+            Event::OpenRequest(inc) => {
+                assert!(matches!(
+                    inc.kind(),
+                    ChannelOpenKind::DirectStreamlocal { .. }
+                ));
+                p.server
+                    .reject(
+                        inc,
+                        ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                        "prohibited",
+                    )
+                    .unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    p.drive();
+    let evs = p.events(Side::Client);
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Event::GlobalRequestResult { success: false, .. }))
+    );
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        Event::OpenFailed {
+            reason: ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+            ..
+        }
+    )));
+    assert_eq!(p.server.channel_count(), 0);
 }
