@@ -21,6 +21,7 @@ pub mod fingerprint;
 pub mod known_hosts;
 pub mod openssh;
 pub mod pattern;
+pub mod pem;
 pub mod private;
 pub mod public;
 pub mod sshsig;

@@ -134,6 +134,10 @@ impl PrivateKey {
         })
     }
 
+    pub(crate) fn secret_ref(&self) -> &Secret {
+        &self.secret
+    }
+
     /// Generates a new key with randomness from `rng`.
     pub fn generate<R: CryptoRng + ?Sized>(spec: KeyGen, rng: &mut R) -> Result<Self> {
         let secret = match spec {

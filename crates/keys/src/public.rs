@@ -291,6 +291,10 @@ impl PublicKey {
         }
     }
 
+    pub(crate) fn data_ref(&self) -> &KeyData {
+        &self.data
+    }
+
     /// The canonical wire blob.
     #[must_use]
     pub fn to_blob(&self) -> Vec<u8> {
