@@ -9,6 +9,11 @@ use crate::source::FileSource;
 /// OpenSSH's `READCONF_MAX_DEPTH`: how deeply `Include`s may nest.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// How many files one parse may read through `Include` in total. OpenSSH has no such limit,
+/// but without one a file that includes itself twice per level is read 2^16 times; whelk
+/// stops with [`ErrorKind::TooManyIncludes`] instead.
+pub const MAX_INCLUDED_FILES: usize = 1024;
+
 /// One parsed line, handed to a [`Handler`].
 pub(crate) struct Directive<'l> {
     /// The split line (keyword lower-cased, raw rest).
@@ -110,91 +115,108 @@ pub(crate) fn run<H: Handler>(
     name: &str,
     state: &mut H::State,
 ) -> Result<(), Error> {
-    run_depth(handler, files, text, name, state, false, 0)
+    let mut walk = Walk {
+        handler,
+        files,
+        budget: MAX_INCLUDED_FILES,
+    };
+    walk.file(text, name, state, false, 0)
 }
 
-fn run_depth<H: Handler>(
-    handler: &mut H,
-    files: &dyn FileSource,
-    text: &str,
-    name: &str,
-    state: &mut H::State,
-    never_match: bool,
-    depth: usize,
-) -> Result<(), Error> {
-    for (i, raw) in text.split('\n').enumerate() {
-        let loc = Location::new(name, i + 1);
-        let Some(line) = split_line(raw) else {
-            continue;
-        };
-        if line.rest.is_empty() {
-            return Err(Error::new(
-                loc,
-                ErrorKind::MissingArgument {
-                    keyword: line.keyword,
-                },
-            ));
-        }
-        let args =
-            split_args(line.rest).map_err(|_| Error::new(loc.clone(), ErrorKind::InvalidQuotes))?;
-        let d = Directive { line, args, loc };
-        if d.line.keyword == "include" {
-            include(handler, files, &d, state, never_match, depth)?;
-        } else {
-            handler.directive(&d, state, never_match)?;
-        }
-    }
-    Ok(())
+/// One parse: the handler, where files come from, and how many more may be included.
+struct Walk<'h, 'f, H> {
+    handler: &'h mut H,
+    files: &'f dyn FileSource,
+    budget: usize,
 }
 
-fn include<H: Handler>(
-    handler: &mut H,
-    files: &dyn FileSource,
-    d: &Directive<'_>,
-    state: &mut H::State,
-    never_match: bool,
-    depth: usize,
-) -> Result<(), Error> {
-    let args = d.all_nonempty()?;
-    if depth >= MAX_INCLUDE_DEPTH {
-        return Err(d.err(ErrorKind::IncludeDepth {
-            max: MAX_INCLUDE_DEPTH,
-        }));
-    }
-    let saved = *state;
-    let child_never = never_match || !handler.is_active(saved);
-    for arg in args {
-        let pattern = files.resolve_include(arg);
-        let paths = files.glob(&pattern).map_err(|message| {
-            d.err(ErrorKind::IncludeGlob {
-                pattern: pattern.clone(),
-                message,
-            })
-        })?;
-        if paths.is_empty() {
-            tracing::debug!(
-                file = %d.loc.file, line = d.loc.line, %pattern,
-                "Include matched no files"
-            );
-        }
-        for path in paths {
-            let text = files.read(&path).map_err(|message| {
-                Error::new(
-                    Location::new(path.clone(), 0),
-                    ErrorKind::Read {
-                        message,
-                        included_from: Some(d.loc.clone()),
-                    },
-                )
-            })?;
-            let Some(text) = text else {
-                // Vanished between glob and read, as OpenSSH ignores ENOENT here.
+impl<H: Handler> Walk<'_, '_, H> {
+    fn file(
+        &mut self,
+        text: &str,
+        name: &str,
+        state: &mut H::State,
+        never_match: bool,
+        depth: usize,
+    ) -> Result<(), Error> {
+        for (i, raw) in text.split('\n').enumerate() {
+            let loc = Location::new(name, i + 1);
+            let Some(line) = split_line(raw) else {
                 continue;
             };
-            run_depth(handler, files, &text, &path, state, child_never, depth + 1)?;
-            // A Host or Match inside the included file does not leak into this one.
-            *state = saved;
+            if line.rest.is_empty() {
+                return Err(Error::new(
+                    loc,
+                    ErrorKind::MissingArgument {
+                        keyword: line.keyword,
+                    },
+                ));
+            }
+            let args = split_args(line.rest)
+                .map_err(|_| Error::new(loc.clone(), ErrorKind::InvalidQuotes))?;
+            let d = Directive { line, args, loc };
+            if d.line.keyword == "include" {
+                self.include(&d, state, never_match, depth)?;
+            } else {
+                self.handler.directive(&d, state, never_match)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    fn include(
+        &mut self,
+        d: &Directive<'_>,
+        state: &mut H::State,
+        never_match: bool,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let args = d.all_nonempty()?;
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(d.err(ErrorKind::IncludeDepth {
+                max: MAX_INCLUDE_DEPTH,
+            }));
+        }
+        let saved = *state;
+        let child_never = never_match || !self.handler.is_active(saved);
+        for arg in args {
+            let pattern = self.files.resolve_include(arg);
+            let paths = self.files.glob(&pattern).map_err(|message| {
+                d.err(ErrorKind::IncludeGlob {
+                    pattern: pattern.clone(),
+                    message,
+                })
+            })?;
+            if paths.is_empty() {
+                tracing::debug!(
+                    file = %d.loc.file, line = d.loc.line, %pattern,
+                    "Include matched no files"
+                );
+            }
+            for path in paths {
+                self.budget = self.budget.checked_sub(1).ok_or_else(|| {
+                    d.err(ErrorKind::TooManyIncludes {
+                        max: MAX_INCLUDED_FILES,
+                    })
+                })?;
+                let text = self.files.read(&path).map_err(|message| {
+                    Error::new(
+                        Location::new(path.clone(), 0),
+                        ErrorKind::Read {
+                            message,
+                            included_from: Some(d.loc.clone()),
+                        },
+                    )
+                })?;
+                let Some(text) = text else {
+                    // Vanished between glob and read; OpenSSH ignores ENOENT here too.
+                    continue;
+                };
+                self.file(&text, &path, state, child_never, depth + 1)?;
+                // A Host or Match inside the included file does not leak into this one.
+                *state = saved;
+            }
+        }
+        Ok(())
+    }
 }

@@ -123,6 +123,12 @@ pub enum ErrorKind {
         /// The limit.
         max: usize,
     },
+    /// More files read through `Include` in one parse than whelk allows.
+    #[error("too many included files (more than {max} in one parse)")]
+    TooManyIncludes {
+        /// The limit.
+        max: usize,
+    },
     /// The file source could not expand an `Include` pattern.
     #[error("Include \"{pattern}\": {message}")]
     IncludeGlob {

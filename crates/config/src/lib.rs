@@ -69,7 +69,7 @@ pub mod fuzzing;
 
 pub use algorithms::AlgorithmList;
 pub use client::{ClientConfig, MatchContext, parse_client, parse_client_into, resolve_client};
-pub use engine::MAX_INCLUDE_DEPTH;
+pub use engine::{MAX_INCLUDE_DEPTH, MAX_INCLUDED_FILES};
 pub use error::{Error, ErrorKind, Location};
 pub use forward::{Forward, ForwardKind, ForwardListen, ForwardTarget};
 pub use server::{ServerConfig, ServerMatchContext, parse_server};

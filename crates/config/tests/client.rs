@@ -834,3 +834,28 @@ fn bad_values_name_file_and_line() {
         );
     }
 }
+
+#[test]
+fn include_fan_out_is_bounded() {
+    // Each level includes the file twice: 2^16 reads without a budget.
+    let files = MemoryFiles::new().with("/x.conf", "Include /x.conf /x.conf\nPort 1\n");
+    let e = parse_client("Include /x.conf\n", "main", &files, &mut ctx("h")).unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::TooManyIncludes { .. } | ErrorKind::IncludeDepth { .. }
+        ),
+        "{e}"
+    );
+    // Wide but shallow: 1100 distinct files through one glob.
+    let mut files = MemoryFiles::new();
+    for i in 0..1100 {
+        files.insert(format!("/d/{i:04}.conf"), "Compression yes\n");
+    }
+    let e = parse_client("Include /d/*.conf\n", "main", &files, &mut ctx("h")).unwrap_err();
+    assert!(
+        matches!(e.kind, ErrorKind::TooManyIncludes { max: 1024 }),
+        "{e}"
+    );
+    assert_eq!((e.file(), e.line()), ("main", 1));
+}
