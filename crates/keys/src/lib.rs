@@ -18,6 +18,8 @@ pub mod authorized_keys;
 pub mod cert;
 pub mod error;
 pub mod fingerprint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod known_hosts;
 pub mod openssh;
 pub mod pattern;

@@ -1,0 +1,9 @@
+//! whelk-keys: `whelk_keys::fuzzing::known_hosts`, which `cargo test -p whelk-keys --test fuzz_corpus`
+//! also runs over `testdata/fuzz/keys_known_hosts/`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    whelk_keys::fuzzing::known_hosts(data);
+});

@@ -1,0 +1,9 @@
+//! whelk-keys: `whelk_keys::fuzzing::openssh_private`, which `cargo test -p whelk-keys --test fuzz_corpus`
+//! also runs over `testdata/fuzz/keys_openssh_private/`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    whelk_keys::fuzzing::openssh_private(data);
+});
