@@ -220,6 +220,47 @@ impl Forward {
         Ok(forward)
     }
 
+    /// The specification [`Forward::parse`] reads back into `self` (listener and target
+    /// joined with `:`, hosts in brackets, `\\` escapes in paths), e.g. for a `-L` argument;
+    /// `None` if a host contains `]`, which no specification can express.
+    #[must_use]
+    pub fn to_spec(&self) -> Option<String> {
+        fn host(h: &str) -> Option<String> {
+            (!h.contains(']')).then(|| format!("[{h}]"))
+        }
+        fn path(p: &str) -> String {
+            let mut out = String::with_capacity(p.len());
+            for c in p.chars() {
+                if matches!(c, '\\' | ':' | '[') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        }
+        let mut spec = match &self.listen {
+            ForwardListen::Tcp { bind: None, port } => port.to_string(),
+            ForwardListen::Tcp {
+                bind: Some(b),
+                port,
+            } => format!("{}:{port}", host(b)?),
+            ForwardListen::Unix(p) => path(p),
+        };
+        match &self.target {
+            None => {}
+            Some(ForwardTarget::Tcp { host: h, port }) => {
+                spec.push(':');
+                spec.push_str(&host(h)?);
+                spec.push_str(&format!(":{port}"));
+            }
+            Some(ForwardTarget::Unix(p)) => {
+                spec.push(':');
+                spec.push_str(&path(p));
+            }
+        }
+        Some(spec)
+    }
+
     /// Whether this is a dynamic (SOCKS) forward.
     #[must_use]
     pub fn is_dynamic(&self) -> bool {
@@ -325,6 +366,21 @@ mod tests {
             tcp(Some("lo"), 8080)
         );
         assert_eq!(l("8080:h:22").unwrap().to_string(), "8080 [h]:22");
+        for spec in [
+            "8080:h:22",
+            "[::1]:8080:[2001:db8::1]:22",
+            "/tmp/a\\:b:/tmp/c",
+            "8080:/run/x.sock",
+            "/tmp/l.sock:h:1",
+        ] {
+            let f = l(spec).unwrap();
+            let again = Forward::parse(&f.to_spec().unwrap(), ForwardKind::Local).unwrap();
+            assert_eq!(again, f, "{spec}");
+        }
+        assert_eq!(
+            l("/tmp/a\\:b:/tmp/c").unwrap().listen,
+            ForwardListen::Unix("/tmp/a:b".into())
+        );
         for bad in [
             "8080",
             "0:h:1",

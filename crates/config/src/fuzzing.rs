@@ -62,11 +62,17 @@ pub fn parse(data: &[u8]) {
             ] {
                 for f in fwds {
                     let _ = f.to_string();
-                    assert_eq!(
-                        f.is_dynamic(),
-                        kind == ForwardKind::Dynamic || f.is_dynamic()
-                    );
-                    let _ = Forward::parse(&f.to_string(), kind);
+                    if kind == ForwardKind::Dynamic {
+                        assert!(f.is_dynamic(), "a DynamicForward with a target");
+                    }
+                    if kind == ForwardKind::Local {
+                        assert!(!f.is_dynamic(), "a LocalForward without a target");
+                    }
+                    if let Some(spec) = f.to_spec() {
+                        let again = Forward::parse(&spec, kind)
+                            .unwrap_or_else(|e| panic!("{spec:?} from {f:?}: {e}"));
+                        assert_eq!(&again, f, "forward round trip via {spec:?}");
+                    }
                 }
             }
         }
