@@ -16,6 +16,22 @@
 //! Options whelk does not know are ignored with a `tracing` debug event; a bad value is an
 //! [`Error`] naming the file and line.
 //!
+//! The tests compare what whelk resolves with `ssh -G` and `sshd -T` (OpenSSH 9.2p1) for
+//! the files in `testdata/config/`. Where whelk deliberately differs from OpenSSH:
+//!
+//! - Unknown keywords are ignored (OpenSSH rejects them unless `IgnoreUnknown` lists them).
+//! - Byte counts may be sums (`2m512k`); OpenSSH's `scan_scaled` takes a single term.
+//! - Algorithm names are checked for syntax only; [`AlgorithmList::resolve`] applies the
+//!   modifiers against the defaults and the supported set the consumer provides.
+//! - One parse reads at most [`MAX_INCLUDED_FILES`] files through `Include`; permissions of
+//!   included files are not checked.
+//! - No DNS: `CanonicalizeHostname` is parsed, but canonicalization (and the pass after it)
+//!   is the caller's; [`resolve_client`] runs the `Match final` pass.
+//! - `Match exec` calls [`MatchContext::exec`]; without one the criterion is false.
+//! - OpenSSH 9.2 quirks kept: `Match canonical` and `Match final` are both true in the
+//!   second pass; `all` may follow one other criterion (`Match host x all`); a remote forward
+//!   with one argument is a remote dynamic forward.
+//!
 //! ```
 //! use std::time::Duration;
 //! use whelk_config::{MatchContext, MemoryFiles, parse_client};

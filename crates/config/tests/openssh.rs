@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use whelk_config::client::{
-    AddressFamily, CanonicalizeHostname, ForwardAgent, LogLevel, PubkeyAuthentication, RequestTty,
-    StrictHostKeyChecking,
+    AddressFamily, CanonicalizeHostname, ForwardAgent, LogLevel, ProxyJump, PubkeyAuthentication,
+    RequestTty, StrictHostKeyChecking,
 };
 use whelk_config::io::StdFiles;
 use whelk_config::server::{AllowTcpForwarding, AuthenticationMethods, PermitRootLogin};
@@ -282,7 +282,14 @@ fn client_view(
         ),
         (
             "proxyjump",
-            Some(c.proxy_jump.iter().map(ToString::to_string).collect()),
+            // ssh -G prints nothing for `ProxyJump none`.
+            Some(
+                c.proxy_jump
+                    .iter()
+                    .filter(|j| **j != ProxyJump::None)
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         ),
         (
             "proxycommand",
@@ -352,8 +359,10 @@ fn client_view(
     v
 }
 
-/// ssh prints `DEBUG` for `DEBUG1` in some places; normalise.
+/// ssh prints `DEBUG` for `DEBUG1` in some places; normalise. `EffectiveConfig` trims the
+/// values it reads, so trim ours too.
 fn normalise(key: &str, values: Vec<String>) -> Vec<String> {
+    let values: Vec<String> = values.into_iter().map(|v| v.trim().to_owned()).collect();
     if key == "loglevel" {
         return values
             .into_iter()
