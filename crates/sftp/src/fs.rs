@@ -672,6 +672,10 @@ impl Filesystem for StdFs {
 
     fn read(&mut self, handle: &Handle, offset: u64, len: u32) -> FsResult<Bytes> {
         let file = self.file(handle)?;
+        if i64::try_from(offset).is_err() {
+            // Beyond any file the OS can hold (pread would say EINVAL).
+            return Err(StatusCode::EOF.into());
+        }
         let mut buf = vec![0; usize::try_from(len).unwrap_or(0)];
         let mut got = 0;
         while got < buf.len() {
