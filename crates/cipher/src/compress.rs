@@ -1,11 +1,17 @@
-//! `zlib` and `zlib@openssh.com` compression (RFC 4253 §6.2): one zlib stream per direction
-//! that lives as long as the keys, each packet's payload ending on a sync flush (as OpenSSH
-//! does with `Z_PARTIAL_FLUSH`, which miniz_oxide treats as a sync flush), so each packet can
-//! be inflated as soon as it arrives while the dictionary carries over between packets.
+//! `zlib` and `zlib@openssh.com` compression (RFC 4253 §6.2): one zlib stream per direction,
+//! carried from packet to packet (RFC 4253 §6.2 has it initialised after each key exchange:
+//! the transport makes new ones with the new keys), with a flush at the end of each packet's
+//! payload, so each
+//! packet can be inflated as soon as it arrives while the dictionary carries over between
+//! packets. We end packets with a sync flush (miniz_oxide treats zlib's partial flush as a sync
+//! flush); OpenSSH ends them with `Z_PARTIAL_FLUSH`, which leaves the stream between two
+//! packets not byte-aligned. The inflater keeps its bit position across calls, so it reads
+//! either (`tests/compress.rs` replays a stream produced by C zlib with `Z_PARTIAL_FLUSH`).
 //!
 //! Inflation writes into the caller's buffer and stops with
 //! [`Error::DecompressedTooLarge`] as soon as the output would pass the limit, so a
-//! compression bomb costs at most the limit in memory (catalog R03).
+//! compression bomb costs at most the limit in memory (catalog R03). A cap on the total per
+//! connection, if wanted, is the transport's: it sees every packet.
 
 use alloc::boxed::Box;
 
