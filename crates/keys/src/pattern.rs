@@ -126,7 +126,12 @@ pub fn match_host_and_ip(host: Option<&str>, addr: Option<IpAddr>, list: &str) -
             None => (false, entry),
         };
         let hit = if pat.contains('/') {
-            addr.and_then(|a| cidr_contains(pat, a)).unwrap_or(false)
+            match addr.map(|a| cidr_contains(pat, a)) {
+                // An invalid CIDR block makes the whole list fail, as in OpenSSH.
+                Some(None) => return false,
+                Some(Some(hit)) => hit,
+                None => false,
+            }
         } else {
             let by_addr = addr.is_some_and(|a| match_pattern(&a.to_string(), pat));
             let by_host = host

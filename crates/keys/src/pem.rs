@@ -135,6 +135,39 @@ fn legacy_decrypt(
         .map_err(|_| Error::WrongPassphrase)
 }
 
+/// Largest PBKDF2 iteration count accepted when decrypting PKCS#8 (catalog R05: a file must
+/// not be able to make us spend minutes in a KDF).
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Largest scrypt cost (log2 N) accepted when decrypting PKCS#8 (2^20 with r = 8 is 1 GiB).
+pub const MAX_SCRYPT_LOG_N: u32 = 20;
+
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme, max_iterations: u32) -> Result<()> {
+    use pkcs8::pkcs5::EncryptionScheme;
+    use pkcs8::pkcs5::pbes2::Kdf;
+    if let EncryptionScheme::Pbes2(p) = scheme {
+        match &p.kdf {
+            Kdf::Pbkdf2(k) if k.iteration_count > max_iterations => {
+                return Err(Error::KdfRoundsTooHigh {
+                    rounds: k.iteration_count,
+                    max: max_iterations,
+                });
+            }
+            Kdf::Scrypt(k) => {
+                let n = k.cost_parameter;
+                let log_n = 63u32.saturating_sub(n.leading_zeros());
+                if log_n > MAX_SCRYPT_LOG_N || k.block_size > 32 || k.parallelization > 16 {
+                    return Err(Error::KdfRoundsTooHigh {
+                        rounds: log_n,
+                        max: MAX_SCRYPT_LOG_N,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
@@ -191,8 +224,18 @@ impl PrivateKey {
         Self::from_pem(text, passphrase)
     }
 
-    /// Loads a PKCS#1, SEC1 or PKCS#8 PEM private key.
+    /// Loads a PKCS#1, SEC1 or PKCS#8 PEM private key (PBKDF2 iterations capped at
+    /// [`MAX_PBKDF2_ITERATIONS`]).
     pub fn from_pem(text: &str, passphrase: Option<&[u8]>) -> Result<Self> {
+        Self::from_pem_with_limit(text, passphrase, MAX_PBKDF2_ITERATIONS)
+    }
+
+    /// [`PrivateKey::from_pem`] with an explicit PBKDF2 iteration limit for encrypted PKCS#8.
+    pub fn from_pem_with_limit(
+        text: &str,
+        passphrase: Option<&[u8]>,
+        max_pbkdf2_iterations: u32,
+    ) -> Result<Self> {
         let (label, headers, der) = pem_parts(text)?;
         let secret = match label.as_str() {
             "RSA PRIVATE KEY" => {
@@ -221,6 +264,7 @@ impl PrivateKey {
                 let pass = passphrase.ok_or(Error::PassphraseRequired)?;
                 let info =
                     pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(fmt_err)?;
+                check_kdf_cost(&info.encryption_algorithm, max_pbkdf2_iterations)?;
                 let doc = info.decrypt(pass).map_err(|_| Error::WrongPassphrase)?;
                 secret_from_pkcs8_der(doc.as_bytes())?
             }

@@ -173,3 +173,28 @@ fn rfc4716_headers_and_continuations() {
     assert!(PublicKey::from_rfc4716("---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n").is_err());
     let _ = keys_dir();
 }
+
+#[test]
+fn catalog_r05_pkcs8_kdf_cost_is_capped() {
+    let mut r = rng(32);
+    let key = PrivateKey::generate(KeyGen::Ed25519, &mut r).unwrap();
+    let pem = key.to_pkcs8_encrypted_pem(b"pw", 0x10000, &mut r).unwrap();
+    PrivateKey::from_pem(&pem, Some(b"pw")).unwrap();
+    assert_eq!(
+        PrivateKey::from_pem_with_limit(&pem, Some(b"pw"), 1000).unwrap_err(),
+        Error::KdfRoundsTooHigh {
+            rounds: 0x10000,
+            max: 1000
+        }
+    );
+}
+
+#[test]
+fn pem_loaded_keys_export_to_openssh() {
+    for name in PEM_KEYS {
+        let key = PrivateKey::from_any(&fixture(&format!("id_{name}.pem")), None).unwrap();
+        let text = key.to_openssh().unwrap();
+        let back = PrivateKey::from_openssh(&text, None).unwrap();
+        assert_eq!(back.public_key(), &openssh_pub(name));
+    }
+}
