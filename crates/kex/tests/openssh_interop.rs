@@ -19,7 +19,8 @@ use rand_core::SeedableRng;
 use whelk_kex::{
     ClientKex, ClientStep, ExchangeContext, GexRequest, KeySizes, method_by_name, negotiate,
 };
-use whelk_test::openssh::{HostKeyType, Sshd};
+use whelk_kex::{KeySigner, ServerKex, ServerStep};
+use whelk_test::openssh::{HostKeyType, Ssh, Sshd};
 use whelk_wire::frame::{Alignment, encode_packet, finish_packet, start_packet};
 use whelk_wire::msg::{Context, KexInit, Message, NewKeys, ServiceRequest};
 use whelk_wire::types::NameList;
@@ -189,5 +190,143 @@ fn every_method_against_sshd() {
         assert!(method_by_name(method).is_some());
         one_method(&sshd, method, host_key_alg, u64::try_from(i).unwrap());
         eprintln!("{method} with {host_key_alg}: H, K and derived keys match sshd");
+    }
+}
+
+/// Our server against the `ssh` client for one method: ssh only sends NEWKEYS after our
+/// signature over `H` verified, and its first encrypted packet must open with our keys.
+fn one_method_as_server(method: &str, key: &whelk_keys::PrivateKey, host_key_alg: &str, seed: u64) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut child = Ssh::new(addr)
+        .option("KexAlgorithms", method)
+        .option("HostKeyAlgorithms", host_key_alg)
+        .option("Ciphers", "aes256-ctr,aes128-ctr")
+        .option("MACs", "hmac-sha2-256-etm@openssh.com")
+        .remote_command("true")
+        .spawn()
+        .unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let our_version = "SSH-2.0-whelk_kex_test";
+    s.write_all(format!("{our_version}\r\n").as_bytes())
+        .unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut b).unwrap();
+        line.extend_from_slice(&b);
+    }
+    let client_version = Bytes::copy_from_slice(&line[..line.len() - 2]);
+    let client_kexinit = read_plain(&mut s);
+    let Message::KexInit(theirs) = Message::decode(&client_kexinit).unwrap() else {
+        panic!("expected the client's KEXINIT")
+    };
+    let nl = |v: &str| NameList::parse(v).unwrap();
+    let all: Vec<&str> = whelk_kex::METHODS.iter().map(|m| m.name).collect();
+    let ours = KexInit {
+        cookie: [9; 16],
+        kex_algorithms: nl(&all.join(",")),
+        server_host_key_algorithms: nl(host_key_alg),
+        encryption_client_to_server: nl("aes128-ctr,aes256-ctr"),
+        encryption_server_to_client: nl("aes128-ctr,aes256-ctr"),
+        mac_client_to_server: nl("hmac-sha2-256-etm@openssh.com"),
+        mac_server_to_client: nl("hmac-sha2-256-etm@openssh.com"),
+        compression_client_to_server: nl("none"),
+        compression_server_to_client: nl("none"),
+        languages_client_to_server: NameList::empty(),
+        languages_server_to_client: NameList::empty(),
+        first_kex_packet_follows: false,
+    };
+    let ours_msg = Message::KexInit(ours.clone());
+    send_plain(&mut s, &ours_msg, &mut rng);
+    let n = negotiate(&theirs, &ours).unwrap();
+    assert_eq!(n.kex.name, method);
+    let ctx = ExchangeContext {
+        client_version,
+        server_version: Bytes::from_static(our_version.as_bytes()),
+        client_kexinit,
+        server_kexinit: ours_msg.to_bytes().unwrap(),
+        session_id: None,
+    };
+    let dctx = Context {
+        kex: Some(n.kex.family),
+        auth: None,
+    };
+    let mut sign_rng = ChaCha20Rng::seed_from_u64(seed + 1000);
+    let mut signer = KeySigner::new(key, &n.host_key_algorithm, &mut sign_rng).unwrap();
+    let mut server = ServerKex::new(&n, ctx);
+    let mut c_seq = 1u32;
+    let out = loop {
+        let payload = read_plain(&mut s);
+        c_seq += 1;
+        let msg = Message::decode_with(&payload, dctx).unwrap();
+        match server.handle(&msg, &mut rng, &mut signer).unwrap() {
+            ServerStep::Send(m) => send_plain(&mut s, &m, &mut rng),
+            ServerStep::Done { reply, output } => {
+                send_plain(&mut s, &reply, &mut rng);
+                break output;
+            }
+            _ => unreachable!(),
+        }
+    };
+    send_plain(&mut s, &Message::NewKeys(NewKeys {}), &mut rng);
+    let nk = read_plain(&mut s);
+    c_seq += 1;
+    assert_eq!(
+        nk.as_ref(),
+        &[21],
+        "{method}: ssh did not accept our exchange: {}",
+        child.stderr_str()
+    );
+    let keys = out
+        .derive_keys(&KeySizes::for_negotiated(&n).unwrap())
+        .unwrap();
+    let mut opener = whelk_cipher::registry::opener(
+        &n.cipher_client_to_server,
+        n.mac_client_to_server.as_deref(),
+        &keys.client_to_server.as_cipher_keys(),
+    )
+    .unwrap();
+    let mut first = vec![0u8; opener.length_bytes()];
+    s.read_exact(&mut first).unwrap();
+    let len = usize::try_from(opener.open_length(c_seq, &first).unwrap()).unwrap();
+    let mut packet = first;
+    packet.resize(4 + len + opener.trailer_len(), 0);
+    let have = opener.length_bytes();
+    s.read_exact(&mut packet[have..]).unwrap();
+    let payload = opener
+        .open(c_seq, &mut packet)
+        .unwrap_or_else(|e| panic!("{method}: cannot open ssh's first encrypted packet: {e}"));
+    let msg = Message::decode(&Bytes::copy_from_slice(&packet[payload])).unwrap();
+    assert!(
+        matches!(&msg, Message::ServiceRequest(r) if r.service == "ssh-userauth"),
+        "{method}: {msg:?}"
+    );
+    drop(s);
+    child.kill();
+}
+
+#[test]
+fn every_method_with_the_ssh_client() {
+    if whelk_test::openssh::find("ssh").is_err() {
+        eprintln!("ssh not installed: skipping the OpenSSH key exchange interop test");
+        return;
+    }
+    let ed = whelk_keys::PrivateKey::ed25519_from_seed(&[5; 32]);
+    let ec = whelk_keys::PrivateKey::generate(
+        whelk_keys::KeyGen::Ecdsa(whelk_keys::Curve::NistP384),
+        &mut ChaCha20Rng::seed_from_u64(5),
+    )
+    .unwrap();
+    for (i, method) in METHODS.iter().enumerate() {
+        let (key, alg) = if i % 2 == 0 {
+            (&ed, "ssh-ed25519")
+        } else {
+            (&ec, "ecdsa-sha2-nistp384")
+        };
+        one_method_as_server(method, key, alg, u64::try_from(i).unwrap());
+        eprintln!("{method} with {alg}: ssh accepted our H and signature; keys match");
     }
 }
