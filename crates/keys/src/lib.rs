@@ -6,6 +6,24 @@
 //! - [`PrivateKey`]: generation ([`KeyGen`]), [`PrivateKey::sign`] producing wire signature
 //!   blobs, secret material zeroized on drop.
 //!
+//! - Files: [`openssh`] (`openssh-key-v1`, bcrypt-pbkdf + AES), [`pem`] (PKCS#1, SEC1,
+//!   PKCS#8, SPKI, RFC 4716), [`cert`] (OpenSSH certificates), [`sshsig`] (SSHSIG and
+//!   `allowed_signers`), [`known_hosts`], [`authorized_keys`] (typed key options).
+//!
+//! ```
+//! use whelk_keys::{KeyGen, PrivateKey, SigAlg, VerifyPolicy};
+//! # use rand_core::SeedableRng;
+//! # let mut rng = chacha20::ChaCha20Rng::from_seed([7; 32]);
+//! let key = PrivateKey::generate(KeyGen::Ed25519, &mut rng)?;
+//! let blob = key.sign(SigAlg::Ed25519, b"exchange hash", &mut rng)?;
+//! let public = key.public_key();
+//! public.verify(SigAlg::Ed25519, b"exchange hash", &blob, &VerifyPolicy::default())?;
+//! // The request's algorithm must match the signature blob's (catalog A08).
+//! assert!(public.verify(SigAlg::RsaSha2_512, b"exchange hash", &blob, &VerifyPolicy::default()).is_err());
+//! assert!(public.fingerprint(whelk_keys::HashAlg::Sha256).to_string().starts_with("SHA256:"));
+//! # Ok::<(), whelk_keys::Error>(())
+//! ```
+//!
 //! Nothing here does I/O, reads a clock or uses a global RNG: files come in as `&str`,
 //! randomness as a [`rand_core::CryptoRng`], "now" as a Unix time argument.
 #![forbid(unsafe_code)]

@@ -228,3 +228,34 @@ fn unknown_critical_option_is_rejected() {
         )))
     );
 }
+
+#[test]
+fn sha1_ca_signature_needs_explicit_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = write_private(dir.path(), "ca", &common::fixture("id_rsa2048"));
+    let user_pub = dir.path().join("u.pub");
+    std::fs::copy(keys_dir().join("id_ed25519.pub"), &user_pub).unwrap();
+    ssh_keygen(&[
+        "-q",
+        "-s",
+        ca_path.to_str().unwrap(),
+        "-t",
+        "ssh-rsa",
+        "-I",
+        "old",
+        "-n",
+        "alice",
+        user_pub.to_str().unwrap(),
+    ]);
+    let (cert, _) =
+        Certificate::from_openssh(&std::fs::read_to_string(dir.path().join("u-cert.pub")).unwrap())
+            .unwrap();
+    assert_eq!(
+        cert.verify_signature(&VerifyPolicy::default()),
+        Err(Error::Sha1Disabled)
+    );
+    assert_eq!(
+        cert.verify_signature(&VerifyPolicy::allowing_sha1()),
+        Ok(SigAlg::SshRsa)
+    );
+}
