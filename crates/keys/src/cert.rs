@@ -6,6 +6,7 @@
 //! the exact bytes received and the certified key is a whelk [`PublicKey`] parsed with the
 //! same strict rules as a plain key blob.
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::net::IpAddr;
@@ -514,5 +515,78 @@ impl CertBuilder {
         let sig = ca.sign(alg, &out, rng)?;
         out.put_ssh_string(&sig);
         Certificate::from_blob(&out)
+    }
+}
+
+/// A public key as it appears on the wire where either a plain key or a certificate may
+/// be sent: the host key in key exchange, the key in a publickey authentication request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrCert {
+    /// A plain public key.
+    Key(PublicKey),
+    /// A certificate.
+    Certificate(Box<Certificate>),
+}
+
+impl KeyOrCert {
+    /// Parses a plain key blob or a `*-cert-v01@openssh.com` blob.
+    pub fn from_blob(blob: &[u8]) -> Result<Self> {
+        let bytes = Bytes::copy_from_slice(blob);
+        let mut r = Reader::new(&bytes, "public key blob");
+        let name = utf8(r.string_slice()?, "public key blob")?;
+        if KeyType::from_cert_name(name).is_some() {
+            Ok(Self::Certificate(Box::new(Certificate::from_blob(blob)?)))
+        } else {
+            Ok(Self::Key(PublicKey::from_blob(blob)?))
+        }
+    }
+
+    /// Parses `blob` for the algorithm `alg_name` (a signature algorithm such as
+    /// `rsa-sha2-512`, or its `-cert-v01@openssh.com` form), checking that the blob's type
+    /// belongs to the algorithm: `ssh-ed25519` with an RSA blob, a certificate algorithm with
+    /// a plain key or the reverse are all [`Error::AlgorithmMismatch`] (catalog A08).
+    pub fn parse_for_algorithm(alg_name: &str, blob: &[u8]) -> Result<(SigAlg, Self)> {
+        let (alg, is_cert) = SigAlg::from_any_name(alg_name)
+            .ok_or_else(|| Error::UnsupportedAlgorithm(alg_name.to_string()))?;
+        let k = Self::from_blob(blob)?;
+        let cert = matches!(k, Self::Certificate(_));
+        if cert != is_cert || k.public_key().key_type() != alg.key_type() {
+            return Err(Error::AlgorithmMismatch {
+                sig_alg: if is_cert { alg.cert_name() } else { alg.name() },
+                key_type: if cert {
+                    k.public_key().key_type().cert_name()
+                } else {
+                    k.public_key().key_type().name()
+                },
+            });
+        }
+        Ok((alg, k))
+    }
+
+    /// The key that signs (for a certificate: the certified key).
+    #[must_use]
+    pub fn public_key(&self) -> &PublicKey {
+        match self {
+            Self::Key(k) => k,
+            Self::Certificate(c) => c.public_key(),
+        }
+    }
+
+    /// The wire blob.
+    #[must_use]
+    pub fn blob(&self) -> &[u8] {
+        match self {
+            Self::Key(k) => k.blob(),
+            Self::Certificate(c) => c.blob(),
+        }
+    }
+
+    /// The certificate, if this is one.
+    #[must_use]
+    pub fn certificate(&self) -> Option<&Certificate> {
+        match self {
+            Self::Key(_) => None,
+            Self::Certificate(c) => Some(c),
+        }
     }
 }

@@ -259,3 +259,35 @@ fn key_type_names() {
     assert_eq!(load("rsa3072").public_key().bits(), 3072);
     assert_eq!(load("ed25519").comment(), "whelk-test ed25519");
 }
+
+#[test]
+fn catalog_a08_algorithm_name_must_match_blob_type() {
+    use whelk_keys::cert::{CertBuilder, CertType, KeyOrCert};
+    let mut r = rng(10);
+    let rsa = load("rsa2048");
+    let ed = load("ed25519");
+    let rsa_blob = rsa.public_key().to_blob();
+    let (alg, k) = KeyOrCert::parse_for_algorithm("rsa-sha2-512", &rsa_blob).unwrap();
+    assert_eq!(alg, SigAlg::RsaSha2_512);
+    assert_eq!(k.public_key(), rsa.public_key());
+    // ssh-ed25519 with an RSA blob.
+    assert!(matches!(
+        KeyOrCert::parse_for_algorithm("ssh-ed25519", &rsa_blob),
+        Err(Error::AlgorithmMismatch { .. })
+    ));
+    // A certificate algorithm with a plain key, and the reverse.
+    assert!(
+        KeyOrCert::parse_for_algorithm("rsa-sha2-512-cert-v01@openssh.com", &rsa_blob).is_err()
+    );
+    let cert = CertBuilder::new(ed.public_key().clone(), CertType::User, 0, u64::MAX)
+        .principal("a")
+        .sign(&rsa, SigAlg::RsaSha2_256, &mut r)
+        .unwrap();
+    assert!(KeyOrCert::parse_for_algorithm("ssh-ed25519", cert.blob()).is_err());
+    let (alg, k) =
+        KeyOrCert::parse_for_algorithm("ssh-ed25519-cert-v01@openssh.com", cert.blob()).unwrap();
+    assert_eq!(alg, SigAlg::Ed25519);
+    assert_eq!(k.public_key(), ed.public_key());
+    assert_eq!(k.certificate().unwrap().principals(), ["a"]);
+    assert!(KeyOrCert::parse_for_algorithm("ssh-dss", &rsa_blob).is_err());
+}
