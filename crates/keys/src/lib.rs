@@ -24,6 +24,22 @@
 //! # Ok::<(), whelk_keys::Error>(())
 //! ```
 //!
+//! # Design notes
+//!
+//! - The signature layer (blob parsing, verification, signing) is written directly on the
+//!   RustCrypto primitives (`ed25519-dalek`, `p256`/`p384`/`p521`, `rsa`) so that every
+//!   strictness rule is ours: canonical blobs, algorithm/blob agreement, RSA size limits
+//!   checked before any arithmetic, SHA-1 refused unless configured, `verify_strict` for
+//!   Ed25519, hedged ECDSA nonces, blinded RSA signing.
+//! - The OpenSSH private key container (bcrypt-pbkdf, AES-CTR/GCM, check-ints, padding) is
+//!   the `ssh-key` crate's; keys cross into whelk's types through their components.
+//! - Certificates are parsed and encoded here rather than through `ssh-key`, so the CA
+//!   signature is checked over the exact bytes received and the certified key goes
+//!   through the same strict parser as any key.
+//! - `@revoked` lines in known_hosts apply to every host (stricter than OpenSSH, which only
+//!   consults lines whose host pattern matches).
+//! - Time is a parameter (Unix seconds); timespecs without `Z` are read as UTC.
+//!
 //! Nothing here does I/O, reads a clock or uses a global RNG: files come in as `&str`,
 //! randomness as a [`rand_core::CryptoRng`], "now" as a Unix time argument.
 #![forbid(unsafe_code)]
