@@ -263,7 +263,9 @@ impl DhGroup {
     pub(crate) fn shared(&self, secret: &DhSecret, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let params = self.params()?;
         let base = BoxedMontyForm::new(self.uint(peer)?, &params);
-        let mut k = base.pow_bounded_exp(&secret.x, secret.bits).retrieve();
+        let mut k_monty = base.pow_bounded_exp(&secret.x, secret.bits);
+        let mut k = k_monty.retrieve();
+        k_monty.zeroize();
         let be = Zeroizing::new(k.to_be_bytes());
         k.zeroize();
         let out = Zeroizing::new(trim(&be).to_vec());
