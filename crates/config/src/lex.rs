@@ -32,7 +32,8 @@ pub(crate) fn split_line(line: &str) -> Option<Line<'_>> {
                 quoted.get(end + 1..).unwrap_or_default(),
                 false,
             ),
-            None => (quoted, "", false),
+            // No closing quote: OpenSSH's strdelim finds no keyword and skips the line.
+            None => return None,
         }
     } else {
         let end = line.find(|c: char| is_ws(c) || c == '=' || c == '"');
@@ -128,6 +129,7 @@ mod tests {
         assert_eq!(kw("Port\t=\t22\x0c"), Some(("port".into(), "22".into())));
         assert_eq!(kw("Port==22"), Some(("port".into(), "=22".into())));
         assert_eq!(kw("\"Port\" 22"), Some(("port".into(), "22".into())));
+        assert_eq!(kw("\"Port 22"), None);
         assert_eq!(kw("Port"), Some(("port".into(), String::new())));
         assert_eq!(kw("   # comment"), None);
         assert_eq!(kw(""), None);
