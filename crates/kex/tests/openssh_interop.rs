@@ -43,6 +43,14 @@ const METHODS: &[&str] = &[
     "diffie-hellman-group-exchange-sha1",
 ];
 
+/// Ciphers rotated over the methods, so key derivation is checked for AEAD ciphers (64-byte
+/// chacha20-poly1305 key, 12-byte GCM IV) and for CTR with a MAC.
+const CIPHERS: [&str; 3] = [
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-ctr",
+];
+
 /// Reads one unencrypted packet's payload.
 fn read_plain(s: &mut TcpStream) -> Bytes {
     let mut len = [0u8; 4];
@@ -71,8 +79,8 @@ fn one_method(sshd: &Sshd, method: &str, host_key_alg: &str, seed: u64) {
         cookie: [7; 16],
         kex_algorithms: nl(method),
         server_host_key_algorithms: nl(host_key_alg),
-        encryption_client_to_server: nl("aes128-ctr"),
-        encryption_server_to_client: nl("aes256-ctr"),
+        encryption_client_to_server: nl(CIPHERS[usize::try_from(seed).unwrap() % 3]),
+        encryption_server_to_client: nl(CIPHERS[usize::try_from(seed + 1).unwrap() % 3]),
         mac_client_to_server: nl("hmac-sha2-256"),
         mac_server_to_client: nl("hmac-sha2-512"),
         compression_client_to_server: nl("none"),
@@ -202,7 +210,7 @@ fn one_method_as_server(method: &str, key: &whelk_keys::PrivateKey, host_key_alg
     let mut child = Ssh::new(addr)
         .option("KexAlgorithms", method)
         .option("HostKeyAlgorithms", host_key_alg)
-        .option("Ciphers", "aes256-ctr,aes128-ctr")
+        .option("Ciphers", CIPHERS[usize::try_from(seed).unwrap() % 3])
         .option("MACs", "hmac-sha2-256-etm@openssh.com")
         .remote_command("true")
         .spawn()
@@ -229,8 +237,8 @@ fn one_method_as_server(method: &str, key: &whelk_keys::PrivateKey, host_key_alg
         cookie: [9; 16],
         kex_algorithms: nl(&all.join(",")),
         server_host_key_algorithms: nl(host_key_alg),
-        encryption_client_to_server: nl("aes128-ctr,aes256-ctr"),
-        encryption_server_to_client: nl("aes128-ctr,aes256-ctr"),
+        encryption_client_to_server: nl(&CIPHERS.join(",")),
+        encryption_server_to_client: nl(&CIPHERS.join(",")),
         mac_client_to_server: nl("hmac-sha2-256-etm@openssh.com"),
         mac_server_to_client: nl("hmac-sha2-256-etm@openssh.com"),
         compression_client_to_server: nl("none"),
