@@ -846,6 +846,11 @@ impl ClientHandler<'_, '_, '_> {
                     }
                 };
                 let f = Forward::parse(&spec, kind).map_err(|e| d.bad(&spec, e.to_string()))?;
+                // Two arguments always name a target: `RemoteForward 127.0.0.1 8080` is not a
+                // remote dynamic forward (OpenSSH rejects it).
+                if f.is_dynamic() && d.args.get(1).is_some_and(|b| !b.is_empty()) {
+                    return Err(d.bad(&spec, "bad forwarding specification"));
+                }
                 if active {
                     push_unique(list, f);
                 }

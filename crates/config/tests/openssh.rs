@@ -531,6 +531,8 @@ fn client_bad_values_rejected_like_ssh() {
         "LocalForward x host:1",
         "DynamicForward 0",
         "RemoteForward 1:2:3:4:5",
+        "RemoteForward 127.0.0.1 8080",
+        "RemoteForward 8080 host",
         "AddressFamily inet7",
         "RequestTTY sometimes",
         "LogLevel LOUD",
@@ -549,6 +551,7 @@ fn client_bad_values_rejected_like_ssh() {
         "Ciphers +",
         "Hostname %z",
         "User",
+        "User \"\"",
     ];
     for line in bad {
         let text = format!("# comment\n\nHost *\n  {line}\n");
@@ -865,4 +868,71 @@ fn server_bad_values_rejected_like_sshd() {
             "{line:?}: {err}"
         );
     }
+}
+
+/// Lines both ssh and whelk accept.
+#[test]
+fn client_edge_values_accepted_like_ssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = [
+        "Port 65535",
+        "ConnectTimeout 0",
+        "ServerAliveInterval 1w",
+        "RekeyLimit 0",
+        "RekeyLimit 16",
+        "RekeyLimit 1G none",
+        "ServerAliveCountMax 0",
+        "LocalForward 1 [::1]:2",
+        "LocalForward [::1]:1 /tmp/x.sock",
+        "RemoteForward 0 localhost:22",
+        "RemoteForward 1080 \"\"",
+        "DynamicForward [::1]:1080",
+        "DynamicForward *:1080",
+        "ProxyJump ssh://u@h:22",
+        "ProxyJump u@[::1]:22,h2",
+        "IdentityFile none",
+        "SetEnv A=",
+        "SendEnv *",
+        "Match exec \"true\"",
+        "Match !canonical",
+        "Match final",
+        "Match originalhost x,!y",
+        "Match host x all",
+        "ForwardAgent $SSH_AUTH_SOCK",
+        "IdentityAgent none",
+        "IdentityAgent SSH_AUTH_SOCK",
+        "PubkeyAuthentication host-bound",
+        "CanonicalDomains example.com example.org",
+        "StrictHostKeyChecking off",
+        "RequestTTY force",
+        "Ciphers aes128-ctr,",
+        "KexAlgorithms -ecdh-*",
+        "HostKeyAlgorithms ^ssh-ed25519",
+        "LogLevel debug",
+        "Compression no",
+        "UnknownButIgnoredByWhelk x",
+        "\"Port 22",
+        "PreferredAuthentications publickey",
+    ];
+    let mut rejected_by_ssh = Vec::new();
+    for line in good {
+        let text = format!("Host *\n  {line}\n");
+        let file = dir.path().join("good.conf");
+        fs::write(&file, &text).unwrap();
+        let mut cmd = Command::new(ssh());
+        cmd.arg("-G").arg("-F").arg(&file).arg("x");
+        let out = openssh::run(cmd, Duration::from_secs(30)).unwrap();
+        if !out.status.success() {
+            rejected_by_ssh.push(line);
+            continue;
+        }
+        let mut ctx = MatchContext::new("x", "u");
+        if let Err(e) = parse_client(&text, "good.conf", &MemoryFiles::new(), &mut ctx) {
+            panic!("ssh accepts {line:?}, whelk rejects it: {e}");
+        }
+    }
+    assert!(
+        rejected_by_ssh.is_empty() || rejected_by_ssh == ["UnknownButIgnoredByWhelk x"],
+        "ssh rejects {rejected_by_ssh:?}: the test case is wrong"
+    );
 }
