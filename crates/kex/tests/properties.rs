@@ -102,3 +102,86 @@ fn registry_order_and_flags() {
             .is_post_quantum()
     );
 }
+
+fn kexinit_from(kex: &[&str], hk: &[&str], c: &[&str]) -> whelk_wire::msg::KexInit {
+    use whelk_wire::types::NameList;
+    let l = |v: &[&str]| NameList::from_names(v.iter()).unwrap();
+    whelk_wire::msg::KexInit {
+        cookie: [0; 16],
+        kex_algorithms: l(kex),
+        server_host_key_algorithms: l(hk),
+        encryption_client_to_server: l(c),
+        encryption_server_to_client: l(c),
+        mac_client_to_server: l(&["hmac-sha2-256", "hmac-sha2-512"]),
+        mac_server_to_client: l(&["hmac-sha2-512", "hmac-sha2-256"]),
+        compression_client_to_server: l(&["none"]),
+        compression_server_to_client: l(&["none"]),
+        languages_client_to_server: NameList::empty(),
+        languages_server_to_client: NameList::empty(),
+        first_kex_packet_follows: false,
+    }
+}
+
+const KEX_POOL: &[&str] = &[
+    "mlkem768x25519-sha256",
+    "curve25519-sha256",
+    "ecdh-sha2-nistp256",
+    "diffie-hellman-group14-sha256",
+    "ext-info-c",
+    "ext-info-s",
+    "kex-strict-c-v00@openssh.com",
+    "kex-strict-s-v00@openssh.com",
+];
+const HK_POOL: &[&str] = &[
+    "ssh-ed25519",
+    "rsa-sha2-512",
+    "ecdsa-sha2-nistp256",
+    "ssh-dss",
+];
+const C_POOL: &[&str] = &["aes128-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"];
+
+fn subset(pool: &'static [&'static str]) -> impl Strategy<Value = Vec<&'static str>> {
+    proptest::sample::subsequence(pool, 0..=pool.len()).prop_shuffle()
+}
+
+proptest! {
+    /// Whatever the lists, negotiation picks, per category, the first name of the client's
+    /// list that the server has (skipping markers and unusable host key names), or fails
+    /// naming that category; it never panics.
+    #[test]
+    fn negotiation_is_first_client_match(
+        ck in subset(KEX_POOL), sk in subset(KEX_POOL),
+        ch in subset(HK_POOL), sh in subset(HK_POOL),
+        cc in subset(C_POOL), sc in subset(C_POOL),
+    ) {
+        let c = kexinit_from(&ck, &ch, &cc);
+        let s = kexinit_from(&sk, &sh, &sc);
+        let is_marker = |n: &&str| n.starts_with("ext-info-") || n.starts_with("kex-strict-");
+        let want_kex = ck.iter().filter(|n| !is_marker(n)).find(|n| sk.contains(n));
+        let want_hk = ch.iter().filter(|n| **n != "ssh-dss").find(|n| sh.contains(n));
+        let want_c = cc.iter().find(|n| sc.contains(n));
+        match whelk_kex::negotiate(&c, &s) {
+            Ok(n) => {
+                prop_assert_eq!(Some(&n.kex.name), want_kex);
+                prop_assert_eq!(Some(&n.host_key_algorithm.as_str()), want_hk);
+                prop_assert_eq!(Some(&n.cipher_client_to_server.as_str()), want_c);
+                prop_assert_eq!(n.client_ext_info, ck.contains(&"ext-info-c"));
+                prop_assert_eq!(n.server_strict_kex, sk.contains(&"kex-strict-s-v00@openssh.com"));
+                let aead = n.cipher_client_to_server.starts_with("chacha20");
+                prop_assert_eq!(n.mac_client_to_server.is_none(), aead);
+            }
+            Err(whelk_kex::Error::NoCommonAlgorithm(cat)) => {
+                use whelk_kex::Category;
+                let expected = if want_kex.is_none() {
+                    Category::Kex
+                } else if want_hk.is_none() {
+                    Category::HostKey
+                } else {
+                    Category::CipherClientToServer
+                };
+                prop_assert_eq!(cat, expected);
+            }
+            Err(e) => prop_assert!(false, "unexpected error {e:?}"),
+        }
+    }
+}
