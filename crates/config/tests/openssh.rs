@@ -936,3 +936,59 @@ fn client_edge_values_accepted_like_ssh() {
         "ssh rejects {rejected_by_ssh:?}: the test case is wrong"
     );
 }
+
+/// Server lines both sshd and whelk accept.
+#[test]
+fn server_edge_values_accepted_like_sshd() {
+    openssh::ensure_privsep_dir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("host_ed25519");
+    openssh::keygen(openssh::HostKeyType::Ed25519, &key).unwrap_or_else(|e| panic!("{e}"));
+    let good = [
+        "MaxStartups 10",
+        "MaxStartups 1:100:1",
+        "RekeyLimit default none",
+        "RekeyLimit 16 0",
+        "AuthenticationMethods any",
+        "AuthenticationMethods publickey,publickey password",
+        "PermitOpen any",
+        "PermitOpen none",
+        "PermitOpen *:*",
+        "PermitOpen [::1]:22 h:*",
+        "ListenAddress [::]:2222",
+        "ListenAddress ::",
+        "ListenAddress localhost",
+        "AuthorizedKeysFile none",
+        "Banner none",
+        "LoginGraceTime 0",
+        "ClientAliveInterval 1w2d",
+        "Subsystem sftp internal-sftp -u 022",
+        "AcceptEnv *",
+        "PasswordAuthentication YES",
+        "Match Address 10.0.0.0/8,!10.1.0.0/16",
+        "Match LocalPort 22",
+        "Match User a,b Host * Address * LocalAddress * LocalPort 22",
+        "Match Group x,!y",
+        "Match all # comment",
+        "Match User x\n  PasswordAuthentication no\n  MaxAuthTries 1",
+        "Match User x\n  Include /nonexistent/*.conf",
+        "Port 1\nPort 1",
+    ];
+    let spec = "user=a,host=h,addr=10.0.0.1,laddr=127.0.0.1,lport=22";
+    for line in good {
+        let text = format!("HostKey {}\n{line}\n", key.display());
+        let file = dir.path().join("good.conf");
+        fs::write(&file, &text).unwrap();
+        let mut cmd = Command::new(sshd());
+        cmd.arg("-T").arg("-f").arg(&file).arg("-C").arg(spec);
+        let out = openssh::run(cmd, Duration::from_secs(30)).unwrap();
+        assert!(
+            out.status.success(),
+            "sshd rejects {line:?}: the test case is wrong\n{}",
+            out.stderr_str()
+        );
+        if let Err(e) = parse_server(&text, "good.conf", &MemoryFiles::new(), Some(&conn(spec))) {
+            panic!("sshd accepts {line:?}, whelk rejects it: {e}");
+        }
+    }
+}
