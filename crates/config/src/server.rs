@@ -39,6 +39,35 @@ pub struct ServerMatchContext {
     pub rdomain: Option<String>,
 }
 
+impl ServerMatchContext {
+    /// Parses an `sshd -C` connection specification: comma-separated `key=value` pairs with
+    /// keys `user`, `host`, `addr`, `laddr`, `lport` and `rdomain`.
+    pub fn from_spec(spec: &str) -> Result<Self, String> {
+        let mut c = Self::default();
+        for kv in spec.split(',').filter(|kv| !kv.is_empty()) {
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(format!("expected key=value, got {kv:?}"));
+            };
+            match k {
+                "user" => c.user = Some(v.to_owned()),
+                "host" => c.host = Some(v.to_owned()),
+                "addr" => c.address = Some(v.to_owned()),
+                "laddr" => c.local_address = Some(v.to_owned()),
+                "lport" => {
+                    c.local_port = Some(
+                        parse_port(v)
+                            .filter(|&p| p > 0)
+                            .ok_or_else(|| format!("invalid lport {v:?}"))?,
+                    );
+                }
+                "rdomain" => c.rdomain = Some(v.to_owned()),
+                other => return Err(format!("unknown connection spec key {other:?}")),
+            }
+        }
+        Ok(c)
+    }
+}
+
 /// `AllowTcpForwarding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AllowTcpForwarding {

@@ -583,19 +583,7 @@ fn sshd_t(file: &Path, spec: Option<&str>) -> EffectiveConfig {
 }
 
 fn conn(spec: &str) -> ServerMatchContext {
-    let mut c = ServerMatchContext::default();
-    for kv in spec.split(',') {
-        let (k, v) = kv.split_once('=').unwrap();
-        match k {
-            "user" => c.user = Some(v.into()),
-            "host" => c.host = Some(v.into()),
-            "addr" => c.address = Some(v.into()),
-            "laddr" => c.local_address = Some(v.into()),
-            "lport" => c.local_port = Some(v.parse().unwrap()),
-            other => panic!("unknown -C key {other}"),
-        }
-    }
-    c
+    ServerMatchContext::from_spec(spec).unwrap()
 }
 
 fn server_view(s: &ServerConfig, algs: &Algorithms) -> Vec<(&'static str, Vec<String>)> {

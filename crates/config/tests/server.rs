@@ -499,3 +499,25 @@ fn bad_values_name_file_and_line() {
         assert_eq!((e.file(), e.line()), ("sshd_config", line), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn connection_spec_like_sshd_c() {
+    let c = ServerMatchContext::from_spec(
+        "user=alice,host=client.example.com,addr=10.1.2.3,laddr=192.0.2.1,lport=22,rdomain=rd0",
+    )
+    .unwrap();
+    assert_eq!(
+        c,
+        ServerMatchContext {
+            groups: Vec::new(),
+            ..conn()
+        }
+    );
+    assert!(ServerMatchContext::from_spec("user").is_err());
+    assert!(ServerMatchContext::from_spec("lport=0").is_err());
+    assert!(ServerMatchContext::from_spec("colour=red").is_err());
+    assert_eq!(
+        ServerMatchContext::from_spec("").unwrap(),
+        ServerMatchContext::default()
+    );
+}
