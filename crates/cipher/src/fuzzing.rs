@@ -6,7 +6,8 @@
 //! size of the chunks the rest is fed in (1..=256 bytes), the rest is the byte stream from
 //! the "peer". Keys are fixed. The function panics if, and only if, it finds a bug: a panic
 //! inside the crate, a deframer asking for more than the packet limit, a payload over the
-//! limit, or a decompressor producing more than its cap.
+//! limit, an error that does not latch, a different outcome for the same bytes delivered whole
+//! and in pieces, or a decompressor producing more than its cap.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -17,11 +18,12 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use whelk_wire::frame::PacketLimits;
 
 use crate::compress::Decompressor;
 use crate::deframe::Deframer;
+use crate::error::Error;
 use crate::registry::{CIPHERS, CipherAlgorithm, Keys, MACS, MacAlgorithm};
 
 /// Every cipher x MAC pair (AEAD ciphers once, with no MAC), in registry order.
@@ -55,8 +57,53 @@ pub fn fixed_keys(c: &CipherAlgorithm, m: Option<&MacAlgorithm>) -> (Vec<u8>, Ve
     )
 }
 
-/// The `cipher_open` target: random bytes under a fixed key must never panic. Returns how
-/// many packets opened (for the corpus tests).
+/// What feeding a byte stream to a deframer gave: the payloads, and the error it stopped
+/// with, if any.
+type Outcome = (Vec<Bytes>, Option<Error>);
+
+/// Feeds `stream` to a fresh deframer for `(c, m)` in pieces of `chunk` bytes.
+fn feed(
+    c: &CipherAlgorithm,
+    m: Option<&MacAlgorithm>,
+    keys: &Keys<'_>,
+    stream: &[u8],
+    chunk: usize,
+) -> Outcome {
+    let opener = c
+        .opener(m, keys)
+        .expect("fixed keys have the registry's sizes");
+    let trailer = opener.trailer_len();
+    let limits = PacketLimits::default();
+    let max = limits.max_packet_len() as usize;
+    let mut deframer = Deframer::new(opener, limits);
+    let mut buf = BytesMut::new();
+    let mut payloads = Vec::new();
+    for piece in stream.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            assert!(deframer.bytes_needed(&buf) <= max + 4 + trailer);
+            let seq = u32::try_from(payloads.len()).unwrap();
+            match deframer.next_packet(seq, &mut buf) {
+                Ok(Some(packet)) => {
+                    assert!(packet.payload.len() < max);
+                    payloads.push(packet.payload);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Errors latch.
+                    assert_eq!(deframer.next_packet(seq, &mut buf), Err(e.clone()));
+                    return (payloads, Some(e));
+                }
+            }
+        }
+    }
+    (payloads, None)
+}
+
+/// The `cipher_open` target: random bytes under a fixed key must never panic, and must give
+/// the same packets and the same error whether they arrive whole or in pieces. Every payload
+/// that opens also goes through a zlib inflater with the default cap. Returns how many
+/// packets opened (for the corpus tests).
 pub fn open(data: &[u8]) -> usize {
     let [sel, split, rest @ ..] = data else {
         return 0;
@@ -69,40 +116,18 @@ pub fn open(data: &[u8]) -> usize {
         iv: &iv,
         mac_key: &mac_key,
     };
-    let opener = c
-        .opener(m, &keys)
-        .expect("fixed keys have the registry's sizes");
-    let trailer = opener.trailer_len();
-    let limits = PacketLimits::default();
-    let max = limits.max_packet_len() as usize;
-    let mut deframer = Deframer::new(opener, limits);
+    let whole = feed(c, m, &keys, rest, rest.len().max(1));
+    let pieces = feed(c, m, &keys, rest, usize::from(*split) + 1);
+    assert_eq!(whole, pieces);
+    let max = PacketLimits::default().max_packet_len() as usize;
     let mut inflate = Decompressor::new(max);
-    let mut buf = BytesMut::new();
-    let mut seq = 0u32;
-    let chunk = usize::from(*split) + 1;
-    for piece in rest.chunks(chunk) {
-        buf.extend_from_slice(piece);
-        loop {
-            assert!(deframer.bytes_needed(&buf) <= max + 4 + trailer);
-            match deframer.next_packet(seq, &mut buf) {
-                Ok(Some(packet)) => {
-                    assert!(packet.payload.len() < max);
-                    seq = seq.wrapping_add(1);
-                    let mut out = BytesMut::new();
-                    if inflate.decompress(&packet.payload, &mut out).is_err() {
-                        // A corrupt stream stays corrupt; start a new one.
-                        inflate = Decompressor::new(max);
-                    }
-                    assert!(out.len() <= max + 1);
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    // Errors latch.
-                    assert!(deframer.next_packet(seq, &mut buf).is_err());
-                    return seq as usize;
-                }
-            }
+    for payload in &whole.0 {
+        let mut out = BytesMut::new();
+        if inflate.decompress(payload, &mut out).is_err() {
+            // A corrupt stream stays corrupt; start a new one.
+            inflate = Decompressor::new(max);
         }
+        assert!(out.len() <= max + 1);
     }
-    seq as usize
+    whole.0.len()
 }
