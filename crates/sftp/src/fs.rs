@@ -676,6 +676,9 @@ impl Filesystem for StdFs {
             // Beyond any file the OS can hold (pread would say EINVAL).
             return Err(StatusCode::EOF.into());
         }
+        // The server state machine clamps READ already; clamp here too so a backend driven
+        // directly never allocates a hostile length.
+        let len = len.min(crate::codec::DEFAULT_MAX_READ);
         let mut buf = vec![0; usize::try_from(len).unwrap_or(0)];
         let mut got = 0;
         while got < buf.len() {

@@ -17,7 +17,7 @@ use whelk_wire::types::Text;
 
 use crate::client::{Client, ClientConfig, Event as ClientEvent};
 use crate::codec::{
-    Attrs, Deframer, Handle, Name, OpenFlags, Packet, Request, Response, Status, StatusCode,
+    Attrs, Deframer, Handle, Name, OpenFlags, Packet, Request, Response, StatusCode,
 };
 use crate::server::{Event as ServerEvent, FsResult, Server, ServerConfig};
 
@@ -285,10 +285,20 @@ pub fn client_input(data: &[u8]) {
         match ev {
             ClientEvent::Reply { id, reply } => {
                 let kind = kinds.remove(&id).expect("reply to an outstanding request");
-                if let crate::client::Reply::Data(d) = &reply {
-                    assert!(d.len() <= 16);
-                }
-                let _ = (kind, Status::default());
+                use crate::client::Reply as R;
+                use crate::codec::ReplyKind as K;
+                let fits = match &reply {
+                    R::Status(_) => true,
+                    R::Handle(_) => kind == K::Handle,
+                    R::Data(d) => kind == K::Data && d.len() <= 16,
+                    R::Name(_) => kind == K::Name,
+                    R::Attrs(_) => kind == K::Attrs,
+                    R::Statvfs(_) => kind == K::Statvfs,
+                    R::Limits(_) => kind == K::Limits,
+                    R::UsersGroups(_) => kind == K::UsersGroups,
+                    R::Extended(_) => kind == K::Extended,
+                };
+                assert!(fits, "{reply:?} for a request expecting {kind:?}");
             }
             ClientEvent::Version { .. } => {}
         }
