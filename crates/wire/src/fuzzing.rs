@@ -278,33 +278,45 @@ fn header_error(e: &crate::Error) -> bool {
     )
 }
 
-/// Reads an identification exchange in both roles, whole and one byte at a time; both ways
-/// must agree. Whatever a server accepts (no preamble allowed) a client must accept the same
-/// way. An accepted line must be the bytes before the line feed it ends at, re-parse to the
-/// same [`Version`] and survive its own encoding. A reader waiting for more input must never
-/// leave more than a line's limit unconsumed.
+/// Small preamble limits that inputs of a few KiB can reach.
+const SMALL_LIMITS: PreambleLimits = PreambleLimits {
+    max_lines: 4,
+    max_line_len: 80,
+    max_total: 200,
+};
+
+/// Reads an identification exchange in both roles, with the default preamble limits and with
+/// [`SMALL_LIMITS`], whole and one byte at a time; both ways must agree. Whatever a server
+/// accepts (no preamble allowed) a client must accept the same way. An accepted line must be
+/// the bytes before the line feed it ends at, come after a preamble within the limits,
+/// re-parse to the same [`Version`] and survive its own encoding. A reader waiting for more
+/// input must never leave more than a line's limit unconsumed.
 pub fn version(data: &[u8]) {
-    let mut results = Vec::with_capacity(2);
-    for role in [Role::Client, Role::Server] {
-        let whole = read_version(role, data, data.len().max(1));
-        let bytewise = read_version(role, data, 1);
-        assert_eq!(
-            whole, bytewise,
-            "byte-at-a-time delivery changed the result ({role:?})"
-        );
-        match &whole {
-            Ok(Some((consumed, version))) => check_version(data, *consumed, version),
-            Ok(None) => {}
-            Err(e) => check_error(e),
+    for limits in [PreambleLimits::default(), SMALL_LIMITS] {
+        let mut results = Vec::with_capacity(2);
+        for role in [Role::Client, Role::Server] {
+            let whole = read_version(role, limits, data, data.len().max(1));
+            let bytewise = read_version(role, limits, data, 1);
+            assert_eq!(
+                whole, bytewise,
+                "byte-at-a-time delivery changed the result ({role:?}, {limits:?})"
+            );
+            match &whole {
+                Ok(Some((consumed, version))) => {
+                    check_version(data, *consumed, version, limits);
+                }
+                Ok(None) => {}
+                Err(e) => check_error(e),
+            }
+            results.push(whole);
         }
-        results.push(whole);
-    }
-    if let [client, server @ Ok(Some(_))] = &results[..] {
-        assert_eq!(client, server, "the client rejects what the server accepts");
+        if let [client, server @ Ok(Some(_))] = &results[..] {
+            assert_eq!(client, server, "the client rejects what the server accepts");
+        }
     }
 }
 
-fn check_version(data: &[u8], consumed: usize, version: &Version) {
+fn check_version(data: &[u8], consumed: usize, version: &Version, limits: PreambleLimits) {
     assert!(consumed >= 1 && consumed <= data.len());
     assert_eq!(
         data[consumed - 1],
@@ -317,6 +329,31 @@ fn check_version(data: &[u8], consumed: usize, version: &Version) {
     assert!(
         before_lf.ends_with(line),
         "the line is not what precedes the line feed"
+    );
+    let preamble = &before_lf[..before_lf.len() - line.len()];
+    assert!(
+        preamble.is_empty() || preamble.ends_with(b"\n"),
+        "the line does not start a line"
+    );
+    assert!(
+        preamble.len() <= limits.max_total,
+        "preamble over max_total"
+    );
+    let mut lines = 0;
+    for l in preamble.split_inclusive(|&b| b == b'\n') {
+        lines += 1;
+        assert!(
+            l.len() <= limits.max_line_len,
+            "preamble line over max_line_len"
+        );
+        assert!(
+            !l.starts_with(b"SSH-"),
+            "an identification line was skipped"
+        );
+    }
+    assert!(
+        lines <= limits.max_lines,
+        "more preamble lines than max_lines"
     );
     assert!(
         line.len() + 2 <= MAX_VERSION_LINE,
@@ -333,7 +370,7 @@ fn check_version(data: &[u8], consumed: usize, version: &Version) {
     let mut encoded = Vec::new();
     version.encode(&mut encoded);
     assert_eq!(
-        read_version(Role::Server, &encoded, encoded.len()),
+        read_version(Role::Server, limits, &encoded, encoded.len()),
         Ok(Some((encoded.len(), version.clone()))),
         "our encoding of an accepted line is not accepted"
     );
@@ -342,10 +379,10 @@ fn check_version(data: &[u8], consumed: usize, version: &Version) {
 
 fn read_version(
     role: Role,
+    limits: PreambleLimits,
     data: &[u8],
     chunk: usize,
 ) -> Result<Option<(usize, Version)>, crate::Error> {
-    let limits = PreambleLimits::default();
     let mut r = VersionReader::new(role, limits);
     let mut buf = Vec::new();
     let mut discarded = 0;
