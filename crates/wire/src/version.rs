@@ -100,7 +100,10 @@ impl Version {
     /// Our own identification: `SSH-2.0-<software>[ <comments>]`. `software` must be
     /// printable US-ASCII without spaces or `-`; comments printable.
     pub fn new(software: &str, comments: Option<&str>) -> Result<Self> {
-        if !software.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'-') {
+        if !software
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'-')
+        {
             return Err(Error::MalformedVersion);
         }
         let mut line = Vec::with_capacity(MAX_VERSION_LINE);
