@@ -11,20 +11,24 @@
 //!   resolved in its place (an absolute target must lie under the root's canonical path, a
 //!   relative one must not climb above the root with `..`); a target that leaves the root
 //!   ends the operation with `PERMISSION_DENIED`; more than 40 links end it with `FAILURE`;
-//! - the OS then gets the resulting path, which has no symlinks left in it (the last
-//!   component is not followed for LSTAT, READLINK, REMOVE, RENAME, hardlink, lsetstat and
-//!   SYMLINK's link path);
+//! - the operation itself then walks the resolved components from a descriptor of the root
+//!   with `openat(O_PATH | O_DIRECTORY | O_NOFOLLOW)` and acts on the last one relative to its
+//!   parent (`openat`, `mkdirat`, `unlinkat`, `renameat2`, `linkat`, `symlinkat`,
+//!   `readlinkat`, `utimensat`, `fchownat` with `O_NOFOLLOW` / `AT_SYMLINK_NOFOLLOW`), so a
+//!   directory swapped for a symlink between the check and the system call (a TOCTOU race)
+//!   makes the operation fail instead of leaving the root; the one exception is the mode
+//!   change of SETSTAT / lsetstat: Linux's `fchmodat` cannot refuse a final symlink (before
+//!   `fchmodat2`), so a last component swapped for a symlink in the instant between its check
+//!   and the call would be followed;
 //! - SYMLINK refuses a target that resolves outside the root, and writes an absolute target as
 //!   the real path under the root (so other programs following the link stay inside too);
 //!   READLINK shows such a target relative to the root again;
-//! - RENAME, posix-rename and hardlink resolve both ends this way; the root itself cannot be
-//!   removed, renamed or replaced;
+//! - RENAME, posix-rename and hardlink resolve both ends this way, and refuse to move or link
+//!   a relative symlink to where its target would leave the root; the root itself cannot be
+//!   removed, renamed or replaced; RENAME uses `RENAME_NOREPLACE`;
 //! - REALPATH answers `/` followed by the resolved components.
 //!
-//! Limitation: between the check and the system call a concurrent process with access to the
-//! directory tree could swap a directory for a symlink (a TOCTOU race). Closing it needs
-//! `openat2(RESOLVE_BENEATH)`-style resolution; a symlink planted that way is still caught on
-//! the next operation.
+//! Linux only (`O_PATH`, `renameat2`).
 //!
 //! I/O errors map to status codes as OpenSSH's `errno_to_portable` does: not found, not a
 //! directory, symlink loop -> `NO_SUCH_FILE`; permission denied -> `PERMISSION_DENIED`; invalid
@@ -33,10 +37,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata, OpenOptions, ReadDir};
+use std::fs::{self, File, Metadata};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,6 +50,11 @@ use whelk_wire::types::Text;
 
 use crate::codec::{Attrs, Handle, Name, OpenFlags, Status, StatusCode, Statvfs, UsersGroups};
 use crate::server::{Filesystem, FsResult};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+/// `O_NOFOLLOW | O_CLOEXEC`: every descriptor this module opens.
+const NOFOLLOW: OFlags = OFlags::NOFOLLOW.union(OFlags::CLOEXEC);
 
 /// How many symlinks one path may go through (Linux `MAXSYMLINKS`).
 const MAX_LINKS: usize = 40;
@@ -84,15 +94,21 @@ impl Default for StdFsConfig {
 enum Entry {
     File(File),
     Dir {
-        path: PathBuf,
-        iter: Option<ReadDir>,
+        /// The directory itself (for FSTAT, FSETSTAT, fstatvfs and `..`).
+        file: File,
+        /// The entries still to list; `None` at the end.
+        iter: Option<rustix::fs::Dir>,
+        /// Whether `.` and `..` were listed.
         dots: bool,
+        /// Whether this is the root (whose `..` is itself).
+        is_root: bool,
     },
 }
 
 /// A [`Filesystem`] over `std::fs`, confined to a root directory.
 pub struct StdFs {
     root: PathBuf,
+    root_fd: OwnedFd,
     config: StdFsConfig,
     handles: BTreeMap<u32, Entry>,
     next_handle: u32,
@@ -141,6 +157,10 @@ pub fn io_status(e: &io::Error) -> Status {
 
 fn io_err(e: io::Error) -> Status {
     io_status(&e)
+}
+
+fn errno(e: rustix::io::Errno) -> Status {
+    io_status(&io::Error::from(e))
 }
 
 /// Attributes from metadata.
@@ -197,8 +217,14 @@ impl StdFs {
                 "SFTP root is not a directory",
             ));
         }
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Self {
             root,
+            root_fd,
             config,
             handles: BTreeMap::new(),
             next_handle: 0,
@@ -228,6 +254,45 @@ impl StdFs {
         let mut p = self.root.clone();
         p.extend(r.0.iter());
         p
+    }
+
+    /// Opens the parent directory of `r` by walking from the root descriptor with
+    /// `O_NOFOLLOW` on every component, and returns it with the last component's name (`.`
+    /// for the root). A component swapped for a symlink after [`Self::resolve`] checked it
+    /// makes the walk fail instead of leaving the root.
+    fn at(&self, r: &Resolved) -> FsResult<(OwnedFd, OsString)> {
+        let mut dir = self.root_fd.try_clone().map_err(io_err)?;
+        let Some((last, parents)) = r.0.split_last() else {
+            return Ok((dir, OsString::from(".")));
+        };
+        for c in parents {
+            dir = rustix::fs::openat(
+                &dir,
+                c.as_os_str(),
+                OFlags::PATH | OFlags::DIRECTORY | NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(errno)?;
+        }
+        Ok((dir, last.clone()))
+    }
+
+    /// Opens `r` itself with `O_PATH | O_NOFOLLOW` (a symlink as itself).
+    fn open_path(&self, r: &Resolved) -> FsResult<File> {
+        let (dir, name) = self.at(r)?;
+        rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            OFlags::PATH | NOFOLLOW,
+            Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(errno)
+    }
+
+    /// `lstat` of `r` through the descriptor walk.
+    fn meta(&self, r: &Resolved) -> FsResult<Metadata> {
+        self.open_path(r)?.metadata().map_err(io_err)
     }
 
     /// Resolves a client path (see the module docs).
@@ -446,27 +511,41 @@ impl StdFs {
         }
     }
 
-    fn set_attrs(&self, path: &Path, attrs: &Attrs, follow: bool) -> FsResult<()> {
+    /// SETSTAT / lsetstat through the descriptor walk. The last component is never
+    /// followed: for SETSTAT it was resolved already (a symlink swapped in since is changed
+    /// itself, not its target); the mode of a symlink cannot be changed on Linux.
+    fn set_attrs(&self, r: &Resolved, attrs: &Attrs) -> FsResult<()> {
+        let (dir, name) = self.at(r)?;
+        let name = name.as_os_str();
         if let Some(size) = attrs.size {
-            OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|f| f.set_len(size))
-                .map_err(io_err)?;
+            let f = rustix::fs::openat(
+                &dir,
+                name,
+                OFlags::WRONLY | OFlags::NONBLOCK | NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(errno)?;
+            File::from(f).set_len(size).map_err(io_err)?;
         }
         if let Some(mode) = attrs.permissions {
-            if !follow
-                && fs::symlink_metadata(path)
-                    .map_err(io_err)?
-                    .file_type()
-                    .is_symlink()
-            {
+            let meta = self.meta(r)?;
+            if meta.file_type().is_symlink() {
                 return Err(status(
                     StatusCode::OP_UNSUPPORTED,
                     "Cannot change the mode of a symbolic link",
                 ));
             }
-            fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777)).map_err(io_err)?;
+            // fchmodat has no working AT_SYMLINK_NOFOLLOW on Linux: a symlink swapped in
+            // between the check above and this call would be followed (to a target that
+            // resolve() never checked). The window is a few instructions; closing it needs
+            // fchmodat2 (Linux 6.6).
+            rustix::fs::chmodat(
+                &dir,
+                name,
+                Mode::from_raw_mode(mode & 0o7777),
+                AtFlags::empty(),
+            )
+            .map_err(errno)?;
         }
         if let Some((atime, mtime)) = attrs.times {
             let ts = rustix::fs::Timestamps {
@@ -479,21 +558,17 @@ impl StdFs {
                     tv_nsec: 0,
                 },
             };
-            let flags = if follow {
-                rustix::fs::AtFlags::empty()
-            } else {
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW
-            };
-            rustix::fs::utimensat(rustix::fs::CWD, path, &ts, flags)
-                .map_err(|e| io_status(&io::Error::from(e)))?;
+            rustix::fs::utimensat(&dir, name, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
         }
         if let Some((uid, gid)) = attrs.uid_gid {
-            let r = if follow {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            } else {
-                std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-            };
-            r.map_err(io_err)?;
+            rustix::fs::chownat(
+                &dir,
+                name,
+                Some(rustix::fs::Uid::from_raw_unchecked(uid)),
+                Some(rustix::fs::Gid::from_raw_unchecked(gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(errno)?;
         }
         Ok(())
     }
@@ -637,29 +712,39 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+fn oflags(flags: OpenFlags) -> OFlags {
+    let read = flags.contains(OpenFlags::READ);
+    let write = flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND);
+    let mut o = match (read, write) {
+        (_, false) => OFlags::RDONLY,
+        (false, true) => OFlags::WRONLY,
+        (true, true) => OFlags::RDWR,
+    };
+    if flags.contains(OpenFlags::APPEND) {
+        o |= OFlags::APPEND;
+    }
+    if flags.contains(OpenFlags::CREAT) {
+        o |= OFlags::CREATE;
+        if flags.contains(OpenFlags::EXCL) {
+            o |= OFlags::EXCL;
+        }
+    }
+    if flags.contains(OpenFlags::TRUNC) {
+        o |= OFlags::TRUNC;
+    }
+    o | NOFOLLOW
+}
+
 impl Filesystem for StdFs {
     fn open(&mut self, filename: &Text, flags: OpenFlags, attrs: &Attrs) -> FsResult<Handle> {
         if flags.writes() {
             self.writable()?;
         }
         let r = self.resolve(filename, true)?;
-        let mut o = OpenOptions::new();
-        let read = flags.contains(OpenFlags::READ);
-        let write = flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND);
-        o.read(read || !write)
-            .write(write)
-            .append(flags.contains(OpenFlags::APPEND))
-            .truncate(flags.contains(OpenFlags::TRUNC));
-        if flags.contains(OpenFlags::CREAT) {
-            if flags.contains(OpenFlags::EXCL) {
-                o.create_new(true);
-            } else {
-                o.create(true);
-            }
-        }
-        o.mode(attrs.permissions.map_or(0o666, |p| p & 0o7777));
-        let file = o.open(self.real(&r)).map_err(io_err)?;
-        self.new_handle(Entry::File(file))
+        let (dir, name) = self.at(&r)?;
+        let mode = Mode::from_raw_mode(attrs.permissions.map_or(0o666, |p| p & 0o7777));
+        let fd = rustix::fs::openat(&dir, name.as_os_str(), oflags(flags), mode).map_err(errno)?;
+        self.new_handle(Entry::File(File::from(fd)))
     }
 
     fn close(&mut self, handle: &Handle) -> FsResult<()> {
@@ -705,68 +790,85 @@ impl Filesystem for StdFs {
 
     fn lstat(&mut self, path: &Text) -> FsResult<Attrs> {
         let r = self.resolve(path, false)?;
-        fs::symlink_metadata(self.real(&r))
-            .map(|m| attrs_of(&m))
-            .map_err(io_err)
+        self.meta(&r).map(|m| attrs_of(&m))
     }
 
     fn fstat(&mut self, handle: &Handle) -> FsResult<Attrs> {
         match self.entry(handle)? {
-            Entry::File(f) => f.metadata().map(|m| attrs_of(&m)).map_err(io_err),
-            Entry::Dir { path, .. } => fs::metadata(path).map(|m| attrs_of(&m)).map_err(io_err),
+            Entry::File(f) | Entry::Dir { file: f, .. } => {
+                f.metadata().map(|m| attrs_of(&m)).map_err(io_err)
+            }
         }
     }
 
     fn setstat(&mut self, path: &Text, attrs: &Attrs) -> FsResult<()> {
         self.writable()?;
         let r = self.resolve(path, true)?;
-        self.set_attrs(&self.real(&r), attrs, true)
+        self.set_attrs(&r, attrs)
     }
 
     fn fsetstat(&mut self, handle: &Handle, attrs: &Attrs) -> FsResult<()> {
         self.writable()?;
-        let path = match self.entry(handle)? {
-            Entry::File(f) => return Self::file_set_attrs(f, attrs),
-            Entry::Dir { path, .. } => path.clone(),
-        };
-        self.set_attrs(&path, attrs, true)
+        match self.entry(handle)? {
+            Entry::File(f) | Entry::Dir { file: f, .. } => Self::file_set_attrs(f, attrs),
+        }
     }
 
     fn opendir(&mut self, path: &Text) -> FsResult<Handle> {
         let r = self.resolve(path, true)?;
-        let real = self.real(&r);
-        let iter = fs::read_dir(&real).map_err(io_err)?;
+        let (dir, name) = self.at(&r)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        let file = File::from(fd);
+        let iter = rustix::fs::Dir::read_from(&file).map_err(errno)?;
         self.new_handle(Entry::Dir {
-            path: real,
+            file,
             iter: Some(iter),
             dots: false,
+            is_root: r.is_root(),
         })
     }
 
     fn readdir(&mut self, handle: &Handle) -> FsResult<Vec<Name>> {
         let batch = self.config.readdir_batch.max(1);
-        let root = self.root.clone();
-        let (dir, dots, mut iter) = match self.entry(handle)? {
-            Entry::Dir { path, iter, dots } => {
+        let (file, dots, is_root, mut iter) = match self.entry(handle)? {
+            Entry::Dir {
+                file,
+                iter,
+                dots,
+                is_root,
+            } => {
                 let d = *dots;
                 *dots = true;
-                (path.clone(), d, iter.take())
+                let f = file.try_clone().map_err(io_err)?;
+                (f, d, *is_root, iter.take())
             }
-            Entry::File(_) => return Err(status(StatusCode::FAILURE, "Handle is not a directory")),
+            Entry::File(_) => {
+                return Err(status(StatusCode::FAILURE, "Handle is not a directory"));
+            }
         };
         let now = now_secs();
         let mut names = Vec::new();
         if !dots {
-            if let Ok(m) = fs::metadata(&dir) {
+            if let Ok(m) = file.metadata() {
                 names.push(self.name_entry(b".", &m, now));
+                if is_root {
+                    names.push(self.name_entry(b"..", &m, now));
+                }
             }
-            let parent = if dir == root {
-                dir.clone()
-            } else {
-                dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf)
-            };
-            if let Ok(m) = fs::metadata(&parent) {
-                names.push(self.name_entry(b"..", &m, now));
+            if !is_root {
+                let parent =
+                    rustix::fs::openat(&file, "..", OFlags::PATH | NOFOLLOW, Mode::empty())
+                        .map(File::from)
+                        .map_err(io::Error::from);
+                if let Ok(m) = parent.and_then(|p| p.metadata()) {
+                    names.push(self.name_entry(b"..", &m, now));
+                }
             }
         }
         if let Some(it) = iter.as_mut() {
@@ -777,8 +879,22 @@ impl Filesystem for StdFs {
                         break;
                     }
                     Some(Ok(e)) => {
-                        if let Ok(m) = fs::symlink_metadata(e.path()) {
-                            names.push(self.name_entry(e.file_name().as_bytes(), &m, now));
+                        let n = e.file_name().to_bytes();
+                        if n == b"." || n == b".." {
+                            continue;
+                        }
+                        let meta = rustix::fs::openat(
+                            &file,
+                            OsStr::from_bytes(n),
+                            OFlags::PATH | NOFOLLOW,
+                            Mode::empty(),
+                        )
+                        .map(File::from)
+                        .map_err(io::Error::from)
+                        .and_then(|f| f.metadata());
+                        if let Ok(m) = meta {
+                            let n = n.to_vec();
+                            names.push(self.name_entry(&n, &m, now));
                         }
                     }
                     Some(Err(_)) => {}
@@ -800,16 +916,16 @@ impl Filesystem for StdFs {
         if r.is_root() {
             return Err(denied("Cannot remove the root"));
         }
-        fs::remove_file(self.real(&r)).map_err(io_err)
+        let (dir, name) = self.at(&r)?;
+        rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::empty()).map_err(errno)
     }
 
     fn mkdir(&mut self, path: &Text, attrs: &Attrs) -> FsResult<()> {
         self.writable()?;
         let r = self.resolve(path, false)?;
-        fs::DirBuilder::new()
-            .mode(attrs.permissions.map_or(0o777, |p| p & 0o7777))
-            .create(self.real(&r))
-            .map_err(io_err)
+        let (dir, name) = self.at(&r)?;
+        let mode = Mode::from_raw_mode(attrs.permissions.map_or(0o777, |p| p & 0o7777));
+        rustix::fs::mkdirat(&dir, name.as_os_str(), mode).map_err(errno)
     }
 
     fn rmdir(&mut self, path: &Text) -> FsResult<()> {
@@ -818,7 +934,8 @@ impl Filesystem for StdFs {
         if r.is_root() {
             return Err(denied("Cannot remove the root"));
         }
-        fs::remove_dir(self.real(&r)).map_err(io_err)
+        let (dir, name) = self.at(&r)?;
+        rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::REMOVEDIR).map_err(errno)
     }
 
     fn realpath(&mut self, path: &Text) -> FsResult<Text> {
@@ -827,9 +944,7 @@ impl Filesystem for StdFs {
 
     fn stat(&mut self, path: &Text) -> FsResult<Attrs> {
         let r = self.resolve(path, true)?;
-        fs::metadata(self.real(&r))
-            .map(|m| attrs_of(&m))
-            .map_err(io_err)
+        self.meta(&r).map(|m| attrs_of(&m))
     }
 
     fn rename(&mut self, oldpath: &Text, newpath: &Text, posix: bool) -> FsResult<()> {
@@ -840,17 +955,35 @@ impl Filesystem for StdFs {
             return Err(denied("Cannot rename the root"));
         }
         self.check_moved_link(&from, &to)?;
-        let (from_real, to_real) = (self.real(&from), self.real(&to));
-        fs::symlink_metadata(&from_real).map_err(io_err)?;
-        if !posix && fs::symlink_metadata(&to_real).is_ok() {
-            return Err(status(StatusCode::FAILURE, "File exists"));
+        let (fd, fname) = self.at(&from)?;
+        let (td, tname) = self.at(&to)?;
+        let (fname, tname) = (fname.as_os_str(), tname.as_os_str());
+        if posix {
+            return rustix::fs::renameat(&fd, fname, &td, tname).map_err(errno);
         }
-        fs::rename(from_real, to_real).map_err(io_err)
+        // SSH_FXP_RENAME must not replace an existing target: renameat2(RENAME_NOREPLACE)
+        // where the file system supports it, else a check first (racy, like OpenSSH's
+        // link+unlink fallback).
+        match rustix::fs::renameat_with(&fd, fname, &td, tname, rustix::fs::RenameFlags::NOREPLACE)
+        {
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+                if rustix::fs::statat(&td, tname, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                    return Err(status(StatusCode::FAILURE, "File exists"));
+                }
+                rustix::fs::renameat(&fd, fname, &td, tname).map_err(errno)
+            }
+            Err(e) if e == rustix::io::Errno::EXIST => {
+                Err(status(StatusCode::FAILURE, "File exists"))
+            }
+            other => other.map_err(errno),
+        }
     }
 
     fn readlink(&mut self, path: &Text) -> FsResult<Text> {
         let r = self.resolve(path, false)?;
-        let target = fs::read_link(self.real(&r)).map_err(io_err)?;
+        let (dir, name) = self.at(&r)?;
+        let target = rustix::fs::readlinkat(&dir, name.as_os_str(), Vec::new()).map_err(errno)?;
+        let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
         if let Ok(rel) = target.strip_prefix(&self.root) {
             let mut out = Vec::new();
             for c in rel.components() {
@@ -872,21 +1005,22 @@ impl Filesystem for StdFs {
             return Err(denied("Cannot replace the root"));
         }
         let t = self.check_target(&l, target)?;
-        std::os::unix::fs::symlink(t, self.real(&l)).map_err(io_err)
+        let (dir, name) = self.at(&l)?;
+        rustix::fs::symlinkat(&t, &dir, name.as_os_str()).map_err(errno)
     }
 
     fn statvfs(&mut self, path: &Text) -> FsResult<Statvfs> {
         let r = self.resolve(path, true)?;
-        let v = rustix::fs::statvfs(self.real(&r)).map_err(|e| io_status(&e.into()))?;
+        let f = self.open_path(&r)?;
+        let v = rustix::fs::fstatvfs(&f).map_err(errno)?;
         Ok(self.statvfs_of(&v))
     }
 
     fn fstatvfs(&mut self, handle: &Handle) -> FsResult<Statvfs> {
         let v = match self.entry(handle)? {
-            Entry::File(f) => rustix::fs::fstatvfs(&*f),
-            Entry::Dir { path, .. } => rustix::fs::statvfs(&*path),
+            Entry::File(f) | Entry::Dir { file: f, .. } => rustix::fs::fstatvfs(&*f),
         }
-        .map_err(|e| io_status(&e.into()))?;
+        .map_err(errno)?;
         Ok(self.statvfs_of(&v))
     }
 
@@ -898,7 +1032,16 @@ impl Filesystem for StdFs {
             return Err(denied("Cannot replace the root"));
         }
         self.check_moved_link(&from, &to)?;
-        fs::hard_link(self.real(&from), self.real(&to)).map_err(io_err)
+        let (fd, fname) = self.at(&from)?;
+        let (td, tname) = self.at(&to)?;
+        rustix::fs::linkat(
+            &fd,
+            fname.as_os_str(),
+            &td,
+            tname.as_os_str(),
+            AtFlags::empty(),
+        )
+        .map_err(errno)
     }
 
     fn fsync(&mut self, handle: &Handle) -> FsResult<()> {
@@ -909,7 +1052,7 @@ impl Filesystem for StdFs {
     fn lsetstat(&mut self, path: &Text, attrs: &Attrs) -> FsResult<()> {
         self.writable()?;
         let r = self.resolve(path, false)?;
-        self.set_attrs(&self.real(&r), attrs, false)
+        self.set_attrs(&r, attrs)
     }
 
     fn expand_path(&mut self, path: &Text) -> FsResult<Text> {

@@ -12,7 +12,7 @@
 //!   backend answers by id whenever it is ready; enforces the limits (packet size, READ clamp,
 //!   WRITE cap, open handles, outstanding requests, read-only mode) before a backend sees a
 //!   request. [`server::Filesystem`] is the synchronous backend trait.
-//! - [`fs::StdFs`] (Unix): the one I/O edge, a `Filesystem` over `std::fs` confined to a
+//! - [`fs::StdFs`] (Linux): the one I/O edge, a `Filesystem` over `std::fs` confined to a
 //!   root directory (`..`, absolute paths and symlinks cannot leave it).
 //!
 //! Both state machines are byte stream in, byte stream out: the SSH channel (or a pipe to
@@ -83,7 +83,7 @@ extern crate alloc;
 pub mod client;
 pub mod codec;
 pub mod error;
-#[cfg(unix)]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod fs;
 pub mod server;
 

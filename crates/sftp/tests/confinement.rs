@@ -367,3 +367,87 @@ fn rename_and_hardlink_into_or_out_of_the_root_are_refused() {
     );
     let _ = Bytes::new();
 }
+
+/// Catalog F03's race: another process swaps a directory inside the root with a symlink to
+/// the outside (atomically, `RENAME_EXCHANGE`) in a loop while the client keeps reading,
+/// listing and writing through it. The descriptor walk (`O_NOFOLLOW` on every component)
+/// means no operation ever reaches the outside, whichever way the race falls.
+#[test]
+fn f03_directory_symlink_swap_race_never_escapes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut p = Pair::new();
+    let outside = p.outside().join("victim");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("f"), b"outside").unwrap();
+    std::fs::create_dir(p.path("d")).unwrap();
+    std::fs::write(p.path("d/f"), b"inside").unwrap();
+    std::os::unix::fs::symlink(&outside, p.path("spare")).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = Arc::clone(&stop);
+        let (a, b) = (p.path("d"), p.path("spare"));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &a,
+                    rustix::fs::CWD,
+                    &b,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                )
+                .unwrap();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let (mut inside, mut refused) = (0, 0);
+    for i in 0..3000 {
+        match p.read_file("d/f") {
+            Ok(data) => {
+                assert_eq!(data, b"inside", "read through the swapped link");
+                inside += 1;
+            }
+            Err(_) => refused += 1,
+        }
+        if let Ok(names) = p.list("d") {
+            assert!(
+                names
+                    .iter()
+                    .all(|n| n.attrs.size != Some(7) || n.filename != "f")
+            );
+        }
+        if i % 10 == 0 {
+            if let Ok(h) = p.open("d/new", OpenFlags::WRITE | OpenFlags::CREAT) {
+                p.ok(Request::Close { handle: h });
+            }
+            let _ = p.code(Request::Setstat {
+                path: t("d/f"),
+                attrs: Attrs {
+                    times: Some((1, 1)),
+                    ..Attrs::default()
+                },
+            });
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    eprintln!("{swaps} swaps, {inside} reads inside, {refused} refused");
+    assert!(inside > 0);
+    assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"outside");
+    assert!(
+        !outside.join("new").exists(),
+        "created a file outside the root"
+    );
+    assert_ne!(
+        std::fs::metadata(outside.join("f"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1)
+    );
+}
