@@ -217,7 +217,10 @@ fn version_new_encodes_our_line() {
 
     assert_eq!(Version::new("a-b", None), Err(Error::MalformedVersion));
     assert_eq!(Version::new("a b", None), Err(Error::MalformedVersion));
-    assert_eq!(Version::new("caf\u{e9}", None), Err(Error::MalformedVersion));
+    assert_eq!(
+        Version::new("caf\u{e9}", None),
+        Err(Error::MalformedVersion)
+    );
     assert_eq!(Version::new("", None), Err(Error::MalformedVersion));
     assert_eq!(
         Version::new("x", Some("bad\r\nline")),
