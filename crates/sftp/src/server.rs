@@ -294,13 +294,12 @@ impl Server {
 
     fn on_packet(&mut self, p: &Bytes) -> Result<()> {
         let t = p.first().copied().ok_or(Error::EmptyPacket)?;
-        let version = match (self.state, t) {
+        match (self.state, t) {
             (State::AwaitInit, packet_type::INIT) => return self.on_init(p),
             (State::AwaitInit, other) => return Err(Error::NotNegotiated(other)),
             (State::Ready(_), packet_type::INIT) => return Err(Error::DuplicateVersion),
-            (State::Ready(v), _) => v,
-        };
-        let _ = version;
+            (State::Ready(_), _) => {}
+        }
         let id = match p.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
             Some(b) => u32::from_be_bytes(b),
             // A packet too short for an id cannot be answered.
@@ -381,8 +380,7 @@ impl Server {
                 self.send(id, Response::ExtendedReply(body));
                 return;
             }
-            Request::Extended(e @ ExtendedRequest::Other { .. }) => {
-                let _ = e;
+            Request::Extended(ExtendedRequest::Other { .. }) => {
                 self.status(id, StatusCode::OP_UNSUPPORTED, "Unsupported extension");
                 return;
             }
