@@ -94,10 +94,10 @@ impl Default for StdFsConfig {
 enum Entry {
     File(File),
     Dir {
-        /// The directory itself (for FSTAT, FSETSTAT, fstatvfs and `..`).
-        file: File,
-        /// The entries still to list; `None` at the end.
-        iter: Option<rustix::fs::Dir>,
+        /// The directory stream (it owns the handle's only descriptor).
+        dir: rustix::fs::Dir,
+        /// Whether the stream has ended.
+        done: bool,
         /// Whether `.` and `..` were listed.
         dots: bool,
         /// Whether this is the root (whose `..` is itself).
@@ -462,6 +462,69 @@ impl StdFs {
         }
     }
 
+    fn list_some(&mut self, entry: &mut Entry, batch: usize) -> FsResult<Vec<Name>> {
+        let Entry::Dir {
+            dir,
+            done,
+            dots,
+            is_root,
+        } = entry
+        else {
+            return Err(status(StatusCode::FAILURE, "Handle is not a directory"));
+        };
+        let now = now_secs();
+        let mut names = Vec::new();
+        if !*dots {
+            *dots = true;
+            let this = dir_file(dir, OFlags::PATH)?;
+            if let Ok(m) = this.metadata() {
+                names.push(self.name_entry(b".", &m, now));
+                if *is_root {
+                    names.push(self.name_entry(b"..", &m, now));
+                }
+            }
+            if !*is_root {
+                let parent =
+                    rustix::fs::openat(&this, "..", OFlags::PATH | NOFOLLOW, Mode::empty())
+                        .map(File::from)
+                        .map_err(io::Error::from);
+                if let Ok(m) = parent.and_then(|p| p.metadata()) {
+                    names.push(self.name_entry(b"..", &m, now));
+                }
+            }
+        }
+        while !*done && names.len() < batch {
+            match dir.next() {
+                None => *done = true,
+                Some(Ok(e)) => {
+                    let n = e.file_name().to_bytes().to_vec();
+                    if n == b"." || n == b".." {
+                        continue;
+                    }
+                    let fd = dir.fd().map_err(errno)?;
+                    let meta = rustix::fs::openat(
+                        fd,
+                        OsStr::from_bytes(&n),
+                        OFlags::PATH | NOFOLLOW,
+                        Mode::empty(),
+                    )
+                    .map(File::from)
+                    .map_err(io::Error::from)
+                    .and_then(|f| f.metadata());
+                    if let Ok(m) = meta {
+                        names.push(self.name_entry(&n, &m, now));
+                    }
+                }
+                // An entry that vanished or cannot be read is skipped (as ls does).
+                Some(Err(_)) => {}
+            }
+        }
+        if names.is_empty() {
+            return Err(StatusCode::EOF.into());
+        }
+        Ok(names)
+    }
+
     fn names(&mut self) {
         if self.users.is_none() {
             self.users = Some(if self.config.resolve_names {
@@ -712,6 +775,14 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A short-lived descriptor of a directory handle's directory (`.` relative to its stream).
+fn dir_file(dir: &rustix::fs::Dir, flags: OFlags) -> FsResult<File> {
+    let fd = dir.fd().map_err(errno)?;
+    rustix::fs::openat(fd, ".", flags | OFlags::DIRECTORY | NOFOLLOW, Mode::empty())
+        .map(File::from)
+        .map_err(errno)
+}
+
 fn oflags(flags: OpenFlags) -> OFlags {
     let read = flags.contains(OpenFlags::READ);
     let write = flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND);
@@ -795,9 +866,11 @@ impl Filesystem for StdFs {
 
     fn fstat(&mut self, handle: &Handle) -> FsResult<Attrs> {
         match self.entry(handle)? {
-            Entry::File(f) | Entry::Dir { file: f, .. } => {
-                f.metadata().map(|m| attrs_of(&m)).map_err(io_err)
-            }
+            Entry::File(f) => f.metadata().map(|m| attrs_of(&m)).map_err(io_err),
+            Entry::Dir { dir, .. } => dir_file(dir, OFlags::PATH)?
+                .metadata()
+                .map(|m| attrs_of(&m))
+                .map_err(io_err),
         }
     }
 
@@ -810,7 +883,8 @@ impl Filesystem for StdFs {
     fn fsetstat(&mut self, handle: &Handle, attrs: &Attrs) -> FsResult<()> {
         self.writable()?;
         match self.entry(handle)? {
-            Entry::File(f) | Entry::Dir { file: f, .. } => Self::file_set_attrs(f, attrs),
+            Entry::File(f) => Self::file_set_attrs(f, attrs),
+            Entry::Dir { dir, .. } => Self::file_set_attrs(&dir_file(dir, OFlags::RDONLY)?, attrs),
         }
     }
 
@@ -824,11 +898,10 @@ impl Filesystem for StdFs {
             Mode::empty(),
         )
         .map_err(errno)?;
-        let file = File::from(fd);
-        let iter = rustix::fs::Dir::read_from(&file).map_err(errno)?;
+        let dir = rustix::fs::Dir::new(fd).map_err(errno)?;
         self.new_handle(Entry::Dir {
-            file,
-            iter: Some(iter),
+            dir,
+            done: false,
             dots: false,
             is_root: r.is_root(),
         })
@@ -836,78 +909,16 @@ impl Filesystem for StdFs {
 
     fn readdir(&mut self, handle: &Handle) -> FsResult<Vec<Name>> {
         let batch = self.config.readdir_batch.max(1);
-        let (file, dots, is_root, mut iter) = match self.entry(handle)? {
-            Entry::Dir {
-                file,
-                iter,
-                dots,
-                is_root,
-            } => {
-                let d = *dots;
-                *dots = true;
-                let f = file.try_clone().map_err(io_err)?;
-                (f, d, *is_root, iter.take())
-            }
-            Entry::File(_) => {
-                return Err(status(StatusCode::FAILURE, "Handle is not a directory"));
-            }
-        };
-        let now = now_secs();
-        let mut names = Vec::new();
-        if !dots {
-            if let Ok(m) = file.metadata() {
-                names.push(self.name_entry(b".", &m, now));
-                if is_root {
-                    names.push(self.name_entry(b"..", &m, now));
-                }
-            }
-            if !is_root {
-                let parent =
-                    rustix::fs::openat(&file, "..", OFlags::PATH | NOFOLLOW, Mode::empty())
-                        .map(File::from)
-                        .map_err(io::Error::from);
-                if let Ok(m) = parent.and_then(|p| p.metadata()) {
-                    names.push(self.name_entry(b"..", &m, now));
-                }
-            }
-        }
-        if let Some(it) = iter.as_mut() {
-            while names.len() < batch {
-                match it.next() {
-                    None => {
-                        iter = None;
-                        break;
-                    }
-                    Some(Ok(e)) => {
-                        let n = e.file_name().to_bytes();
-                        if n == b"." || n == b".." {
-                            continue;
-                        }
-                        let meta = rustix::fs::openat(
-                            &file,
-                            OsStr::from_bytes(n),
-                            OFlags::PATH | NOFOLLOW,
-                            Mode::empty(),
-                        )
-                        .map(File::from)
-                        .map_err(io::Error::from)
-                        .and_then(|f| f.metadata());
-                        if let Ok(m) = meta {
-                            let n = n.to_vec();
-                            names.push(self.name_entry(&n, &m, now));
-                        }
-                    }
-                    Some(Err(_)) => {}
-                }
-            }
-        }
-        if let Ok(Entry::Dir { iter: slot, .. }) = self.entry(handle) {
-            *slot = iter;
-        }
-        if names.is_empty() {
-            return Err(StatusCode::EOF.into());
-        }
-        Ok(names)
+        let k = Self::handle_key(handle)?;
+        // Taken out of the table while names are looked up (which needs `&mut self`), and
+        // always put back.
+        let mut entry = self
+            .handles
+            .remove(&k)
+            .ok_or_else(|| status(StatusCode::FAILURE, "Invalid handle"))?;
+        let result = self.list_some(&mut entry, batch);
+        self.handles.insert(k, entry);
+        result
     }
 
     fn remove(&mut self, filename: &Text) -> FsResult<()> {
@@ -1018,7 +1029,8 @@ impl Filesystem for StdFs {
 
     fn fstatvfs(&mut self, handle: &Handle) -> FsResult<Statvfs> {
         let v = match self.entry(handle)? {
-            Entry::File(f) | Entry::Dir { file: f, .. } => rustix::fs::fstatvfs(&*f),
+            Entry::File(f) => rustix::fs::fstatvfs(&*f),
+            Entry::Dir { dir, .. } => dir.fd().and_then(rustix::fs::fstatvfs),
         }
         .map_err(errno)?;
         Ok(self.statvfs_of(&v))
