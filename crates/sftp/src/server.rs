@@ -37,7 +37,10 @@ pub struct ServerConfig {
     pub max_read: u32,
     /// WRITE data longer than this is refused with `BAD_MESSAGE` (default 255 KiB).
     pub max_write: u32,
-    /// How many handles may be open at once (default 256, libssh `SFTP_HANDLES`).
+    /// How many handles may be open at once (default 256, libssh `SFTP_HANDLES`). OPEN and
+    /// OPENDIR requests still awaiting their reply count too, so a client that pipelines opens
+    /// near the limit may see `FAILURE` for one that would have fitted once a pending one
+    /// failed.
     pub max_handles: u32,
     /// How many requests may await their reply before input is no longer consumed.
     pub max_outstanding: usize,

@@ -223,6 +223,40 @@ fn stat_lstat_fstat_setstat_fsetstat() {
     }
     assert_eq!(std::fs::symlink_metadata(p.path("l")).unwrap().mtime(), 8);
     assert_eq!(std::fs::metadata(p.path("f")).unwrap().mtime(), 6);
+    // The mode of a symlink cannot be changed on Linux: OP_UNSUPPORTED, target untouched.
+    match p.ext(E::Lsetstat {
+        path: t("l"),
+        attrs: Attrs {
+            permissions: Some(0o600),
+            ..Attrs::default()
+        },
+    }) {
+        Reply::Status(s) => assert_eq!(s.code, StatusCode::OP_UNSUPPORTED),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        std::fs::metadata(p.path("f")).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // chown to the current owner is always allowed; setstat of a missing file is NO_SUCH_FILE.
+    let (uid, gid) = p.stat("f").unwrap().uid_gid.unwrap();
+    p.ok(Request::Setstat {
+        path: t("f"),
+        attrs: Attrs {
+            uid_gid: Some((uid, gid)),
+            ..Attrs::default()
+        },
+    });
+    assert_eq!(
+        p.code(Request::Setstat {
+            path: t("missing"),
+            attrs: Attrs {
+                times: Some((1, 1)),
+                ..Attrs::default()
+            },
+        }),
+        StatusCode::NO_SUCH_FILE
+    );
 }
 
 #[test]
