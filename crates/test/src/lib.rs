@@ -9,6 +9,8 @@
 //!   ([`openssh::Ssh`]), and pick a free port ([`openssh::free_port`]).
 //! - [`hello`]: read what a peer sends first (its identification line and its first binary
 //!   packet, the KEXINIT) with `whelk-wire`, keeping the exact bytes off the wire.
+//! - [`pair`]: the deterministic in-memory `Pair` harness for sans-IO endpoints (virtual
+//!   clock, seeded delivery splits, tampering in flight, bounded driving).
 //!
 //! A missing OpenSSH tool is an [`Error::ToolMissing`]: tests that need a peer fail with a
 //! message saying what to install; they never pass silently.
@@ -28,6 +30,7 @@
 
 pub mod hello;
 pub mod openssh;
+pub mod pair;
 
 use std::path::PathBuf;
 
