@@ -115,7 +115,7 @@ pub use client::{
     PromptKind, Signer,
 };
 pub use error::{Error, Result};
-pub use method::{Method, hostbased_signed_data, publickey_signed_data, sanitize};
+pub use method::{Method, hostbased_signed_data, publickey_signed_data, sanitize, secret_eq};
 pub use policy::AuthorizedKeysPolicy;
 pub use server::{
     AuthRequest, Authenticated, Decision, Grant, Prompts, RequestKind, ServerAuth, ServerConfig,

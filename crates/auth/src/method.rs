@@ -140,3 +140,11 @@ pub fn sanitize(text: &[u8]) -> String {
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .collect()
 }
+
+/// Compares two secrets (a password against the stored one, say) in time that depends only
+/// on their lengths, with `subtle`.
+#[must_use]
+pub fn secret_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
+}
