@@ -329,6 +329,10 @@ impl<E: Endpoint> Pair<E> {
     /// each way, drain events into the responders; if nothing happened, jump the clock to the
     /// earliest timer and fire it. Returns whether anything happened.
     pub fn step(&mut self) -> bool {
+        self.step_inner(true)
+    }
+
+    fn step_inner(&mut self, allow_time: bool) -> bool {
         self.steps += 1;
         let mut progress = false;
         progress |= self.collect(Side::Client);
@@ -337,8 +341,8 @@ impl<E: Endpoint> Pair<E> {
         progress |= self.deliver(Side::Client);
         progress |= self.drain_events(Side::Client);
         progress |= self.drain_events(Side::Server);
-        if progress {
-            return true;
+        if progress || !allow_time {
+            return progress;
         }
         let next = match (self.client.poll_timeout(), self.server.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -375,12 +379,11 @@ impl<E: Endpoint> Pair<E> {
         Err(DriveError::Livelock { steps: max_steps })
     }
 
-    /// Steps until a step finds nothing to do but move the clock (or nothing at all), at
-    /// most `max_steps` times; returns the steps taken. For "run until quiet".
+    /// Steps while anything happens without moving the clock (no timer fires), at most
+    /// `max_steps` times; returns the steps taken. For "run until quiet".
     pub fn drive_quiet(&mut self, max_steps: usize) -> Result<usize, DriveError> {
         for i in 0..max_steps {
-            let before = self.now;
-            if !self.step() || self.now != before {
+            if !self.step_inner(false) {
                 return Ok(i + 1);
             }
         }

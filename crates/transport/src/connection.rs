@@ -81,7 +81,8 @@ enum Machine {
 
 enum OutItem {
     Payload(Bytes),
-    NewKeys,
+    /// Our NEWKEYS: after it, this sealer; `bool`: of the first exchange.
+    NewKeys(Box<dyn PacketSealer>, bool),
 }
 
 struct Kex {
@@ -93,9 +94,9 @@ struct Kex {
     machine: Machine,
     discard_guess: bool,
     output: Option<Box<KexOutput>>,
-    pending_sealer: Option<Box<dyn PacketSealer>>,
     pending_opener: Option<Box<dyn PacketOpener>>,
-    sent_newkeys: bool,
+    /// Our NEWKEYS is queued (sent in order by `poll_transmit`, which then switches keys).
+    newkeys_queued: bool,
     recv_newkeys: bool,
 }
 
@@ -111,6 +112,10 @@ pub struct Connection {
     server: Option<Box<ServerSide>>,
     config: Config,
     rng: Box<dyn CryptoRng + Send>,
+    /// Padding bytes come from their own stream (seeded from `rng`), so the cookie, the
+    /// ephemeral keys and the signatures do not depend on how many packets were sent
+    /// before them: a seeded run replays identically whatever the I/O timing.
+    pad_rng: ChaCha20Rng,
     now: Instant,
 
     our_version: Version,
@@ -256,9 +261,11 @@ impl Connection {
         client: bool,
         config: Config,
         server: Option<Box<ServerSide>>,
-        rng: Box<dyn CryptoRng + Send>,
+        mut rng: Box<dyn CryptoRng + Send>,
         now: Instant,
     ) -> Result<Self> {
+        let mut pad_seed = [0u8; 32];
+        rng.fill_bytes(&mut pad_seed);
         let our_version = Version::new(&config.software, None)
             .map_err(|e| Error::Config(alloc::format!("software name: {e}")))?;
         let we_are = if client {
@@ -274,6 +281,7 @@ impl Connection {
             rekey_bytes: config.limits.rekey_bytes,
             config,
             rng,
+            pad_rng: ChaCha20Rng::from_seed(pad_seed),
             now,
             our_version,
             version_sent: false,
@@ -699,7 +707,7 @@ impl Connection {
 
     /// Whether messages other than the key exchange's may be sent.
     fn outbound_blocked(&self) -> bool {
-        !self.sent_first_newkeys || self.kex.as_ref().is_some_and(|k| !k.sent_newkeys)
+        !self.sent_first_newkeys || self.kex.as_ref().is_some_and(|k| !k.newkeys_queued)
     }
 
     fn transmit(&mut self, out: &mut BytesMut) -> Result<()> {
@@ -714,7 +722,7 @@ impl Connection {
             if let Some(item) = self.kex_out.pop_front() {
                 match item {
                     OutItem::Payload(p) => self.seal_into(&p, out)?,
-                    OutItem::NewKeys => self.send_newkeys(out)?,
+                    OutItem::NewKeys(sealer, initial) => self.send_newkeys(sealer, initial, out)?,
                 }
                 continue;
             }
@@ -746,7 +754,7 @@ impl Connection {
         let before = out.len();
         let start = start_packet(out);
         out.put_slice(payload);
-        let range = finish_packet(out, start, self.sealer.alignment(), &mut *self.rng)
+        let range = finish_packet(out, start, self.sealer.alignment(), &mut self.pad_rng)
             .map_err(Error::Wire)?;
         self.sealer
             .seal(self.send_seq, out, range)
@@ -768,13 +776,15 @@ impl Connection {
         }
     }
 
-    fn send_newkeys(&mut self, out: &mut BytesMut) -> Result<()> {
+    fn send_newkeys(
+        &mut self,
+        sealer: Box<dyn PacketSealer>,
+        initial: bool,
+        out: &mut BytesMut,
+    ) -> Result<()> {
         self.seal_into(&encode(&NewKeys {}), out)?;
-        let kex = self.kex.as_mut().ok_or(Error::UnexpectedNewKeys)?;
-        let sealer = kex.pending_sealer.take().ok_or(Error::UnexpectedNewKeys)?;
         self.sealer = sealer;
-        kex.sent_newkeys = true;
-        if kex.initial {
+        if initial {
             self.sent_first_newkeys = true;
         }
         if self.strict {
@@ -782,7 +792,6 @@ impl Connection {
         }
         self.bytes_sent = 0;
         self.packets_sent = 0;
-        self.maybe_finish_kex();
         Ok(())
     }
 
@@ -854,9 +863,8 @@ impl Connection {
             machine: Machine::Waiting,
             discard_guess: false,
             output: None,
-            pending_sealer: None,
             pending_opener: None,
-            sent_newkeys: false,
+            newkeys_queued: false,
             recv_newkeys: false,
         }));
         self.set_timer(Timer::Kex, Some(self.now + self.config.limits.kex_timeout));
@@ -867,7 +875,7 @@ impl Connection {
         let done = self
             .kex
             .as_ref()
-            .is_some_and(|k| k.sent_newkeys && k.recv_newkeys);
+            .is_some_and(|k| k.newkeys_queued && k.recv_newkeys);
         if !done {
             return;
         }
@@ -1335,16 +1343,16 @@ impl Connection {
                 &n.mac_client_to_server,
             )
         };
-        kex.pending_sealer = Some(
-            registry::sealer(tx_cipher, tx_mac.as_deref(), &tx.as_cipher_keys())
-                .map_err(Error::Cipher)?,
-        );
+        let sealer = registry::sealer(tx_cipher, tx_mac.as_deref(), &tx.as_cipher_keys())
+            .map_err(Error::Cipher)?;
         kex.pending_opener = Some(
             registry::opener(rx_cipher, rx_mac.as_deref(), &rx.as_cipher_keys())
                 .map_err(Error::Cipher)?,
         );
         let send_ext_info = !client && kex.initial && n.client_ext_info && self.config.ext_info;
-        self.kex_out.push_back(OutItem::NewKeys);
+        kex.newkeys_queued = true;
+        let initial = kex.initial;
+        self.kex_out.push_back(OutItem::NewKeys(sealer, initial));
         if send_ext_info {
             let info = self.server_ext_info()?;
             self.kex_out.push_back(OutItem::Payload(info));
