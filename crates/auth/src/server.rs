@@ -43,8 +43,9 @@ pub const FAILURE_JITTER_MICROS: u32 = 4200;
 pub struct ServerConfig {
     /// Methods offered (`none` is asked to the application only if listed here).
     pub methods: Vec<Method>,
-    /// `AuthenticationMethods`: each chain lists methods that must all succeed, in any order
-    /// listed (e.g. `[[PublicKey, Password]]`). Empty: any one method is enough.
+    /// `AuthenticationMethods`: each chain lists methods that must succeed in that order
+    /// (e.g. `[[PublicKey, Password]]`; a method may repeat, `[[PublicKey, PublicKey]]` needs
+    /// two different keys). Empty: any one method is enough.
     pub required: Vec<Vec<Method>>,
     /// `MaxAuthTries`: the connection is dropped at this many failures (0: no limit besides
     /// [`MAX_REQUESTS`]).
@@ -422,21 +423,26 @@ impl ServerAuth {
         }
     }
 
+    /// Methods that may continue: with chains, the next step of every chain the methods
+    /// passed so far are a prefix of (in order, as sshd's `AuthenticationMethods`).
     fn allowed(&self) -> Vec<Method> {
-        self.config
-            .methods
-            .iter()
-            .copied()
-            .filter(|m| *m != Method::None)
-            .filter(|m| !(self.needs_more && self.passed.contains(m)))
-            .filter(|m| {
-                self.config.required.is_empty()
-                    || self.config.required.iter().any(|chain| {
-                        self.passed.iter().all(|p| chain.contains(p))
-                            && chain.iter().find(|c| !self.passed.contains(c)) == Some(m)
-                    })
-            })
-            .collect()
+        let mut out: Vec<Method> = Vec::new();
+        for m in self.config.methods.iter().copied() {
+            if m == Method::None || out.contains(&m) {
+                continue;
+            }
+            if self.needs_more && self.passed.contains(&m) {
+                continue;
+            }
+            let ok = self.config.required.is_empty()
+                || self.config.required.iter().any(|chain| {
+                    chain.starts_with(&self.passed) && chain.get(self.passed.len()) == Some(&m)
+                });
+            if ok {
+                out.push(m);
+            }
+        }
+        out
     }
 
     fn complete(&self) -> bool {
@@ -448,7 +454,7 @@ impl ServerAuth {
                 .config
                 .required
                 .iter()
-                .any(|chain| chain.iter().all(|c| self.passed.contains(c)))
+                .any(|chain| *chain == self.passed)
     }
 
     fn failure_message(&self, partial_success: bool) -> Message {
@@ -705,6 +711,11 @@ impl ServerAuth {
                 );
             }
             Some(sig) => {
+                // A key counts once (sshd's "key already used" for `publickey,publickey`).
+                if self.keys.contains(key.public_key()) {
+                    self.reject(now, now, Some(method));
+                    return;
+                }
                 let service = self.config.service.clone();
                 let data = publickey_signed_data(
                     &self.session_id,
@@ -813,7 +824,8 @@ impl ServerAuth {
         grant: Grant,
         key: Option<PublicKey>,
     ) {
-        if !self.passed.contains(&method) {
+        // Without chains a method counts once; chains may repeat one (publickey,publickey).
+        if !self.config.required.is_empty() || !self.passed.contains(&method) {
             self.passed.push(method);
         }
         self.grants.push(grant);

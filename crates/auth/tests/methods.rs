@@ -602,3 +602,42 @@ fn give_up_cleanly_when_server_offers_nothing_we_have() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn required_chain_two_different_keys() {
+    let (k1, k2) = (ed25519(20), ed25519(21));
+    let text = format!(
+        "{}\n{}\n",
+        k1.public_key().to_openssh(""),
+        k2.public_key().to_openssh("")
+    );
+    let server = || ServerConfig {
+        required: vec![vec![Method::PublicKey, Method::PublicKey]],
+        ..ServerConfig::default()
+    };
+    let policy = AuthorizedKeysPolicy::new(&text);
+    let mut p =
+        Pair::new(client_config("kim"), server()).decide(move |r| policy.decide(r, NOW_UNIX));
+    p.client
+        .add_identity(Box::new(KeySigner::new(k1.clone(), rng(20))));
+    p.client
+        .add_identity(Box::new(KeySigner::new(k2.clone(), rng(21))));
+    p.run();
+    assert!(p.authenticated());
+    assert_eq!(p.outcome().methods, [Method::PublicKey, Method::PublicKey]);
+    assert_eq!(
+        p.outcome().keys,
+        [k1.public_key().clone(), k2.public_key().clone()]
+    );
+
+    // The same key twice does not satisfy the chain.
+    let policy = AuthorizedKeysPolicy::new(&text);
+    let mut p =
+        Pair::new(client_config("kim"), server()).decide(move |r| policy.decide(r, NOW_UNIX));
+    p.client
+        .add_identity(Box::new(KeySigner::new(k1.clone(), rng(20))));
+    p.client.add_identity(Box::new(KeySigner::new(k1, rng(22))));
+    p.run();
+    assert!(!p.server.is_authenticated());
+    assert!(matches!(p.client_error, Some(Error::NoMoreMethods { .. })));
+}
