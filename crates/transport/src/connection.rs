@@ -607,6 +607,18 @@ impl Connection {
         true
     }
 
+    /// Test hook (raw peer): queues `payload` as a packet without any check. With
+    /// `immediate` it goes out next, even during a key exchange (after what the exchange
+    /// already queued); otherwise when control messages may be sent.
+    #[doc(hidden)]
+    pub fn send_raw_for_tests(&mut self, payload: Bytes, immediate: bool) {
+        if immediate {
+            self.kex_out.push_back(OutItem::Payload(payload));
+        } else {
+            self.ctl_out.push_back(payload);
+        }
+    }
+
     /// Closes the connection: queues `SSH_MSG_DISCONNECT` with `reason` and `description`
     /// and drops everything not yet sent.
     pub fn disconnect(&mut self, reason: DisconnectReason, description: &str) {

@@ -358,3 +358,180 @@ fn garbage_after_valid_prefixes_never_panics() {
         }
     }
 }
+
+fn ext_info_payload(n: u32, name: &str) -> Bytes {
+    let mut v = vec![7u8];
+    v.extend_from_slice(&n.to_be_bytes());
+    if n == 1 {
+        v.extend_from_slice(&u32::try_from(name.len()).unwrap().to_be_bytes());
+        v.extend_from_slice(name.as_bytes());
+        v.extend_from_slice(&[0, 0, 0, 1, b'x']);
+    }
+    Bytes::from(v)
+}
+
+/// Catalog E02: the client's first encrypted packet is `07 ff ff ff ff` (a huge extension
+/// count and no body): PROTOCOL_ERROR at once.
+#[test]
+fn ext_info_huge_count() {
+    let mut p = pair(60);
+    p.set_responder(
+        Side::Client,
+        Box::new(|c: &mut T, ev| match ev {
+            Event::HostKey(check) => {
+                c.0.respond(check, whelk_transport::HostKeyDecision::Accept)
+                    .unwrap();
+                // Right after our NEWKEYS, as the first encrypted packet.
+                c.0.send_raw_for_tests(ext_info_payload(0xffff_ffff, ""), true);
+                None
+            }
+            other => Some(other),
+        }),
+    );
+    p.drive_bounded(10_000, |p| p.server.0.is_closed()).unwrap();
+    p.step();
+    assert_eq!(
+        disconnect_reason(&p.server_events),
+        Some(DisconnectReason::PROTOCOL_ERROR)
+    );
+}
+
+/// Catalog E03: EXT_INFO at arbitrary times: from the client after its first packet; from
+/// the server a second time without USERAUTH_SUCCESS following.
+#[test]
+fn ext_info_at_the_wrong_time() {
+    let mut p = pair(61);
+    handshake(&mut p);
+    p.client.0.request_service("ssh-userauth").unwrap();
+    p.drive_bounded(10_000, |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ServiceAccepted(_)))
+    })
+    .unwrap();
+    p.client
+        .0
+        .send_raw_for_tests(ext_info_payload(1, "server-sig-algs"), false);
+    p.drive_bounded(10_000, |p| p.server.0.is_closed()).unwrap();
+    assert!(matches!(p.server.0.error(), Some(Error::ExtInfo(_))));
+
+    // Server: a second EXT_INFO is only allowed just before USERAUTH_SUCCESS.
+    let mut p = pair(62);
+    handshake(&mut p);
+    p.client.0.request_service("ssh-userauth").unwrap();
+    p.drive_bounded(10_000, |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ServiceAccepted(_)))
+    })
+    .unwrap();
+    p.server
+        .0
+        .send_raw_for_tests(ext_info_payload(1, "server-sig-algs"), false);
+    p.server
+        .0
+        .send_payload(Bytes::from_static(b"\x33\x00\x00\x00\x00\x00"))
+        .unwrap();
+    p.drive_bounded(10_000, |p| p.client.0.is_closed()).unwrap();
+    assert!(
+        matches!(p.client.0.error(), Some(Error::ExtInfo(_))),
+        "{:?}",
+        p.client.0.error()
+    );
+
+    // ...and accepted right before USERAUTH_SUCCESS.
+    let mut p = pair(63);
+    handshake(&mut p);
+    p.client.0.request_service("ssh-userauth").unwrap();
+    p.drive_bounded(10_000, |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::ServiceAccepted(_)))
+    })
+    .unwrap();
+    p.server
+        .0
+        .send_raw_for_tests(ext_info_payload(1, "server-sig-algs"), false);
+    p.server
+        .0
+        .send_payload(Bytes::from_static(b"\x34"))
+        .unwrap();
+    p.drive_bounded(10_000, |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Payload(b) if b[0] == 52))
+    })
+    .unwrap();
+    assert!(!p.client.0.is_closed());
+    // A third one is never allowed.
+    p.server
+        .0
+        .send_raw_for_tests(ext_info_payload(1, "server-sig-algs"), false);
+    p.drive_bounded(10_000, |p| p.client.0.is_closed()).unwrap();
+    assert!(matches!(p.client.0.error(), Some(Error::ExtInfo(_))));
+}
+
+/// Catalog P05: an unknown transport-layer message number gets SSH_MSG_UNIMPLEMENTED with
+/// its sequence number.
+#[test]
+fn unknown_message_gets_unimplemented_with_its_sequence_number() {
+    let mut p = pair(64);
+    handshake(&mut p);
+    p.drive_quiet(1000).unwrap();
+    let seq = p.client.0.sequence_numbers().0;
+    p.client
+        .0
+        .send_raw_for_tests(Bytes::from_static(b"\x0f"), false);
+    p.drive_bounded(10_000, |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Unimplemented(_)))
+    })
+    .unwrap();
+    assert!(
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Unimplemented(s) if *s == seq))
+    );
+    assert!(!p.server.0.is_closed());
+}
+
+/// Catalog K08: `first_kex_packet_follows` with a wrong guess: exactly one guessed packet
+/// is discarded and the exchange proceeds.
+#[test]
+fn wrong_kex_guess_is_discarded() {
+    let nl = |v: &str| NameList::parse(v).unwrap();
+    let guess = Message::KexInit(KexInit {
+        cookie: [1; 16],
+        kex_algorithms: nl("curve25519-sha256"),
+        server_host_key_algorithms: nl("ssh-ed25519"),
+        encryption_client_to_server: nl("aes128-ctr"),
+        encryption_server_to_client: nl("aes128-ctr"),
+        mac_client_to_server: nl("hmac-sha2-256"),
+        mac_server_to_client: nl("hmac-sha2-256"),
+        compression_client_to_server: nl("none"),
+        compression_server_to_client: nl("none"),
+        languages_client_to_server: NameList::empty(),
+        languages_server_to_client: NameList::empty(),
+        first_kex_packet_follows: true,
+    });
+    let bogus = pkt(&Message::KexEcdhInit(KexEcdhInit {
+        client_public: Bytes::from(vec![0; 32]),
+    }));
+    let mut base = [0u8; 32];
+    base[0] = 9;
+    let real = pkt(&Message::KexEcdhInit(KexEcdhInit {
+        client_public: Bytes::copy_from_slice(&base),
+    }));
+    let now = Instant::now();
+    let mut s = Connection::server(ServerConfig::new(vec![ed25519()]), rng(1), now).unwrap();
+    let mut out = BytesMut::new();
+    let _ = s.poll_transmit(now, &mut out);
+    s.handle_input(now, &with_version(&[&pkt(&guess), &bogus, &real]))
+        .unwrap();
+    assert!(s.error().is_none());
+    out.clear();
+    let _ = s.poll_transmit(now, &mut out);
+    // KEX_ECDH_REPLY then NEWKEYS went out.
+    assert_eq!(out[5], 31);
+}
