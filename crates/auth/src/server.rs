@@ -449,12 +449,7 @@ impl ServerAuth {
         if self.needs_more || self.passed.is_empty() {
             return false;
         }
-        self.config.required.is_empty()
-            || self
-                .config
-                .required
-                .iter()
-                .any(|chain| *chain == self.passed)
+        self.config.required.is_empty() || self.config.required.contains(&self.passed)
     }
 
     fn failure_message(&self, partial_success: bool) -> Message {

@@ -575,11 +575,15 @@ fn whelk_client_publickey_against_sshd() {
         // sshd 8.9+ announces publickey-hostbound@openssh.com: the request is bound.
         assert!(sent.iter().any(|m| matches!(m, Message::UserauthRequest(r)
             if matches!(r.method, whelk_wire::msg::AuthMethod::PublicKeyHostbound { .. }))));
-        assert!(
-            sshd.stderr_log().contains("Accepted publickey for root"),
-            "{}",
-            sshd.stderr_log()
-        );
+        // sshd's log arrives through a reader thread: give it a moment.
+        let logged = (0..100).any(|_| {
+            let found = sshd.stderr_log().contains("Accepted publickey for root");
+            if !found {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            found
+        });
+        assert!(logged, "{}", sshd.stderr_log());
         eprintln!("whelk -> sshd: publickey {expect} (hostbound) ok");
     }
 }
