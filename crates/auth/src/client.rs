@@ -272,6 +272,7 @@ pub struct ClientAuth {
     family: Option<AuthFamily>,
     next_id: u64,
     real_auth: bool,
+    proven: bool,
     used: Vec<Method>,
     last_method: Option<Method>,
 }
@@ -304,6 +305,7 @@ impl ClientAuth {
             family: None,
             next_id: 0,
             real_auth: false,
+            proven: false,
             used: Vec::new(),
             last_method: None,
         }
@@ -400,6 +402,8 @@ impl ClientAuth {
     }
 
     fn send(&mut self, method: Method, m: AuthMethod) {
+        // Whether this attempt proves anything is decided per request (catalog M04).
+        self.real_auth = false;
         self.family = method.family();
         self.last_method = Some(method);
         let msg = self.request(m);
@@ -500,7 +504,8 @@ impl ClientAuth {
             // A query is not an authentication attempt.
             return Err(self.fail(Error::Unsolicited("USERAUTH_SUCCESS")));
         }
-        let real = self.real_auth && !matches!(self.state, State::None);
+        // Real: this very attempt carried a credential, or an earlier one got partial success.
+        let real = self.proven || (self.real_auth && !matches!(self.state, State::None));
         if self.config.require_auth && !real {
             return Err(self.fail(Error::TrivialAuth));
         }
@@ -534,6 +539,7 @@ impl ClientAuth {
             State::None | State::Password => {}
         }
         if partial {
+            self.proven |= self.real_auth;
             if let Some(m) = self.last_method {
                 self.used.push(m);
             }

@@ -881,3 +881,25 @@ fn disconnect_mapping_is_one_table() {
     }
     assert!(!Error::StaleToken.is_fatal());
 }
+
+#[test]
+fn catalog_m04_earlier_failed_credentials_do_not_count() {
+    // A wrong password first, then the server "accepts" an empty keyboard-interactive round.
+    let mut p = Pair::new(
+        ClientConfig {
+            require_auth: true,
+            methods: vec![Method::Password, Method::KeyboardInteractive],
+            password_attempts: 1,
+            ..client_config("alice")
+        },
+        ServerConfig::default(),
+    )
+    .decide(|r| match r.kind {
+        RequestKind::KeyboardInteractive { .. } => Decision::Prompts(Prompts::default()),
+        RequestKind::KeyboardInteractiveResponse { .. } => accept(),
+        _ => Decision::Reject,
+    })
+    .password("guess");
+    p.run();
+    assert_eq!(p.client_error, Some(Error::TrivialAuth));
+}
