@@ -138,6 +138,8 @@ pub struct Connection {
     events: VecDeque<Event>,
 
     strict: bool,
+    /// Our NEWKEYS is queued but not sent yet: the send counters still count old keys.
+    newkeys_unsent: bool,
     sent_first_newkeys: bool,
     recv_first_newkeys: bool,
     session_id: Option<Bytes>,
@@ -299,6 +301,7 @@ impl Connection {
             writable_wanted: false,
             events: VecDeque::new(),
             strict: false,
+            newkeys_unsent: false,
             sent_first_newkeys: false,
             recv_first_newkeys: false,
             session_id: None,
@@ -796,6 +799,7 @@ impl Connection {
     ) -> Result<()> {
         self.seal_into(&encode(&NewKeys {}), out)?;
         self.sealer = sealer;
+        self.newkeys_unsent = false;
         if initial {
             self.sent_first_newkeys = true;
         }
@@ -808,7 +812,11 @@ impl Connection {
     }
 
     fn check_rekey(&mut self) -> Result<bool> {
-        if self.kex.is_some() || !self.is_established() || self.error.is_some() {
+        if self.kex.is_some()
+            || self.newkeys_unsent
+            || !self.is_established()
+            || self.error.is_some()
+        {
             return Ok(false);
         }
         let over = self.bytes_sent >= self.rekey_bytes
@@ -1363,6 +1371,7 @@ impl Connection {
         );
         let send_ext_info = !client && kex.initial && n.client_ext_info && self.config.ext_info;
         kex.newkeys_queued = true;
+        self.newkeys_unsent = true;
         let initial = kex.initial;
         self.kex_out.push_back(OutItem::NewKeys(sealer, initial));
         if send_ext_info {

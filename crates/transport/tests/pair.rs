@@ -575,3 +575,29 @@ fn ignore_debug_ping_pong_unimplemented() {
         Event::Debug { always_display: true, message } if message == "hello debug"
     )));
 }
+
+/// RFC 4344 §3.2: a 64-bit block cipher (3DES) rekeys after 2^16 blocks (512 KiB) even
+/// with the default 1 GiB limit.
+#[test]
+fn three_des_rekeys_after_512_kib() {
+    let mut c = ClientConfig::default();
+    c.config.algorithms.kex = vec!["curve25519-sha256".into()];
+    c.config.algorithms.ciphers = vec!["3des-cbc".into()];
+    let mut s = ServerConfig::new(vec![ed25519()]);
+    s.config.algorithms = c.config.algorithms.clone();
+    let mut p = pair_with(c, s, 40);
+    handshake(&mut p);
+    p.client.0.request_service("ssh-userauth").unwrap();
+    p.drive_quiet(1000).unwrap();
+    let chunk = Bytes::from(vec![0x5e; 16 * 1024]);
+    for _ in 0..48 {
+        while p.client.0.send_payload(chunk.clone()).is_err() {
+            p.step();
+        }
+        p.drive_quiet(1000).unwrap();
+    }
+    // 768 KiB sent: exactly one byte-limit rekey so far.
+    assert_eq!(p.client.0.kex_count(), 2);
+    p.step();
+    assert!(p.client.0.bytes_since_kex().0 < 512 * 1024);
+}
