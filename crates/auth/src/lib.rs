@@ -94,6 +94,23 @@
 //! assert_eq!(outcome.methods, [Method::PublicKey]);
 //! # Ok::<(), whelk_auth::Error>(())
 //! ```
+//!
+//! # Design notes
+//!
+//! - [`ServerAuth::respond`] takes `now`: a failure reply is released at
+//!   `max(request time + delay, now)`, so a slow application answer adds no extra signal and
+//!   a fast one is padded.
+//! - A user or service change flushes the methods passed so far (RFC 4252 §5) instead of
+//!   disconnecting as sshd does; the failure and request counters are per connection and
+//!   never reset. Only `ssh-connection` (configurable) is served; another service is
+//!   `SERVICE_NOT_AVAILABLE`.
+//! - `none` failures are neither delayed nor counted (as sshd), but every request counts
+//!   toward [`server::MAX_REQUESTS`].
+//! - Certificates are validated by the policy, not by the state machine: their validity window
+//!   needs wall-clock Unix time, which [`AuthorizedKeysPolicy::decide`] takes as an argument.
+//! - The client copies a password into the outgoing message (`Bytes`, owned by the transport
+//!   until it is encrypted); it cannot zeroize that copy. The application's copies are
+//!   [`zeroize::Zeroizing`], as are the server's copies handed to the application.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
