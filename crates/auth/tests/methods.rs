@@ -641,3 +641,80 @@ fn required_chain_two_different_keys() {
     assert!(!p.server.is_authenticated());
     assert!(matches!(p.client_error, Some(Error::NoMoreMethods { .. })));
 }
+
+#[test]
+fn cancel_disconnects_with_auth_cancelled_by_user() {
+    let mut p = Pair::new(client_config("alice"), pw_server()).answer(|_| Answer::Cancel);
+    p.run();
+    assert_eq!(p.client_error, Some(Error::Cancelled));
+    assert!(
+        matches!(p.log.to_server.last(), Some(Message::Disconnect(d))
+        if d.reason == whelk_wire::msg::DisconnectReason::AUTH_CANCELLED_BY_USER)
+    );
+}
+
+#[test]
+fn hostbased_with_wrong_client_user_in_signature_fails_unasked() {
+    // The signature covers client_user "frank"; the request claims "root".
+    let host = ed25519(61);
+    let blob = bytes::Bytes::copy_from_slice(host.public_key().blob());
+    let data = hostbased_signed_data(
+        &SESSION_ID,
+        b"frank",
+        b"ssh-connection",
+        b"ssh-ed25519",
+        &blob,
+        b"client.example.",
+        b"frank",
+    );
+    let sig = host.sign(SigAlg::Ed25519, &data, &mut rng(1)).unwrap();
+    let now = std::time::Instant::now();
+    let mut s = ServerAuth::new(
+        ServerConfig {
+            methods: vec![Method::HostBased],
+            ..ServerConfig::default()
+        },
+        bytes::Bytes::from_static(&SESSION_ID),
+        host_key_blob(),
+        now,
+    );
+    s.handle_message(
+        now,
+        Message::UserauthRequest(whelk_wire::msg::UserauthRequest {
+            user: Text::from("frank"),
+            service: Text::from("ssh-connection"),
+            method: AuthMethod::HostBased {
+                algorithm: Text::from("ssh-ed25519"),
+                public_key: blob,
+                client_host: Text::from("client.example."),
+                client_user: Text::from("root"),
+                signature: bytes::Bytes::from(sig),
+            },
+        }),
+    )
+    .unwrap();
+    assert!(s.poll_event().is_none());
+    assert_eq!(s.failures(), 1);
+}
+
+#[test]
+fn banner_is_sent_once() {
+    let mut p = Pair::new(
+        client_config("alice"),
+        ServerConfig {
+            banner: Some("hi".into()),
+            ..pw_server()
+        },
+    )
+    .decide(password_checker("alice", "right"))
+    .answer({
+        let mut n = 0;
+        move |_| {
+            n += 1;
+            Answer::Password(Zeroizing::new(if n < 3 { "x" } else { "right" }.into()))
+        }
+    });
+    p.run();
+    assert!(p.authenticated());
+    assert_eq!(p.log.banners, ["hi"]);
+}
