@@ -535,3 +535,31 @@ fn wrong_kex_guess_is_discarded() {
     // KEX_ECDH_REPLY then NEWKEYS went out.
     assert_eq!(out[5], 31);
 }
+
+/// The client's EXT_INFO is accepted as its first message after its first NEWKEYS (we
+/// announce `ext-info-s`), and only then.
+#[test]
+fn client_ext_info_right_after_newkeys_is_accepted() {
+    let mut p = pair(65);
+    p.set_responder(
+        Side::Client,
+        Box::new(|c: &mut T, ev| match ev {
+            Event::HostKey(check) => {
+                c.0.respond(check, whelk_transport::HostKeyDecision::Accept)
+                    .unwrap();
+                c.0.send_raw_for_tests(ext_info_payload(1, "global-requests-ok"), true);
+                None
+            }
+            other => Some(other),
+        }),
+    );
+    handshake(&mut p);
+    p.drive_quiet(1000).unwrap();
+    assert!(!p.server.0.is_closed());
+    assert!(
+        p.server
+            .0
+            .peer_extensions()
+            .is_some_and(|e| e.get("global-requests-ok").is_some())
+    );
+}
