@@ -1041,7 +1041,7 @@ impl Connection {
                 self.app_out.clear();
             }
             MSG_IGNORE => {
-                Ignore::decode(&payload).map_err(Error::Wire)?;
+                // Never parsed: "MUST understand (and ignore)" (RFC 4253 §11.2).
             }
             MSG_UNIMPLEMENTED => {
                 let u = Unimplemented::decode(&payload).map_err(Error::Wire)?;

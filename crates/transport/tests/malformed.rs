@@ -563,3 +563,75 @@ fn client_ext_info_right_after_newkeys_is_accepted() {
             .is_some_and(|e| e.get("global-requests-ok").is_some())
     );
 }
+
+/// `n` with a zero-filled body of the size its fields need when they are all zero/empty.
+fn zero_body(n: u8) -> Vec<u8> {
+    let len = match n {
+        3 | 5..=7 | 192 | 193 => 4,
+        4 => 9,
+        _ => 12,
+    };
+    let mut v = vec![n];
+    v.extend(std::iter::repeat_n(0, len));
+    v
+}
+
+/// Catalog §6.2, the state x message matrix (two states: before the first KEXINIT, and
+/// established before any service): every message number with a zero-filled body gets
+/// either its allowed handling or a documented disconnect, never a panic.
+#[test]
+fn state_by_message_matrix() {
+    // Before KEXINIT (server).
+    for n in 0..=255u8 {
+        let payload = zero_body(n);
+        let now = Instant::now();
+        let mut s = Connection::server(ServerConfig::new(vec![ed25519()]), rng(1), now).unwrap();
+        let r = s.handle_input(now, &with_version(&[&raw(&payload)]));
+        let allowed = match n {
+            // IGNORE, UNIMPLEMENTED, DEBUG: well-formed with zero fields before KEXINIT.
+            2..=4 => r.is_ok(),
+            // DISCONNECT from the peer.
+            1 => matches!(s.error(), Some(Error::PeerDisconnected { .. })),
+            _ => {
+                let e = r.unwrap_err();
+                DisconnectReason::from(&e) == DisconnectReason::PROTOCOL_ERROR
+            }
+        };
+        assert!(allowed, "message {n} before KEXINIT: {:?}", s.error());
+    }
+    // Established, no service yet (client sends, server judges).
+    for n in 0..=255u8 {
+        let mut c = ClientConfig::default();
+        c.config.algorithms.kex = vec!["curve25519-sha256".into()];
+        let mut p = pair_with(c, ServerConfig::new(vec![ed25519()]), 1000 + u64::from(n));
+        handshake(&mut p);
+        p.drive_quiet(1000).unwrap();
+        let payload = zero_body(n);
+        p.client.0.send_raw_for_tests(Bytes::from(payload), false);
+        p.drive_quiet(1000).unwrap();
+        let server = &p.server.0;
+        let reason = server.error().map(DisconnectReason::from);
+        let ok = match n {
+            1 => matches!(server.error(), Some(Error::PeerDisconnected { .. })),
+            2..=4 => reason.is_none(),
+            8..=19 | 22..=29 => {
+                reason.is_none()
+                    && p.client_events
+                        .iter()
+                        .any(|e| matches!(e, Event::Unimplemented(_)))
+            }
+            // SERVICE_REQUEST "" (not offered), KEXINIT with empty lists, kex messages outside an exchange, NEWKEYS, SERVICE_ACCEPT,
+            // upper-layer messages before a service, PING/PONG with a zero body: all are
+            // errors here except PING/PONG, which are well-formed.
+            // EXT_INFO as the client's first packet after NEWKEYS is allowed (RFC 8308).
+            7 | 192 | 193 => reason.is_none(),
+            0 | 5 | 6 | 20 | 21 | 30..=49 => {
+                reason == Some(DisconnectReason::PROTOCOL_ERROR)
+                    || reason == Some(DisconnectReason::SERVICE_NOT_AVAILABLE)
+                    || reason == Some(DisconnectReason::KEY_EXCHANGE_FAILED)
+            }
+            _ => reason == Some(DisconnectReason::PROTOCOL_ERROR),
+        };
+        assert!(ok, "message {n} after NEWKEYS: {:?}", server.error());
+    }
+}
