@@ -79,8 +79,12 @@ pub struct Limits {
     pub max_pending_bytes: usize,
     /// Most events waiting to be polled before input is no longer consumed.
     pub max_pending_events: usize,
-    /// Send an `SSH_MSG_IGNORE` when nothing was sent for this long.
+    /// Keepalive interval: when nothing was sent for this long, send a PING (if the peer
+    /// announced `ping@openssh.com`) or an IGNORE.
     pub keepalive: Option<Duration>,
+    /// Unanswered keepalive PINGs before the connection is declared lost (as OpenSSH's
+    /// `ServerAliveCountMax`, default 3).
+    pub keepalive_max_missed: u32,
 }
 
 impl Default for Limits {
@@ -95,6 +99,7 @@ impl Default for Limits {
             max_pending_bytes: 4 * 1024 * 1024,
             max_pending_events: 64,
             keepalive: None,
+            keepalive_max_missed: 3,
         }
     }
 }

@@ -138,6 +138,8 @@ pub struct Connection {
     events: VecDeque<Event>,
 
     strict: bool,
+    /// Keepalive PINGs sent since the peer last sent anything.
+    keepalives_missed: u32,
     /// Our NEWKEYS is queued but not sent yet: the send counters still count old keys.
     newkeys_unsent: bool,
     sent_first_newkeys: bool,
@@ -301,6 +303,7 @@ impl Connection {
             writable_wanted: false,
             events: VecDeque::new(),
             strict: false,
+            keepalives_missed: 0,
             newkeys_unsent: false,
             sent_first_newkeys: false,
             recv_first_newkeys: false,
@@ -484,12 +487,7 @@ impl Connection {
                 Timer::Rekey => {
                     self.rekey();
                 }
-                Timer::Keepalive => {
-                    if self.ctl_out.len() < MAX_CONTROL {
-                        self.ctl_out
-                            .push_back(encode(&Ignore { data: Bytes::new() }));
-                    }
-                }
+                Timer::Keepalive => self.keepalive(),
             }
         }
     }
@@ -683,6 +681,38 @@ impl Connection {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// The keepalive timer fired: nothing was sent for the interval. With a peer that
+    /// announced `ping@openssh.com`, send a PING and count it until the peer sends anything;
+    /// too many unanswered is [`Error::KeepaliveTimeout`]. Otherwise an IGNORE keeps NATs
+    /// and idle timers on the path alive (it asks for no answer, so it cannot detect a dead
+    /// peer).
+    fn keepalive(&mut self) {
+        if self.ctl_out.len() >= MAX_CONTROL {
+            return;
+        }
+        if self.is_established() && self.peer_supports_ping() {
+            if self.keepalives_missed >= self.config.limits.keepalive_max_missed {
+                self.fail(Error::KeepaliveTimeout);
+                return;
+            }
+            self.keepalives_missed += 1;
+            self.ctl_out.push_back(encode(&Ping {
+                data: Bytes::from_static(b"keepalive"),
+            }));
+        } else {
+            self.ctl_out
+                .push_back(encode(&Ignore { data: Bytes::new() }));
+        }
+    }
+
+    /// Test hook: sets the next send sequence number and the count of packets sent since
+    /// the last key exchange.
+    #[doc(hidden)]
+    pub fn set_send_counters_for_tests(&mut self, send_seq: u32, packets_sent: u64) {
+        self.send_seq = send_seq;
+        self.packets_sent = packets_sent;
+    }
 
     fn set_timer(&mut self, t: Timer, at: Option<Instant>) {
         if let Some(slot) = self.timers.get_mut(t as usize) {
@@ -974,6 +1004,7 @@ impl Connection {
             };
             self.recv_seq = self.next_seq(seq, self.recv_first_newkeys)?;
             self.packets_recv += 1;
+            self.keepalives_missed = 0;
             let used = before.saturating_sub(self.rx.len());
             self.bytes_recv += u64::try_from(used).unwrap_or(u64::MAX);
             self.handle_packet(seq, packet.payload)?;

@@ -601,3 +601,79 @@ fn three_des_rekeys_after_512_kib() {
     p.step();
     assert!(p.client.0.bytes_since_kex().0 < 512 * 1024);
 }
+
+/// Keepalive with a peer that announced `ping@openssh.com`: PINGs answered by PONGs keep
+/// the connection up for as long as the peer answers; once the peer goes silent (its bytes
+/// are dropped in flight), the fourth interval without an answer ends the connection.
+#[test]
+fn keepalive_pings_detect_a_dead_peer() {
+    let mut c = ClientConfig::default();
+    c.config.limits.keepalive = Some(Duration::from_secs(30));
+    c.config.limits.rekey_time = None;
+    let mut s = ServerConfig::new(vec![ed25519()]);
+    s.login_grace = None;
+    s.config.limits.rekey_time = None;
+    let mut p = pair_with(c, s, 41);
+    handshake(&mut p);
+    let start = p.now;
+    p.drive_bounded(100_000, |p| p.now - start >= Duration::from_secs(600))
+        .unwrap();
+    assert!(!p.client.0.is_closed());
+    let pongs = p
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::Pong(_)))
+        .count();
+    assert!(pongs >= 19, "{pongs} PONGs in 10 minutes");
+    // The server goes silent.
+    p.set_tamper(Box::new(|side, _, bytes| {
+        if side == Side::Server {
+            bytes.clear();
+        }
+    }));
+    let silent = p.now;
+    p.drive_bounded(100_000, |p| p.client.0.is_closed())
+        .unwrap();
+    assert!(matches!(
+        p.client.0.error(),
+        Some(whelk_transport::Error::KeepaliveTimeout)
+    ));
+    let after = p.now - silent;
+    assert!(
+        after >= Duration::from_secs(90) && after <= Duration::from_secs(150),
+        "{after:?}"
+    );
+}
+
+/// Catalog P09: a rekey comes after 2^31 packets, and under strict KEX (which resets the
+/// numbers at each NEWKEYS) a wrap is fatal. (Without strict KEX the numbers wrap after the
+/// first exchange, as RFC 4253 §6.4 says; not tested here.)
+#[test]
+fn sequence_numbers_near_the_wrap() {
+    // 2^31 packets since the last exchange: the next send starts a rekey first.
+    let mut p = pair(42);
+    handshake(&mut p);
+    p.client.0.request_service("ssh-userauth").unwrap();
+    p.drive_quiet(1000).unwrap();
+    let (seq, _) = p.client.0.sequence_numbers();
+    p.client
+        .0
+        .set_send_counters_for_tests(seq, whelk_transport::REKEY_PACKETS);
+    p.client
+        .0
+        .send_payload(Bytes::from_static(b"\x5ex"))
+        .unwrap();
+    p.drive_bounded(10_000, |p| p.client.0.kex_count() == 2)
+        .unwrap();
+    // Strict: a wrap is fatal (the peer would have to skip every rekey).
+    let mut p = pair(43);
+    handshake(&mut p);
+    p.drive_quiet(1000).unwrap();
+    p.client.0.set_send_counters_for_tests(u32::MAX, 0);
+    p.client.0.send_ignore(Bytes::new());
+    p.drive_quiet(1000).unwrap();
+    assert!(matches!(
+        p.client.0.error(),
+        Some(whelk_transport::Error::SequenceWrap)
+    ));
+}
