@@ -224,6 +224,50 @@ fn every_cipher_with_every_mac() {
     }
 }
 
+/// Key derivation depends on the kex hash length against the key lengths (RFC 4253 §7.2
+/// extends short hashes): every cipher x MAC under one method of each hash (SHA-1, SHA-256,
+/// SHA-384, SHA-512).
+#[test]
+fn every_cipher_and_mac_with_each_kex_hash() {
+    let macs: Vec<&str> = whelk_cipher::registry::MACS
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    let mut i = 500;
+    for kex in [
+        "diffie-hellman-group14-sha1",
+        "ecdh-sha2-nistp256",
+        "ecdh-sha2-nistp384",
+        "sntrup761x25519-sha512",
+    ] {
+        for c in whelk_cipher::registry::CIPHERS {
+            let list: Vec<&str> = if c.is_aead() {
+                vec![macs[0]]
+            } else {
+                macs.clone()
+            };
+            for mac in list {
+                i += 1;
+                run_combo_quiet(kex, "ssh-ed25519", c.name, mac, i);
+            }
+        }
+    }
+}
+
+fn run_combo_quiet(kex: &str, host: &str, cipher: &str, mac: &str, seed: u64) {
+    let mut c = ClientConfig::default();
+    c.config.algorithms.kex = vec![kex.into()];
+    c.config.algorithms.host_key = vec![host.into()];
+    c.config.algorithms.ciphers = vec![cipher.into()];
+    c.config.algorithms.macs = vec![mac.into()];
+    let mut s = ServerConfig::new(vec![ed25519()]);
+    s.config.algorithms = c.config.algorithms.clone();
+    let mut p = pair_with(c, s, seed);
+    p.drive_bounded(100_000, established)
+        .unwrap_or_else(|e| panic!("{kex} {host} {cipher} {mac}: {e} {p:?}"));
+    service_and_payloads(&mut p);
+}
+
 fn run_combo(kex: &str, host: &str, cipher: &str, mac: &str, seed: u64) {
     let mut c = ClientConfig::default();
     c.config.algorithms.kex = vec![kex.into()];
