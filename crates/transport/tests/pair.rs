@@ -721,3 +721,60 @@ fn sequence_numbers_near_the_wrap() {
         Some(whelk_transport::Error::SequenceWrap)
     ));
 }
+
+/// The whole Terrapin attack (catalog K02, RUB-NDS PoC logic) with chacha20-poly1305: the
+/// attacker inserts an IGNORE before the server's NEWKEYS and deletes the server's first
+/// encrypted packet (EXT_INFO). Without strict KEX the client's receive sequence number is
+/// shifted back into step and the connection silently proceeds without EXT_INFO (the attack
+/// works, as on every non-strict implementation); with strict KEX it fails.
+#[test]
+fn terrapin_full_attack_needs_strict_kex_to_fail() {
+    for strict in [false, true] {
+        let mut c = ClientConfig::default();
+        c.config.strict_kex = strict;
+        c.config.algorithms.ciphers = vec!["chacha20-poly1305@openssh.com".into()];
+        let mut s = ServerConfig::new(vec![ed25519()]);
+        s.config.strict_kex = strict;
+        let mut p = pair_with(c, s, 45);
+        let ignore = plain_ignore();
+        let mut batches = 0;
+        p.set_tamper(Box::new(move |side, _offset, bytes| {
+            if side != Side::Server {
+                return;
+            }
+            batches += 1;
+            if batches != 2 {
+                return;
+            }
+            // KEX_ECDH_REPLY and NEWKEYS are in clear; what follows is the encrypted EXT_INFO.
+            let reply_len = 4 + u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+            let nk_len = 4
+                + u32::from_be_bytes(bytes[reply_len..reply_len + 4].try_into().unwrap()) as usize;
+            assert_eq!(bytes[reply_len + 5], 21, "NEWKEYS");
+            let mut v = bytes[..reply_len].to_vec();
+            v.extend_from_slice(&ignore);
+            v.extend_from_slice(&bytes[reply_len..reply_len + nk_len]);
+            // EXT_INFO (the rest of this batch) is dropped.
+            *bytes = v;
+        }));
+        if strict {
+            p.drive_bounded(10_000, |p| p.client.0.is_closed()).unwrap();
+            assert!(matches!(
+                p.client.0.error(),
+                Some(whelk_transport::Error::StrictKex(_))
+            ));
+            continue;
+        }
+        handshake(&mut p);
+        p.client.0.request_service("ssh-userauth").unwrap();
+        p.drive_bounded(10_000, |p| {
+            p.client_events
+                .iter()
+                .any(|e| matches!(e, Event::ServiceAccepted(_)))
+        })
+        .unwrap();
+        // The attack worked: no EXT_INFO reached the client, and nothing noticed.
+        assert!(p.client.0.peer_extensions().is_none());
+        assert!(!p.client.0.is_closed());
+    }
+}
