@@ -21,7 +21,7 @@ use crate::{Error, Method, Result};
 
 /// Something that signs for an identity: a private key in memory ([`KeySigner`]), an agent
 /// connection, a hardware token.
-pub trait Signer: core::fmt::Debug {
+pub trait Signer: core::fmt::Debug + Send {
     /// The key or certificate presented.
     fn identity(&self) -> &KeyOrCert;
     /// Signs `data` with `alg`, returning the wire signature blob.
@@ -79,7 +79,7 @@ impl<R: CryptoRng> KeySigner<R> {
     }
 }
 
-impl<R: CryptoRng> Signer for KeySigner<R> {
+impl<R: CryptoRng + Send> Signer for KeySigner<R> {
     fn identity(&self) -> &KeyOrCert {
         &self.identity
     }
