@@ -80,7 +80,7 @@ pub enum Event {
 struct ClientSide {
     user: String,
     config: Option<whelk_auth::ClientConfig>,
-    identities: Vec<Box<dyn Signer + Send>>,
+    identities: Vec<Box<dyn Signer>>,
     host_key: Option<Bytes>,
     ext: Option<ExtInfo>,
     auth: Option<ClientAuth>,
@@ -932,7 +932,7 @@ impl ClientConnection {
     }
 
     /// Adds a key to try for publickey authentication (before authentication starts).
-    pub fn add_identity(&mut self, signer: Box<dyn Signer + Send>) -> Result<()> {
+    pub fn add_identity(&mut self, signer: Box<dyn Signer>) -> Result<()> {
         match &mut self.0.side {
             Side::Client(c) => match c.auth.as_mut() {
                 Some(a) if !a.is_authenticated() => {

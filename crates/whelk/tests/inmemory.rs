@@ -451,3 +451,11 @@ fn channel_open_before_auth(after_service: bool) -> Error {
     assert!(!server.is_authenticated());
     server.error().cloned().unwrap()
 }
+
+/// Connections move into async driver tasks.
+#[test]
+fn connections_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<ClientConnection>();
+    is_send::<ServerConnection>();
+}
