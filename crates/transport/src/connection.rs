@@ -140,6 +140,8 @@ pub struct Connection {
     strict: bool,
     /// Keepalive PINGs sent since the peer last sent anything.
     keepalives_missed: u32,
+    /// The upper layer said the client is authenticated.
+    authenticated: bool,
     /// Our NEWKEYS is queued but not sent yet: the send counters still count old keys.
     newkeys_unsent: bool,
     sent_first_newkeys: bool,
@@ -304,6 +306,7 @@ impl Connection {
             events: VecDeque::new(),
             strict: false,
             keepalives_missed: 0,
+            authenticated: false,
             newkeys_unsent: false,
             sent_first_newkeys: false,
             recv_first_newkeys: false,
@@ -462,6 +465,24 @@ impl Connection {
         Ok(consumed)
     }
 
+    /// The peer closed its side of the byte stream. Unless a DISCONNECT came first, this
+    /// latches [`Error::ConnectionLost`] and reports [`Event::Disconnected`] with
+    /// `CONNECTION_LOST`; nothing is sent.
+    pub fn handle_eof(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        self.error = Some(Error::ConnectionLost);
+        self.kex_out.clear();
+        self.ctl_out.clear();
+        self.app_out.clear();
+        self.events.push_back(Event::Disconnected {
+            reason: DisconnectReason::CONNECTION_LOST,
+            description: "connection closed by peer".to_string(),
+            by_peer: true,
+        });
+    }
+
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
@@ -574,8 +595,10 @@ impl Connection {
         }
     }
 
-    /// Server: the upper layer authenticated the client; stops the login grace timer.
+    /// The upper layer authenticated the client: stops the server's login grace timer and
+    /// lets the server answer PINGs.
     pub fn authenticated(&mut self) {
+        self.authenticated = true;
         if let Some(t) = self.timers.get_mut(Timer::LoginGrace as usize) {
             *t = None;
         }
@@ -1093,7 +1116,10 @@ impl Connection {
             30..=49 => self.on_kex_message(&payload)?,
             MSG_PING => {
                 let p = Ping::decode(&payload).map_err(Error::Wire)?;
-                if self.ctl_out.len() < MAX_CONTROL {
+                // A server answers only once the client is authenticated (OpenSSH's fix for
+                // CVE-2025-26466: no replies queued for unauthenticated peers, catalog K17).
+                let may_answer = self.client || self.authenticated;
+                if may_answer && self.ctl_out.len() < MAX_CONTROL {
                     self.ctl_out.push_back(encode(&Pong { data: p.data }));
                 }
             }

@@ -57,6 +57,9 @@ pub enum Error {
     /// The key exchange (or the identification exchange) took longer than the limit.
     #[error("key exchange timed out")]
     KexTimeout,
+    /// The peer closed the byte stream without `SSH_MSG_DISCONNECT`.
+    #[error("connection closed by peer")]
+    ConnectionLost,
     /// Keepalive PINGs went unanswered (no packet from the peer) too many times.
     #[error("keepalive timeout: the peer stopped answering")]
     KeepaliveTimeout,
@@ -112,7 +115,7 @@ impl From<&Error> for DisconnectReason {
             Error::NoHostKey(_) | Error::KexTimeout => Self::KEY_EXCHANGE_FAILED,
             Error::ServiceNotAvailable(_) => Self::SERVICE_NOT_AVAILABLE,
             Error::LoginGraceExpired | Error::Config(_) => Self::BY_APPLICATION,
-            Error::KeepaliveTimeout => Self::CONNECTION_LOST,
+            Error::KeepaliveTimeout | Error::ConnectionLost => Self::CONNECTION_LOST,
             Error::PeerDisconnected { reason, .. } | Error::LocallyClosed { reason, .. } => *reason,
         }
     }

@@ -601,10 +601,29 @@ fn disconnect_reason_and_text_reach_the_peer() {
     )));
 }
 
+/// Catalog K17: the server does not answer PING before the client is authenticated.
+#[test]
+fn no_pong_before_authentication() {
+    let mut p = pair(38);
+    handshake(&mut p);
+    assert!(p.client.0.ping(Bytes::from_static(b"early")));
+    p.drive_quiet(1000).unwrap();
+    assert!(!p.client_events.iter().any(|e| matches!(e, Event::Pong(_))));
+    p.server.0.authenticated();
+    assert!(p.client.0.ping(Bytes::from_static(b"late")));
+    p.drive_quiet(1000).unwrap();
+    assert!(
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Pong(d) if &d[..] == b"late"))
+    );
+}
+
 #[test]
 fn ignore_debug_ping_pong_unimplemented() {
     let mut p = pair(37);
     handshake(&mut p);
+    p.server.0.authenticated();
     p.client.0.send_ignore(Bytes::from_static(b"pad"));
     p.client.0.send_debug(true, "hello debug");
     assert!(p.client.0.ping(Bytes::from_static(b"are you there")));
@@ -659,6 +678,7 @@ fn keepalive_pings_detect_a_dead_peer() {
     s.config.limits.rekey_time = None;
     let mut p = pair_with(c, s, 41);
     handshake(&mut p);
+    p.server.0.authenticated();
     let start = p.now;
     p.drive_bounded(100_000, |p| p.now - start >= Duration::from_secs(600))
         .unwrap();
@@ -777,4 +797,25 @@ fn terrapin_full_attack_needs_strict_kex_to_fail() {
         assert!(p.client.0.peer_extensions().is_none());
         assert!(!p.client.0.is_closed());
     }
+}
+
+#[test]
+fn eof_without_disconnect_is_connection_lost() {
+    let mut p = pair(46);
+    handshake(&mut p);
+    p.client.0.handle_eof();
+    assert!(matches!(
+        p.client.0.error(),
+        Some(whelk_transport::Error::ConnectionLost)
+    ));
+    assert_eq!(
+        p.client.0.handle_input(p.now, b"x").unwrap_err(),
+        whelk_transport::Error::ConnectionLost
+    );
+    let mut out = bytes::BytesMut::new();
+    assert_eq!(p.client.0.poll_transmit(p.now, &mut out), 0);
+    assert!(matches!(
+        p.client.0.poll_event(),
+        Some(Event::Disconnected { reason, by_peer: true, .. }) if reason == DisconnectReason::CONNECTION_LOST
+    ));
 }
