@@ -16,6 +16,44 @@
 //! ([`Connection::request_service`] / [`Event::ServiceRequested`]) and upper-layer payloads
 //! ([`Connection::send_payload`] / [`Event::Payload`]).
 //!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use rand_core::SeedableRng;
+//! use whelk_transport::{ClientConfig, Connection, Event, HostKeyDecision, ServerConfig};
+//!
+//! let now = std::time::Instant::now();
+//! let rng = |seed| Box::new(chacha20::ChaCha20Rng::seed_from_u64(seed));
+//! let host_key = whelk_keys::PrivateKey::ed25519_from_seed(&[1; 32]);
+//! let mut client = Connection::client(ClientConfig::default(), rng(1), now)?;
+//! let mut server = Connection::server(ServerConfig::new(vec![host_key]), rng(2), now)?;
+//! client.request_service("ssh-userauth")?; // sent once the key exchange allows
+//!
+//! // The caller's I/O loop, here a wire in memory.
+//! let mut wire = BytesMut::new();
+//! let mut accepted = false;
+//! while !accepted {
+//!     wire.clear();
+//!     let _ = client.poll_transmit(now, &mut wire);
+//!     server.handle_input(now, &wire)?;
+//!     wire.clear();
+//!     let _ = server.poll_transmit(now, &mut wire);
+//!     client.handle_input(now, &wire)?;
+//!     while let Some(event) = client.poll_event() {
+//!         match event {
+//!             // A known_hosts check would go here (it may answer later).
+//!             Event::HostKey(check) => client.respond(check, HostKeyDecision::Accept)?,
+//!             Event::ServiceAccepted(name) => accepted = name == "ssh-userauth",
+//!             _ => {}
+//!         }
+//!     }
+//!     while server.poll_event().is_some() {}
+//! }
+//! assert!(client.is_established() && client.is_strict_kex());
+//! assert_eq!(client.session_id(), server.session_id());
+//! client.send_payload(Bytes::from_static(b"\x32..."))?; // an upper-layer message
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Security
 //!
 //! - **Strict KEX** (`kex-strict-*-v00@openssh.com`, on by default, the Terrapin /
