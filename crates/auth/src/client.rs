@@ -180,8 +180,8 @@ pub struct CredentialRequest {
     pub kind: PromptKind,
 }
 
-/// The application's answer to a [`CredentialRequest`].
-#[derive(Debug, Clone)]
+/// The application's answer to a [`CredentialRequest`]. `Debug` never shows secrets.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum Answer {
     /// The password.
@@ -199,6 +199,18 @@ pub enum Answer {
     Skip,
     /// Give up (disconnects with `AUTH_CANCELLED_BY_USER`).
     Cancel,
+}
+
+impl core::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Password(_) => f.write_str("Password(<redacted>)"),
+            Self::ChangePassword { .. } => f.write_str("ChangePassword(<redacted>)"),
+            Self::Responses(r) => write!(f, "Responses({} redacted)", r.len()),
+            Self::Skip => f.write_str("Skip"),
+            Self::Cancel => f.write_str("Cancel"),
+        }
+    }
 }
 
 /// What [`ClientAuth::poll_event`] yields.
@@ -249,7 +261,6 @@ enum State {
 /// message to [`ClientAuth::handle_message`] (decode 60-79 with [`ClientAuth::context`]),
 /// answer [`ClientEvent::Credentials`] with [`ClientAuth::respond`], and drain
 /// [`ClientAuth::poll_transmit`] and [`ClientAuth::poll_event`].
-#[derive(Debug)]
 pub struct ClientAuth {
     config: ClientConfig,
     session_id: Bytes,
@@ -275,6 +286,19 @@ pub struct ClientAuth {
     proven: bool,
     used: Vec<Method>,
     last_method: Option<Method>,
+}
+
+impl core::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Queued requests may hold a password: only the state is shown.
+        f.debug_struct("ClientAuth")
+            .field("user", &self.config.user)
+            .field("state", &self.state)
+            .field("identities", &self.identities.len())
+            .field("queued", &self.out.len())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientAuth {

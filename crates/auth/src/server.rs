@@ -39,7 +39,7 @@ pub const MIN_FAILURE_DELAY: Duration = Duration::from_millis(5);
 pub const FAILURE_JITTER_MICROS: u32 = 4200;
 
 /// Server configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Methods offered (`none` is asked to the application only if listed here).
     pub methods: Vec<Method>,
@@ -65,6 +65,21 @@ pub struct ServerConfig {
     pub verify_policy: VerifyPolicy,
 }
 
+impl core::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The jitter key stays out of logs.
+        f.debug_struct("ServerConfig")
+            .field("methods", &self.methods)
+            .field("required", &self.required)
+            .field("max_attempts", &self.max_attempts)
+            .field("login_grace_time", &self.login_grace_time)
+            .field("failure_delay", &self.failure_delay)
+            .field("banner", &self.banner)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -86,7 +101,8 @@ impl Default for ServerConfig {
 }
 
 /// What the client asks for; the application answers with a [`Decision`].
-#[derive(Debug)]
+///
+/// `Debug` never shows passwords or keyboard-interactive responses.
 #[non_exhaustive]
 pub enum RequestKind {
     /// `none`: usually rejected (accept for accounts with no authentication).
@@ -134,6 +150,51 @@ pub enum RequestKind {
         /// The user on the client host.
         client_user: String,
     },
+}
+
+impl core::fmt::Debug for RequestKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Password { new_password, .. } => f
+                .debug_struct("Password")
+                .field("password", &"<redacted>")
+                .field("new_password", &new_password.as_ref().map(|_| "<redacted>"))
+                .finish(),
+            Self::PublicKey {
+                key,
+                algorithm,
+                signed,
+                hostbound,
+            } => f
+                .debug_struct("PublicKey")
+                .field("key", key)
+                .field("algorithm", algorithm)
+                .field("signed", signed)
+                .field("hostbound", hostbound)
+                .finish(),
+            Self::KeyboardInteractive { submethods } => f
+                .debug_struct("KeyboardInteractive")
+                .field("submethods", submethods)
+                .finish(),
+            Self::KeyboardInteractiveResponse { responses } => f
+                .debug_struct("KeyboardInteractiveResponse")
+                .field("responses", &responses.len())
+                .finish(),
+            Self::HostBased {
+                key,
+                algorithm,
+                client_host,
+                client_user,
+            } => f
+                .debug_struct("HostBased")
+                .field("key", key)
+                .field("algorithm", algorithm)
+                .field("client_host", client_host)
+                .field("client_user", client_user)
+                .finish(),
+        }
+    }
 }
 
 impl RequestKind {

@@ -718,3 +718,52 @@ fn banner_is_sent_once() {
     assert!(p.authenticated());
     assert_eq!(p.log.banners, ["hi"]);
 }
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let a = Answer::Password(Zeroizing::new("s3cr3t-pw".into()));
+    assert!(!format!("{a:?}").contains("s3cr3t"));
+    let now = std::time::Instant::now();
+    let mut s = ServerAuth::new(
+        ServerConfig::default(),
+        bytes::Bytes::from_static(&SESSION_ID),
+        host_key_blob(),
+        now,
+    );
+    s.handle_message(
+        now,
+        Message::UserauthRequest(whelk_wire::msg::UserauthRequest {
+            user: Text::from("alice"),
+            service: Text::from("ssh-connection"),
+            method: AuthMethod::Password {
+                password: bytes::Bytes::from_static(b"s3cr3t-pw"),
+                new_password: None,
+            },
+        }),
+    )
+    .unwrap();
+    let Some(ServerEvent::Request(r)) = s.poll_event() else {
+        panic!()
+    };
+    assert!(!format!("{r:?}").contains("s3cr3t"));
+    let _ = s.respond(now, r, Decision::Reject);
+    let mut c = ClientAuth::new(
+        client_config("alice"),
+        bytes::Bytes::from_static(&SESSION_ID),
+        None,
+    );
+    c.start().unwrap();
+    c.handle_message(Message::UserauthFailure(whelk_wire::msg::UserauthFailure {
+        methods: whelk_wire::types::NameList::parse("password").unwrap(),
+        partial_success: false,
+    }))
+    .unwrap();
+    let _ = c.poll_transmit();
+    let Some(ClientEvent::Credentials(req)) = c.poll_event() else {
+        panic!()
+    };
+    c.respond(req, Answer::Password(Zeroizing::new("s3cr3t-pw".into())))
+        .unwrap();
+    assert!(!format!("{c:?}").contains("s3cr3t"));
+    assert!(!format!("{:?}", ServerConfig::default()).contains("jitter_key"));
+}
