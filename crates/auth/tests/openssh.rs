@@ -248,6 +248,7 @@ fn ssh_publickey_against_whelk_server() {
         ),
     ];
     for (name, args, accepted, expect_alg) in cases {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let key = keygen(dir.path(), name, args);
         let line = public_line(&key);
         let (outcome, log) = ssh_against_whelk(
@@ -260,14 +261,29 @@ fn ssh_publickey_against_whelk_server() {
             },
             None,
             ServerConfig::default(),
-            pubkey_policy(line),
+            {
+                let seen = seen.clone();
+                let mut decide = pubkey_policy(line);
+                move |r| {
+                    if let RequestKind::PublicKey {
+                        algorithm,
+                        signed: true,
+                        ..
+                    } = &r.kind
+                    {
+                        seen.lock().unwrap().push(algorithm.name().to_string());
+                    }
+                    decide(r)
+                }
+            },
         );
         let outcome = outcome.unwrap_or_else(|| panic!("{name}: not authenticated\n{log}"));
+        // The signature the server verified used exactly this algorithm.
+        assert_eq!(*seen.lock().unwrap(), [expect_alg], "{name}\n{log}");
         assert_eq!(outcome.user, "alice");
         assert_eq!(outcome.methods, [Method::PublicKey]);
         assert_eq!(outcome.keys, [load(&key).public_key().clone()]);
         assert!(log.contains("Authenticated to"), "{name}\n{log}");
-        assert!(log.contains(expect_alg), "{name}: {expect_alg}\n{log}");
         eprintln!("ssh -> whelk: publickey {expect_alg} ok");
     }
 }
