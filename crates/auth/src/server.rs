@@ -344,7 +344,8 @@ pub struct ServerAuth {
 impl ServerAuth {
     /// A new state machine. `session_id` is the first exchange hash, `host_key` the blob of
     /// the host key used in key exchange (checked in hostbound requests). `now` starts the
-    /// login grace timer.
+    /// login grace timer: pass the time the connection was accepted, so that the grace time
+    /// covers the whole pre-authentication phase (version exchange and key exchange too).
     #[must_use]
     pub fn new(config: ServerConfig, session_id: Bytes, host_key: Bytes, now: Instant) -> Self {
         let grace_deadline = config.login_grace_time.and_then(|d| now.checked_add(d));

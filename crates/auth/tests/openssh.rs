@@ -315,6 +315,41 @@ fn ssh_certificate_against_whelk_server() {
     let granted = outcome.grants[0].certificate.as_ref().unwrap();
     assert_eq!(granted.key_id(), "whelk-test");
     assert_eq!(granted.principals(), ["alice"]);
+
+    // An RSA user key certified by an RSA CA (ssh picks rsa-sha2-512-cert-v01 from
+    // server-sig-algs).
+    let rsa_ca = keygen(dir.path(), "rsa_ca", &["-t", "rsa", "-b", "2048"]);
+    let rsa_key = keygen(dir.path(), "id_rsa_user", &["-t", "rsa", "-b", "2048"]);
+    let rsa_cert = sign_cert(&rsa_ca, &rsa_key, "bob");
+    let ca_pub: PublicKey = public_line(&rsa_ca).trim().parse().unwrap();
+    let policy = AuthorizedKeysPolicy::new("").with_trusted_ca(ca_pub);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    let (outcome, log) = ssh_against_whelk(
+        |addr| {
+            Ssh::new(addr)
+                .user("bob")
+                .identity(&rsa_key)
+                .option("CertificateFile", rsa_cert.display().to_string())
+        },
+        None,
+        ServerConfig::default(),
+        move |r| {
+            if let RequestKind::PublicKey {
+                algorithm,
+                signed: true,
+                key,
+                ..
+            } = &r.kind
+            {
+                assert!(key.certificate().is_some());
+                seen2.lock().unwrap().push(algorithm.name().to_string());
+            }
+            policy.decide(r, unix_now())
+        },
+    );
+    assert!(outcome.is_some(), "rsa cert: not authenticated\n{log}");
+    assert_eq!(*seen.lock().unwrap(), ["rsa-sha2-512"]);
 }
 
 #[test]
