@@ -142,6 +142,8 @@ pub struct Connection {
     keepalives_missed: u32,
     /// The upper layer said the client is authenticated.
     authenticated: bool,
+    /// The rekey timer fired before authentication.
+    rekey_due: bool,
     /// Our NEWKEYS is queued but not sent yet: the send counters still count old keys.
     newkeys_unsent: bool,
     sent_first_newkeys: bool,
@@ -307,6 +309,7 @@ impl Connection {
             strict: false,
             keepalives_missed: 0,
             authenticated: false,
+            rekey_due: false,
             newkeys_unsent: false,
             sent_first_newkeys: false,
             recv_first_newkeys: false,
@@ -506,7 +509,12 @@ impl Connection {
                     self.fail(Error::LoginGraceExpired);
                 }
                 Timer::Rekey => {
-                    self.rekey();
+                    if !self.authenticated {
+                        // Done right after `authenticated()`.
+                        self.rekey_due = true;
+                    } else {
+                        self.rekey();
+                    }
                 }
                 Timer::Keepalive => self.keepalive(),
             }
@@ -559,10 +567,20 @@ impl Connection {
         Ok(())
     }
 
-    /// Starts a key re-exchange now, if the first one completed and none is running.
-    /// Returns whether one was started.
+    /// Starts a key re-exchange now, if the first one completed, none is running and the
+    /// connection is authenticated ([`Connection::authenticated`]). Returns whether one was
+    /// started.
+    ///
+    /// We never start a re-exchange before user authentication, and the byte, packet and
+    /// time limits wait for it too: OpenSSH's client disconnects on a KEXINIT during
+    /// authentication ("bad message during authentication: type 20") and sshd does not
+    /// answer one. A re-exchange the peer starts is accepted at any time.
     pub fn rekey(&mut self) -> bool {
-        if self.error.is_some() || self.kex.is_some() || !self.is_established() {
+        if self.error.is_some()
+            || self.kex.is_some()
+            || !self.is_established()
+            || !self.authenticated
+        {
             return false;
         }
         match self.start_kex(false) {
@@ -595,10 +613,13 @@ impl Connection {
         }
     }
 
-    /// The upper layer authenticated the client: stops the server's login grace timer and
-    /// lets the server answer PINGs.
+    /// The upper layer authenticated the client (both roles call it): stops the server's
+    /// login grace timer, lets the server answer PINGs, and enables our own re-exchanges.
     pub fn authenticated(&mut self) {
         self.authenticated = true;
+        if core::mem::take(&mut self.rekey_due) {
+            self.rekey();
+        }
         if let Some(t) = self.timers.get_mut(Timer::LoginGrace as usize) {
             *t = None;
         }
@@ -867,6 +888,7 @@ impl Connection {
     fn check_rekey(&mut self) -> Result<bool> {
         if self.kex.is_some()
             || self.newkeys_unsent
+            || !self.authenticated
             || !self.is_established()
             || self.error.is_some()
         {

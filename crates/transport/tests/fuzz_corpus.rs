@@ -97,6 +97,8 @@ fn capture(fuzzed_is_server: bool) -> Vec<u8> {
             .any(|e| matches!(e, Event::ServiceAccepted(_)))
     })
     .unwrap();
+    p.client.0.authenticated();
+    p.server.0.authenticated();
     let me = if fuzzed_is_server {
         &mut p.client.0
     } else {
@@ -124,6 +126,8 @@ fn capture(fuzzed_is_server: bool) -> Vec<u8> {
         p.client.0.kex_count() == 2 && p.server.0.kex_count() == 2
     })
     .unwrap();
+    p.client.0.authenticated();
+    p.server.0.authenticated();
     let me = if fuzzed_is_server {
         &mut p.client.0
     } else {

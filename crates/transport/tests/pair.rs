@@ -408,6 +408,7 @@ fn strict_kex_resets_sequence_numbers() {
 fn rekey_on_demand_from_either_side() {
     let mut p = pair(30);
     handshake(&mut p);
+    authenticate(&mut p);
     let sid = p.client.0.session_id().cloned();
     assert!(p.client.0.rekey());
     p.drive_bounded(10_000, |p| {
@@ -433,6 +434,7 @@ fn rekey_after_time_limit() {
     s.config.limits.rekey_time = None;
     let mut p = pair_with(c, s, 31);
     handshake(&mut p);
+    authenticate(&mut p);
     p.drive_bounded(100_000, |p| {
         p.client.0.kex_count() == 4 && p.server.0.kex_count() == 4
     })
@@ -454,6 +456,7 @@ fn rekey_while_100_mib_flows() {
     s.config.limits.rekey_bytes = 8 << 20;
     let mut p = pair_with(c, s, 32);
     handshake(&mut p);
+    authenticate(&mut p);
     p.client.0.request_service("ssh-userauth").unwrap();
     let total: usize = 100 << 20;
     let chunk = 32 * 1024;
@@ -511,6 +514,7 @@ fn rekey_while_100_mib_flows() {
 fn back_pressure_during_rekey_then_writable() {
     let mut p = pair(33);
     handshake(&mut p);
+    authenticate(&mut p);
     p.client.0.request_service("ssh-userauth").unwrap();
     p.drive_bounded(10_000, |p| {
         p.client.0.can_send()
@@ -650,6 +654,7 @@ fn three_des_rekeys_after_512_kib() {
     s.config.algorithms = c.config.algorithms.clone();
     let mut p = pair_with(c, s, 40);
     handshake(&mut p);
+    authenticate(&mut p);
     p.client.0.request_service("ssh-userauth").unwrap();
     p.drive_quiet(1000).unwrap();
     let chunk = Bytes::from(vec![0x5e; 16 * 1024]);
@@ -717,6 +722,7 @@ fn sequence_numbers_near_the_wrap() {
     // 2^31 packets since the last exchange: the next send starts a rekey first.
     let mut p = pair(42);
     handshake(&mut p);
+    authenticate(&mut p);
     p.client.0.request_service("ssh-userauth").unwrap();
     p.drive_quiet(1000).unwrap();
     let (seq, _) = p.client.0.sequence_numbers();
@@ -797,6 +803,26 @@ fn terrapin_full_attack_needs_strict_kex_to_fail() {
         assert!(p.client.0.peer_extensions().is_none());
         assert!(!p.client.0.is_closed());
     }
+}
+
+/// No re-exchange of our own before authentication (OpenSSH rejects one), by demand or by
+/// limit; it happens right after.
+#[test]
+fn no_rekey_of_our_own_before_authentication() {
+    let mut c = ClientConfig::default();
+    c.config.limits.rekey_time = Some(Duration::from_secs(60));
+    let mut s = ServerConfig::new(vec![ed25519()]);
+    s.login_grace = None;
+    let mut p = pair_with(c, s, 47);
+    handshake(&mut p);
+    assert!(!p.client.0.rekey());
+    let start = p.now;
+    p.drive_bounded(10_000, |p| p.now - start >= Duration::from_secs(120))
+        .unwrap_or(0);
+    assert_eq!(p.client.0.kex_count(), 1);
+    p.client.0.authenticated();
+    p.drive_bounded(10_000, |p| p.client.0.kex_count() == 2)
+        .unwrap();
 }
 
 #[test]

@@ -117,3 +117,9 @@ pub fn disconnect_reason(events: &[Event]) -> Option<whelk_transport::Disconnect
         _ => None,
     })
 }
+
+/// The upper layer authenticated: lets either side start re-exchanges.
+pub fn authenticate(p: &mut Pair<T>) {
+    p.client.0.authenticated();
+    p.server.0.authenticated();
+}
