@@ -5,7 +5,10 @@
 //! - whelk client -> `sshd`: through kex, the `ssh-userauth` service and a USERAUTH_FAILURE
 //!   for method `none` (the USERAUTH_REQUEST payload is sent through `send_payload`).
 //! - `ssh -vvv` -> whelk server (a small loop over std::net driving the sans-IO transport):
-//!   the `-vvv` log must show kex completing with exactly the requested algorithms.
+//!   the `-vvv` log must show kex completing with exactly the requested algorithms; the
+//!   server then accepts `none` authentication, re-keys (OpenSSH accepts a re-exchange only
+//!   after authentication) with its answer to the session CHANNEL_OPEN queued meanwhile, and
+//!   refuses the channel.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -306,16 +309,30 @@ fn openssh_client_against_whelk_server() {
         cfg.config.algorithms.host_key = hosts.iter().map(|s| s.to_string()).collect();
         let mut conn = Connection::server(cfg, rng(200 + i as u64), Instant::now()).unwrap();
         let mut requests = 0;
+        let mut rekeyed = false;
         drive(&mut conn, &mut s, Duration::from_secs(60), |conn, ev| {
             match ev {
                 Event::Payload(p) if p[0] == 50 => {
-                    // USERAUTH_FAILURE "publickey", no partial success.
+                    // Accept the first request (`none`): USERAUTH_SUCCESS.
                     requests += 1;
+                    conn.send_payload(Bytes::from_static(b"\x34")).unwrap();
+                    conn.authenticated();
+                }
+                Event::Payload(p) if p[0] == 90 => {
+                    // CHANNEL_OPEN "session": first a re-exchange (OpenSSH accepts one only
+                    // after authentication), with the answer queued meanwhile:
+                    // CHANNEL_OPEN_FAILURE, administratively prohibited.
+                    assert!(conn.rekey());
+                    rekeyed = true;
+                    let type_len = u32::from_be_bytes(p[1..5].try_into().unwrap()) as usize;
+                    let sender = &p[5 + type_len..9 + type_len];
                     let mut f = BytesMut::new();
-                    f.put_u8(51);
-                    f.put_u32(9);
-                    f.put_slice(b"publickey");
-                    f.put_u8(0);
+                    f.put_u8(92);
+                    f.put_slice(sender);
+                    f.put_u32(1);
+                    f.put_u32(2);
+                    f.put_slice(b"no");
+                    f.put_u32(0);
                     conn.send_payload(f.freeze()).unwrap();
                 }
                 Event::Disconnected { .. } => return true,
@@ -349,7 +366,22 @@ fn openssh_client_against_whelk_server() {
             "{log}"
         );
         assert!(log.contains("SSH2_MSG_SERVICE_ACCEPT received"), "{log}");
+        assert!(log.contains("using \"none\""), "{log}");
+        assert!(rekeyed, "{log}");
+        assert_eq!(conn.kex_count(), 2, "{log}");
+        assert_eq!(
+            log.matches("SSH2_MSG_KEXINIT received").count(),
+            2,
+            "no rekey: {log}"
+        );
+        assert!(
+            log.contains("open failed: administratively prohibited"),
+            "{log}"
+        );
         assert!(requests >= 1, "{log}");
-        eprintln!("ssh -> whelk: {k} {c} {m} {h}: kex done, {requests} auth requests refused");
+        eprintln!(
+            "ssh -> whelk: {k} {c} {m} {h}: kex, `none` auth accepted, rekey, channel refused \
+             ({requests} auth request)"
+        );
     }
 }
