@@ -239,15 +239,20 @@ impl UnixServer {
     }
 
     fn accept_loop(&self) -> Result<()> {
-        for stream in self.listener.incoming() {
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(());
-            }
-            let stream = match stream {
-                Ok(s) => s,
+        // Non-blocking accept polled every 50 ms, so a stop request is noticed even when the
+        // socket path is gone (no wake-up connection needed).
+        self.listener.set_nonblocking(true)?;
+        while !self.stop.load(Ordering::SeqCst) {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
+            stream.set_nonblocking(false)?;
             let agent = Arc::clone(&self.agent);
             let confirm = Arc::clone(&self.confirm);
             let start = self.start;
@@ -286,11 +291,10 @@ impl ServerHandle {
         &self.path
     }
 
-    /// Stops accepting connections, removes the socket and waits for the server thread.
+    /// Stops accepting connections, removes the socket and waits for the server thread
+    /// (connections already open are served until their clients close them).
     pub fn stop(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = UnixStream::connect(&self.path);
         match self.thread.take() {
             Some(t) => t.join().unwrap_or(Ok(())),
             None => Ok(()),
