@@ -578,3 +578,31 @@ fn example_agent_prints_the_environment_and_serves_ssh_add() {
     assert!(listing.contains(&public_of(&key).fingerprint(HashAlg::Sha256).to_string()));
     child.kill();
 }
+
+#[test]
+fn example_agent_without_d_backgrounds_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("bg.sock");
+    let mut cmd = Command::new(example_binary());
+    cmd.arg("-a").arg(&sock).arg("-c");
+    let out = openssh::run(cmd, TIMEOUT).unwrap();
+    let text = ok(&out, "agent");
+    // C-shell syntax was asked for.
+    assert!(
+        text.starts_with(&format!("setenv SSH_AUTH_SOCK {};\n", sock.display())),
+        "{text}"
+    );
+    let pid: u32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("setenv SSH_AGENT_PID "))
+        .and_then(|p| p.trim_end_matches(';').parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text}"));
+    // The background agent serves after the foreground process has exited.
+    let empty = run_with(&sock, "ssh-add", &["-l"], &[]);
+    assert_eq!(empty.status.code(), Some(1), "{}", empty.stderr_str());
+    assert!(empty.stdout_str().contains("no identities"));
+    // Stop the agent this test started, by its pid.
+    let mut kill = Command::new("kill");
+    kill.arg(pid.to_string());
+    ok(&openssh::run(kill, TIMEOUT).unwrap(), "kill");
+}
