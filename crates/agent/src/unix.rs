@@ -7,7 +7,13 @@
 //! system (a ChaCha20 generator seeded per request).
 //!
 //! The socket is created with mode 0600 and should live in a directory only the user can
-//! enter (the example binary creates one with mode 0700, as `ssh-agent` does).
+//! enter (the example binary creates one with mode 0700, as `ssh-agent` does). Unlike
+//! `ssh-agent`, the server does not check the connecting peer's uid (std has no stable
+//! `SO_PEERCRED`); the directory's permissions are the access control.
+//!
+//! The key store is shared behind one mutex, held while a request is answered, including
+//! while the confirm callback asks the user about a `ssh-add -c` key: other connections wait
+//! for the answer (as they do with `ssh-agent`, which is single-threaded).
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
