@@ -133,3 +133,47 @@ fn connecting_to_a_missing_socket_fails() {
         Err(Error::Io(_))
     ));
 }
+
+/// Run in a child process by `connect_env_uses_ssh_auth_sock` with `SSH_AUTH_SOCK` set (the
+/// environment of this process is never changed); on its own it only checks the error for
+/// an unset variable when the parent test environment has none.
+#[test]
+fn child_connect_env() {
+    match std::env::var_os("WHELK_AGENT_TEST_CHILD") {
+        Some(expected) => {
+            let mut c = UnixClient::connect_env().unwrap();
+            let n = c.identities().unwrap().len();
+            assert_eq!(n.to_string(), expected.to_string_lossy());
+        }
+        None => {
+            if std::env::var_os("SSH_AUTH_SOCK").is_none() {
+                assert!(matches!(UnixClient::connect_env(), Err(Error::NoAuthSock)));
+            }
+        }
+    }
+}
+
+#[test]
+fn connect_env_uses_ssh_auth_sock() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("s");
+    let server = UnixServer::bind(&sock, Agent::new()).unwrap();
+    let store = server.agent();
+    store
+        .lock()
+        .unwrap()
+        .add(add(&PrivateKey::ed25519_from_seed(&[2; 32]), vec![]), 0);
+    let _handle = server.spawn();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_connect_env", "--nocapture"])
+        .env("SSH_AUTH_SOCK", &sock)
+        .env("WHELK_AGENT_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
