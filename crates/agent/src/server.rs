@@ -222,6 +222,7 @@ impl Agent {
 
     /// Adds an identity, as `SSH_AGENTC_ADD_ID_CONSTRAINED` would. Returns `false` (and
     /// adds nothing) when the agent is locked, full, or a constraint is not supported.
+    #[must_use]
     pub fn add(&mut self, add: AddIdentity, now: u64) -> bool {
         if self.is_locked() {
             return false;
@@ -273,6 +274,7 @@ impl Agent {
     }
 
     /// Removes the identity with this blob; `false` if there is none (or locked).
+    #[must_use]
     pub fn remove(&mut self, key_blob: &[u8]) -> bool {
         if self.is_locked() {
             return false;
@@ -283,6 +285,7 @@ impl Agent {
     }
 
     /// Removes every identity; `false` while locked.
+    #[must_use]
     pub fn remove_all(&mut self) -> bool {
         if self.is_locked() {
             return false;

@@ -159,10 +159,12 @@ fn connect_env_uses_ssh_auth_sock() {
     let sock = dir.path().join("s");
     let server = UnixServer::bind(&sock, Agent::new()).unwrap();
     let store = server.agent();
-    store
-        .lock()
-        .unwrap()
-        .add(add(&PrivateKey::ed25519_from_seed(&[2; 32]), vec![]), 0);
+    assert!(
+        store
+            .lock()
+            .unwrap()
+            .add(add(&PrivateKey::ed25519_from_seed(&[2; 32]), vec![]), 0)
+    );
     let _handle = server.spawn();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_connect_env", "--nocapture"])
