@@ -286,7 +286,7 @@ const SMALL_LIMITS: PreambleLimits = PreambleLimits {
 };
 
 /// Reads an identification exchange in both roles, with the default preamble limits and with
-/// [`SMALL_LIMITS`], whole and one byte at a time; both ways must agree. Whatever a server
+/// `SMALL_LIMITS`, whole and one byte at a time; both ways must agree. Whatever a server
 /// accepts (no preamble allowed) a client must accept the same way. An accepted line must be
 /// the bytes before the line feed it ends at, come after a preamble within the limits,
 /// re-parse to the same [`Version`] and survive its own encoding. A reader waiting for more
