@@ -222,8 +222,9 @@ fn pubkey_policy(line: String) -> impl FnMut(&AuthRequest) -> Decision + Send + 
 #[test]
 fn ssh_publickey_against_whelk_server() {
     if !have("ssh") || !have("ssh-keygen") {
-        eprintln!("OpenSSH not installed: skipping");
-        return;
+        panic!(
+            "OpenSSH not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[&str], Option<&str>, &str); 4] = [
@@ -291,8 +292,9 @@ fn ssh_publickey_against_whelk_server() {
 #[test]
 fn ssh_certificate_against_whelk_server() {
     if !have("ssh") || !have("ssh-keygen") {
-        eprintln!("OpenSSH not installed: skipping");
-        return;
+        panic!(
+            "OpenSSH not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let ca = keygen(dir.path(), "ca", &["-t", "ed25519"]);
@@ -355,8 +357,9 @@ fn ssh_certificate_against_whelk_server() {
 #[test]
 fn ssh_password_and_kbd_int_via_sshpass() {
     if !have("ssh") || !have("sshpass") {
-        eprintln!("ssh or sshpass not installed: skipping");
-        return;
+        panic!(
+            "ssh or sshpass not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     // password
     let (outcome, log) = ssh_against_whelk(
@@ -412,8 +415,9 @@ fn ssh_password_and_kbd_int_via_sshpass() {
 #[test]
 fn ssh_chain_publickey_then_password() {
     if !have("ssh") || !have("sshpass") || !have("ssh-keygen") {
-        eprintln!("OpenSSH or sshpass not installed: skipping");
-        return;
+        panic!(
+            "OpenSSH or sshpass not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "id_ed25519", &["-t", "ed25519"]);
@@ -570,8 +574,9 @@ fn root_config() -> ClientConfig {
 #[test]
 fn whelk_client_publickey_against_sshd() {
     if !have("sshd") || !have("ssh-keygen") {
-        eprintln!("sshd not installed: skipping");
-        return;
+        panic!(
+            "sshd not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let keys = [
@@ -642,8 +647,9 @@ fn whelk_client_publickey_against_sshd() {
 #[test]
 fn whelk_client_certificate_and_chain_against_sshd() {
     if !have("sshd") || !have("ssh-keygen") {
-        eprintln!("sshd not installed: skipping");
-        return;
+        panic!(
+            "sshd not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let ca = keygen(dir.path(), "ca", &["-t", "ed25519"]);
@@ -707,8 +713,9 @@ fn whelk_client_certificate_and_chain_against_sshd() {
 #[test]
 fn whelk_client_wrong_password_gives_up_cleanly_against_sshd() {
     if !have("sshd") {
-        eprintln!("sshd not installed: skipping");
-        return;
+        panic!(
+            "sshd not installed: this interop test needs OpenSSH (apt-get install openssh-client openssh-server sshpass)"
+        );
     }
     let sshd = Sshd::builder()
         .option("AuthenticationMethods", "password")
