@@ -1,0 +1,275 @@
+//! The driver task: one per connection, owning the socket; the handles share the sans-IO
+//! connection behind a mutex (never held across an `.await`).
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::DerefMut;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event, GlobalReply};
+
+/// Most bytes read from the socket per turn.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the handles know about one channel.
+#[derive(Debug, Default)]
+pub(crate) struct Chan {
+    /// `Some(Ok)` once confirmed, `Some(Err)` if refused.
+    pub(crate) open: Option<Result<(), String>>,
+    pub(crate) eof: bool,
+    pub(crate) closed: bool,
+    pub(crate) exit_status: Option<u32>,
+    pub(crate) exit_signal: Option<String>,
+    /// Replies to our want-reply requests, in order.
+    pub(crate) results: VecDeque<bool>,
+    pub(crate) read_waker: Option<Waker>,
+    pub(crate) err_waker: Option<Waker>,
+    pub(crate) write_waker: Option<Waker>,
+}
+
+impl Chan {
+    fn wake_all(&mut self) {
+        for w in [
+            self.read_waker.take(),
+            self.err_waker.take(),
+            self.write_waker.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            w.wake();
+        }
+    }
+}
+
+/// The state the driver and the handles share.
+pub(crate) struct Inner<C> {
+    pub(crate) conn: C,
+    pub(crate) chans: HashMap<ChannelId, Chan>,
+    /// Why the connection ended, once it did.
+    pub(crate) done: Option<String>,
+    pub(crate) authenticated: bool,
+}
+
+impl<C: DerefMut<Target = Connection>> Inner<C> {
+    pub(crate) fn chan(&mut self, id: ChannelId) -> &mut Chan {
+        self.chans.entry(id).or_default()
+    }
+
+    fn finish(&mut self, why: String) {
+        if self.done.is_none() {
+            self.done = Some(why);
+        }
+        for c in self.chans.values_mut() {
+            c.closed = true;
+            c.eof = true;
+            c.wake_all();
+        }
+    }
+}
+
+/// Shared between the driver task and the handles.
+pub(crate) struct Shared<C> {
+    pub(crate) inner: Mutex<Inner<C>>,
+    /// Wakes the driver (something to send, a window to re-open).
+    pub(crate) wake: Notify,
+    /// Wakes handles waiting for a state change.
+    pub(crate) changed: Notify,
+}
+
+impl<C> Shared<C> {
+    pub(crate) fn new(conn: C) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                conn,
+                chans: HashMap::new(),
+                done: None,
+                authenticated: false,
+            }),
+            wake: Notify::new(),
+            changed: Notify::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<C>> {
+        // A panic while holding the lock leaves the state usable: take it anyway.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a role does with the events the common code does not handle.
+pub(crate) trait Hooks<C>: Send + 'static {
+    /// A non-channel event, or a channel open/request the role decides.
+    fn event(&mut self, shared: &Arc<Shared<C>>, inner: &mut Inner<C>, event: Event);
+}
+
+/// Drains the connection's events: channel bookkeeping here, the rest to the role.
+pub(crate) fn process<C, H>(shared: &Arc<Shared<C>>, inner: &mut Inner<C>, hooks: &mut H)
+where
+    C: DerefMut<Target = Connection>,
+    H: Hooks<C>,
+{
+    let mut any = false;
+    while let Some(ev) = inner.conn.poll_event() {
+        any = true;
+        match ev {
+            Event::Channel(ce) => match ce {
+                ChannelEvent::OpenConfirmed { id } => inner.chan(id).open = Some(Ok(())),
+                ChannelEvent::OpenFailed {
+                    id, description, ..
+                } => {
+                    let c = inner.chan(id);
+                    c.open = Some(Err(description.to_string()));
+                    c.closed = true;
+                }
+                ChannelEvent::Data { id } => {
+                    if let Some(w) = inner.chan(id).read_waker.take() {
+                        w.wake();
+                    }
+                }
+                ChannelEvent::ExtendedData { id } => {
+                    if let Some(w) = inner.chan(id).err_waker.take() {
+                        w.wake();
+                    }
+                }
+                ChannelEvent::Eof { id } => {
+                    let c = inner.chan(id);
+                    c.eof = true;
+                    c.wake_all();
+                }
+                ChannelEvent::Closed { id } => {
+                    let c = inner.chan(id);
+                    c.eof = true;
+                    c.closed = true;
+                    c.wake_all();
+                }
+                ChannelEvent::Writable { id } => {
+                    if let Some(w) = inner.chan(id).write_waker.take() {
+                        w.wake();
+                    }
+                }
+                ChannelEvent::RequestResult { id, success, .. } => {
+                    inner.chan(id).results.push_back(success);
+                }
+                ChannelEvent::Request {
+                    id,
+                    kind: ChannelRequestKind::ExitStatus { status },
+                    ..
+                } => inner.chan(id).exit_status = Some(status),
+                ChannelEvent::Request {
+                    id,
+                    kind: ChannelRequestKind::ExitSignal { signal, .. },
+                    ..
+                } => inner.chan(id).exit_signal = Some(signal.to_string()),
+                ChannelEvent::GlobalRequest {
+                    token: Some(token), ..
+                } => {
+                    let _ = inner.conn.respond_global(token, GlobalReply::Failure);
+                }
+                other => hooks.event(shared, inner, Event::Channel(other)),
+            },
+            Event::Disconnected { description, .. } => inner.finish(description),
+            Event::Authenticated { .. } => {
+                inner.authenticated = true;
+                hooks.event(shared, inner, ev);
+            }
+            other => hooks.event(shared, inner, other),
+        }
+    }
+    if any {
+        shared.changed.notify_waiters();
+    }
+}
+
+/// Runs the connection over `stream` until it ends.
+pub(crate) async fn drive<C, H>(shared: Arc<Shared<C>>, stream: TcpStream, mut hooks: H)
+where
+    C: DerefMut<Target = Connection> + Send + 'static,
+    H: Hooks<C>,
+{
+    let (mut rd, mut wr) = stream.into_split();
+    let mut rbuf = vec![0u8; READ_CHUNK];
+    let mut leftover = BytesMut::new();
+    let mut out = BytesMut::new();
+    loop {
+        let (deadline, finished, stuck) = {
+            let mut g = shared.lock();
+            let now = Instant::now();
+            let mut stuck = false;
+            if !leftover.is_empty() {
+                match g.conn.handle_input(now, &leftover) {
+                    Ok(n) => {
+                        stuck = n == 0;
+                        leftover.advance(n);
+                    }
+                    Err(_) => leftover.clear(),
+                }
+            }
+            process(&shared, &mut g, &mut hooks);
+            let _ = g.conn.poll_transmit(now, &mut out);
+            process(&shared, &mut g, &mut hooks);
+            let finished = g.conn.is_closed();
+            if finished {
+                let why = g
+                    .conn
+                    .error()
+                    .map_or_else(|| "connection closed".to_string(), ToString::to_string);
+                g.finish(why);
+            }
+            (g.conn.poll_timeout(), finished, stuck)
+        };
+        if !out.is_empty() {
+            if wr.write_all(&out).await.is_err() {
+                break;
+            }
+            out.clear();
+            continue;
+        }
+        if finished {
+            break;
+        }
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = rd.read(&mut rbuf), if leftover.is_empty() || !stuck => {
+                let mut g = shared.lock();
+                match r {
+                    Ok(n) if n > 0 => {
+                        let data = rbuf.get(..n).unwrap_or_default();
+                        match g.conn.handle_input(Instant::now(), data) {
+                            Ok(used) => leftover.extend_from_slice(data.get(used..).unwrap_or_default()),
+                            Err(_) => leftover.clear(),
+                        }
+                    }
+                    _ => {
+                        let _ = g.conn.handle_eof();
+                        process(&shared, &mut g, &mut hooks);
+                        g.finish("connection closed by peer".to_string());
+                        break;
+                    }
+                }
+            }
+            () = shared.wake.notified() => {}
+            () = sleep => {
+                shared.lock().conn.handle_timeout(Instant::now());
+            }
+        }
+    }
+    let _ = wr.shutdown().await;
+    let mut g = shared.lock();
+    process(&shared, &mut g, &mut hooks);
+    g.finish("connection closed".to_string());
+    drop(g);
+    shared.changed.notify_waiters();
+}

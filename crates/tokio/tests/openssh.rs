@@ -1,0 +1,261 @@
+//! whelk-tokio against OpenSSH: the client against a private `sshd`, and `ssh` against the
+//! whelk server. Skipped (with a note) when OpenSSH is not installed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
+use whelk_test::openssh::{Ssh, Sshd, find};
+use whelk_tokio::*;
+
+fn have(tool: &str) -> bool {
+    find(tool).is_ok()
+}
+
+fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
+}
+
+fn user_key() -> PrivateKey {
+    PrivateKey::ed25519_from_seed(&[11; 32])
+}
+
+fn sshd() -> Option<Sshd> {
+    if !have("sshd") {
+        eprintln!("sshd not installed: skipping");
+        return None;
+    }
+    let line = user_key().public_key().to_openssh("whelk-tokio-test");
+    Some(Sshd::builder().authorized_key(line).start().unwrap())
+}
+
+async fn client(sshd: &Sshd) -> Client {
+    let config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
+    connect("127.0.0.1", sshd.port(), config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_collects_stdout_stderr_and_exit_status() {
+    let Some(sshd) = sshd() else { return };
+    let c = client(&sshd).await;
+    let out = c.run("echo hi; echo err >&2; exit 3").await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    // sshd at LogLevel DEBUG1 also sends its session debug lines to stderr.
+    assert!(String::from_utf8_lossy(&out.stderr).ends_with("err\n"));
+    assert_eq!(out.exit_status, Some(3));
+    assert_eq!(out.exit_signal, None);
+    // The connection carries more commands.
+    let out = c.run("true").await.unwrap();
+    assert_eq!(out.exit_status, Some(0));
+    c.disconnect().await;
+    assert!(!c.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_piped_through_cat() {
+    let Some(sshd) = sshd() else { return };
+    let c = client(&sshd).await;
+    let s = c.exec("cat").await.unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut stdin = s.stdin();
+    let mut stdout = s.stdout();
+    let send = data.clone();
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&send).await.unwrap();
+        stdin.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    stdout.read_to_end(&mut got).await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data);
+    assert_eq!(s.wait().await.unwrap().status, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_sessions_at_once() {
+    let Some(sshd) = sshd() else { return };
+    let c = client(&sshd).await;
+    let runs = (0..5).map(|i| {
+        let c = c.clone();
+        tokio::spawn(async move { c.run(&format!("echo n{i}; exit {i}")).await.unwrap() })
+    });
+    for (i, r) in runs.enumerate() {
+        let out = r.await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("n{i}\n"));
+        assert_eq!(out.exit_status, Some(u32::try_from(i).unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_signal_and_timeout() {
+    let Some(sshd) = sshd() else { return };
+    let c = client(&sshd).await;
+    let out = c.run("kill -TERM $$").await.unwrap();
+    assert_eq!(out.exit_signal.as_deref(), Some("TERM"));
+    assert_eq!(out.exit_status, None);
+    let r = c
+        .run_timeout("sleep 10", Some(Duration::from_millis(300)))
+        .await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    // Still usable afterwards.
+    assert_eq!(c.run("exit 4").await.unwrap().exit_status, Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pty_and_window_change() {
+    let Some(sshd) = sshd() else { return };
+    let c = client(&sshd).await;
+    let s = c.session().await.unwrap();
+    s.request_pty("xterm", 100, 30).await.unwrap();
+    // The size changes before the command looks at it.
+    s.window_change(120, 40).unwrap();
+    s.exec("stty size").await.unwrap();
+    let out = s.collect().await.unwrap();
+    // With a pty, sshd's debug lines share stdout.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.trim_end().ends_with("40 120"), "{text:?}");
+    c.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_host_key_is_rejected() {
+    let Some(sshd) = sshd() else { return };
+    let other = PrivateKey::ed25519_from_seed(&[99; 32]);
+    let known = format!(
+        "[127.0.0.1]:{} {}",
+        sshd.port(),
+        other.public_key().to_openssh("")
+    );
+    let config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::KnownHosts(known));
+    let r = connect("127.0.0.1", sshd.port(), config).await;
+    assert!(matches!(r, Err(Error::HostKey(_))), "{r:?}");
+    // A callback sees the key.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let s2 = seen.clone();
+    let config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::Callback(Arc::new(move |info| {
+            *s2.lock().unwrap() = Some(info.algorithm.clone());
+            true
+        })));
+    let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("ssh-ed25519"));
+    c.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_fails_to_authenticate() {
+    let Some(sshd) = sshd() else { return };
+    let config = ClientConfig::new(&user())
+        .key(PrivateKey::ed25519_from_seed(&[5; 32]))
+        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
+    let r = connect("127.0.0.1", sshd.port(), config).await;
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+}
+
+// ---------------------------------------------------------------- ssh -> whelk server
+
+struct Echo {
+    policy: AuthorizedKeysPolicy,
+}
+
+impl Handler for Echo {
+    async fn auth(&self, request: &AuthRequest) -> Decision {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        self.policy.decide(request, now)
+    }
+
+    async fn exec(&self, command: String, session: ServerSession) -> u32 {
+        let mut out = session.stdout();
+        let mut err = session.stderr();
+        if command == "cat" {
+            let mut input = Vec::new();
+            session.stdin().read_to_end(&mut input).await.unwrap();
+            out.write_all(&input).await.unwrap();
+            return 0;
+        }
+        out.write_all(format!("ran: {command}\n").as_bytes())
+            .await
+            .unwrap();
+        err.write_all(b"to stderr\n").await.unwrap();
+        7
+    }
+}
+
+fn keygen(dir: &Path) -> PathBuf {
+    let path = dir.join("id_ed25519");
+    let st = Command::new(find("ssh-keygen").unwrap())
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssh_client_runs_a_command_on_the_whelk_server() {
+    if !have("ssh") || !have("ssh-keygen") {
+        eprintln!("OpenSSH not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path());
+    let line = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+    let host = PrivateKey::ed25519_from_seed(&[3; 32]);
+    let server = listen(
+        "127.0.0.1:0",
+        ServerConfig::new(vec![host]),
+        Echo {
+            policy: AuthorizedKeysPolicy::new(&line),
+        },
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let ssh = Ssh::new(addr)
+        .user("alice")
+        .identity(&key)
+        .remote_command("hello world");
+    let out = tokio::task::spawn_blocking(move || ssh.run(Duration::from_secs(20)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ran: hello world\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to stderr"));
+    assert_eq!(out.status.code(), Some(7));
+
+    // Our own client against our own server, stdin through `cat`.
+    let config = ClientConfig::new("alice")
+        .key(PrivateKey::from_openssh(&std::fs::read_to_string(&key).unwrap(), None).unwrap())
+        .host_key(HostKeyPolicy::AcceptAny);
+    let c = connect("127.0.0.1", addr.port(), config).await.unwrap();
+    let s = c.exec("cat").await.unwrap();
+    let mut stdin = s.stdin();
+    stdin.write_all(b"piped").await.unwrap();
+    stdin.shutdown().await.unwrap();
+    let out = s.collect().await.unwrap();
+    assert_eq!(out.stdout, b"piped");
+    assert_eq!(out.exit_status, Some(0));
+}
