@@ -88,6 +88,8 @@ struct ClientLog {
     confirmed: BTreeSet<ChannelId>,
     replies: Vec<(ChannelId, bool)>,
     authenticated: bool,
+    forwarded: Vec<String>,
+    global: Vec<(bool, Option<u32>)>,
 }
 
 /// What the server side saw.
@@ -96,6 +98,7 @@ struct ServerLog {
     requests: Vec<String>,
     users: Vec<String>,
     cat: BTreeSet<ChannelId>,
+    data: BTreeMap<ChannelId, Vec<u8>>,
 }
 
 type Responder = Box<dyn FnMut(&mut Peer, Event) -> Option<Event>>;
@@ -113,6 +116,16 @@ fn client_responder(log: Rc<RefCell<ClientLog>>, password: &'static str) -> Resp
             Event::Channel(ChannelEvent::OpenConfirmed { id }) => {
                 log.confirmed.insert(id);
             }
+            Event::Channel(ChannelEvent::OpenRequest(inc)) => {
+                log.forwarded.push(format!("{:?}", inc.kind()));
+                let id = c.accept_channel(inc).unwrap();
+                c.write(id, b"from client").unwrap();
+            }
+            Event::Channel(ChannelEvent::GlobalRequestResult {
+                success,
+                bound_port,
+                ..
+            }) => log.global.push((success, bound_port)),
             Event::Channel(ChannelEvent::Data { id }) => {
                 while let Some(b) = c.read(id, 4096) {
                     log.stdout.entry(id).or_default().extend_from_slice(&b);
@@ -169,7 +182,22 @@ fn server_responder(log: Rc<RefCell<ServerLog>>) -> Responder {
             }
             Event::Authenticated { user, .. } => log.users.push(user),
             Event::Channel(ChannelEvent::OpenRequest(inc)) => {
+                if !matches!(inc.kind(), ChannelOpenKind::Session) {
+                    log.requests.push(format!("open {:?}", inc.kind()));
+                }
                 s.accept_channel(inc).unwrap();
+            }
+            Event::Channel(ChannelEvent::GlobalRequest {
+                kind: GlobalRequestKind::TcpipForward { address, port },
+                token: Some(token),
+            }) => {
+                log.requests.push(format!("tcpip-forward {address}:{port}"));
+                let reply = if port == 0 {
+                    GlobalReply::BoundPort(4242)
+                } else {
+                    GlobalReply::Success
+                };
+                s.respond_global(token, reply).unwrap();
             }
             Event::Channel(ChannelEvent::Request { id, kind, token }) => {
                 if let Some(t) = token {
@@ -211,6 +239,8 @@ fn server_responder(log: Rc<RefCell<ServerLog>>) -> Responder {
                 while let Some(b) = s.read(id, 4096) {
                     if log.cat.contains(&id) {
                         assert_eq!(s.write(id, &b).unwrap(), b.len());
+                    } else {
+                        log.data.entry(id).or_default().extend_from_slice(&b);
                     }
                 }
             }
@@ -458,4 +488,74 @@ fn connections_are_send() {
     fn is_send<T: Send>() {}
     is_send::<ClientConnection>();
     is_send::<ServerConnection>();
+}
+
+#[test]
+fn port_forwarding_requests_and_channels() {
+    let mut s = setup("pw", false, Delivery::Whole);
+    // Remote forwarding: the server binds a port and opens forwarded-tcpip channels back.
+    s.pair
+        .client
+        .client()
+        .tcpip_forward("127.0.0.1", 0)
+        .unwrap();
+    // Local forwarding: the client opens direct-tcpip channels.
+    let direct = s
+        .pair
+        .client
+        .client()
+        .open_direct_tcpip("db.internal", 5432, "127.0.0.1", 40000)
+        .unwrap();
+    let log = s.client.clone();
+    s.pair
+        .drive_bounded(500, |_| {
+            let l = log.borrow();
+            !l.global.is_empty() && l.confirmed.contains(&direct)
+        })
+        .unwrap();
+    assert_eq!(s.client.borrow().global, [(true, Some(4242))]);
+    let fwd = s
+        .pair
+        .server
+        .server()
+        .open_forwarded_tcpip("127.0.0.1", 4242, "203.0.113.9", 5555)
+        .unwrap();
+    s.pair.drive_quiet(200).unwrap();
+    assert_eq!(s.client.borrow().forwarded.len(), 1);
+    assert!(s.client.borrow().forwarded[0].contains("ForwardedTcpip"));
+    // The data the client wrote on the forwarded channel reached the server.
+    assert_eq!(s.server.borrow().data[&fwd], b"from client");
+    let reqs = s.server.borrow().requests.clone();
+    assert!(
+        reqs.iter().any(|r| r == "tcpip-forward 127.0.0.1:0"),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .any(|r| r.contains("DirectTcpip") && r.contains("db.internal")),
+        "{reqs:?}"
+    );
+}
+
+/// A forwarded-tcpip channel the client never asked for is refused by the client's
+/// channel layer (catalog C13), not offered to the application.
+#[test]
+fn unrequested_forwarded_channel_is_refused() {
+    let mut s = setup("pw", false, Delivery::Whole);
+    let log = s.client.clone();
+    s.pair
+        .drive_bounded(500, |_| log.borrow().authenticated)
+        .unwrap();
+    let fwd = s
+        .pair
+        .server
+        .server()
+        .open_forwarded_tcpip("127.0.0.1", 8080, "203.0.113.9", 5555)
+        .unwrap();
+    s.pair.drive_quiet(200).unwrap();
+    assert!(s.client.borrow().forwarded.is_empty());
+    assert!(s.pair.server_events.iter().any(|e| matches!(
+        e,
+        Event::Channel(ChannelEvent::OpenFailed { id, .. }) if *id == fwd
+    )));
 }
