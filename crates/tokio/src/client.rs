@@ -321,6 +321,65 @@ impl Client {
             g.chan(id);
             id
         };
+        self.open_wait(id).await
+    }
+
+    /// Opens a `direct-tcpip` channel to `host:port` as seen from the server (one
+    /// connection of local port forwarding). Its [`Session::stdin`] writes to the remote
+    /// end, its [`Session::stdout`] reads from it.
+    pub async fn direct_tcpip(&self, host: &str, port: u16) -> Result<Session> {
+        let id = {
+            let mut g = self.shared.lock();
+            let id = g
+                .conn
+                .open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)?;
+            g.chan(id);
+            id
+        };
+        self.open_wait(id).await
+    }
+
+    /// Local port forwarding (`ssh -L`): listens on `listen` and carries each connection
+    /// to `host:port` through the server. Returns the bound address and the forwarding
+    /// task (abort it to stop; it keeps the connection alive while it runs).
+    pub async fn forward_local(
+        &self,
+        listen: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let client = self.clone();
+        let host = host.to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let _ = sock.set_nodelay(true);
+                let client = client.clone();
+                let host = host.clone();
+                tokio::spawn(async move {
+                    let Ok(ch) = client.direct_tcpip(&host, port).await else {
+                        return;
+                    };
+                    let (mut rd, mut wr) = sock.into_split();
+                    let mut to_remote = ch.stdin();
+                    let mut from_remote = ch.stdout();
+                    let up = async {
+                        let _ = tokio::io::copy(&mut rd, &mut to_remote).await;
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_remote).await;
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut from_remote, &mut wr).await;
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        Ok((addr, task))
+    }
+
+    async fn open_wait(&self, id: ChannelId) -> Result<Session> {
         self.shared.wake.notify_one();
         wait_for(&self.shared, |g| match &g.chan(id).open {
             Some(Ok(())) => Some(Ok(())),

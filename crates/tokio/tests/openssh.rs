@@ -167,6 +167,41 @@ async fn wrong_key_fails_to_authenticate() {
     assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_port_forwarding_through_sshd() {
+    let Some(sshd) = sshd() else { return };
+    // A TCP service only the server side "reaches": it answers with the bytes reversed.
+    let svc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let svc_port = svc.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = svc.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                sock.read_to_end(&mut buf).await.unwrap();
+                buf.reverse();
+                sock.write_all(&buf).await.unwrap();
+            });
+        }
+    });
+    let c = client(&sshd).await;
+    let (addr, task) = c
+        .forward_local("127.0.0.1:0", "127.0.0.1", svc_port)
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let msg = format!("forwarded {round}");
+        sock.write_all(msg.as_bytes()).await.unwrap();
+        sock.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        sock.read_to_end(&mut back).await.unwrap();
+        let want: String = msg.chars().rev().collect();
+        assert_eq!(String::from_utf8_lossy(&back), want);
+    }
+    task.abort();
+    c.disconnect().await;
+}
+
 // ---------------------------------------------------------------- ssh -> whelk server
 
 struct Echo {
