@@ -214,7 +214,16 @@ impl Handler for Echo {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        self.policy.decide(request, now)
+        match &request.kind {
+            whelk::RequestKind::Password { password, .. } => {
+                if password.as_slice() == b"pw" {
+                    Decision::Accept(whelk::Grant::default())
+                } else {
+                    Decision::Reject
+                }
+            }
+            _ => self.policy.decide(request, now),
+        }
     }
 
     async fn exec(&self, command: String, session: ServerSession) -> u32 {
@@ -293,4 +302,21 @@ async fn openssh_client_runs_a_command_on_the_whelk_server() {
     let out = s.collect().await.unwrap();
     assert_eq!(out.stdout, b"piped");
     assert_eq!(out.exit_status, Some(0));
+    c.disconnect().await;
+
+    // Password authentication, and a wrong password.
+    let config = ClientConfig::new("bob")
+        .password("pw")
+        .host_key(HostKeyPolicy::AcceptAny);
+    let c = connect("127.0.0.1", addr.port(), config).await.unwrap();
+    let out = c.run("by password").await.unwrap();
+    assert_eq!(out.stdout, b"ran: by password\n");
+    assert_eq!(out.stderr, b"to stderr\n");
+    assert_eq!(out.exit_status, Some(7));
+    c.disconnect().await;
+    let config = ClientConfig::new("bob")
+        .password("nope")
+        .host_key(HostKeyPolicy::AcceptAny);
+    let r = connect("127.0.0.1", addr.port(), config).await;
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
 }
