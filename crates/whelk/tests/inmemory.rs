@@ -559,3 +559,46 @@ fn unrequested_forwarded_channel_is_refused() {
         Event::Channel(ChannelEvent::OpenFailed { id, .. }) if *id == fwd
     )));
 }
+
+#[test]
+fn byte_at_a_time_delivery() {
+    let mut s = setup("pw", false, Delivery::Fixed(1));
+    let ch = s.pair.client.client().open_session().unwrap();
+    s.pair.client.client().exec(ch, b"echo tiny").unwrap();
+    let log = s.client.clone();
+    s.pair
+        .drive_bounded(200_000, |_| log.borrow().closed.contains(&ch))
+        .unwrap();
+    assert_eq!(s.client.borrow().stdout[&ch], b"tiny\n");
+    assert_eq!(s.client.borrow().exit[&ch], 3);
+}
+
+/// A bit flipped in flight after authentication: the receiver fails with a MAC error,
+/// neither side panics, and both report the end of the connection.
+#[test]
+fn corrupted_byte_fails_cleanly() {
+    let mut s = setup("pw", false, Delivery::Whole);
+    let log = s.client.clone();
+    s.pair
+        .drive_bounded(500, |_| log.borrow().authenticated)
+        .unwrap();
+    s.pair.set_tamper(Box::new(|side, _, bytes| {
+        if side == Side::Server
+            && let Some(b) = bytes.get_mut(20)
+        {
+            *b ^= 0x40;
+        }
+    }));
+    let ch = s.pair.client.client().open_session().unwrap();
+    let _ = s.pair.drive_bounded(500, |p| p.client.view().is_closed());
+    s.pair.drive_quiet(100).unwrap();
+    let c = s.pair.client.view();
+    assert!(c.is_closed());
+    assert!(
+        matches!(c.error(), Some(Error::Transport(_))),
+        "{:?}",
+        c.error()
+    );
+    assert!(!s.client.borrow().confirmed.contains(&ch));
+    assert!(s.pair.server.view().is_closed());
+}
