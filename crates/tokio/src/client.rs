@@ -136,7 +136,11 @@ struct ClientHooks {
     password: Option<Zeroizing<String>>,
     password_used: bool,
     rejected: Option<String>,
+    forwards: Forwards,
 }
+
+/// Remote forwards: (address, bound port) -> local target.
+type Forwards = Arc<std::sync::Mutex<Vec<(String, u32, String, u16)>>>;
 
 impl ClientHooks {
     fn trusted(&self, algorithm: &str, blob: &[u8]) -> bool {
@@ -158,7 +162,7 @@ impl ClientHooks {
 }
 
 impl Hooks<Conn> for ClientHooks {
-    fn event(&mut self, _shared: &Arc<Shared<Conn>>, inner: &mut Inner<Conn>, event: Event) {
+    fn event(&mut self, shared: &Arc<Shared<Conn>>, inner: &mut Inner<Conn>, event: Event) {
         match event {
             Event::HostKey(check) => {
                 let ok = self.trusted(&check.algorithm, &check.host_key);
@@ -189,11 +193,46 @@ impl Hooks<Conn> for ClientHooks {
                 let _ = inner.conn.respond_credentials(req, answer);
             }
             Event::Channel(ChannelEvent::OpenRequest(incoming)) => {
-                let _ = inner.conn.reject_channel(
-                    incoming,
-                    ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
-                    "not supported",
-                );
+                let target = match incoming.kind() {
+                    whelk::ChannelOpenKind::ForwardedTcpip {
+                        connected_address,
+                        connected_port,
+                        ..
+                    } => self
+                        .forwards
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .iter()
+                        .find(|(a, p, _, _)| {
+                            *p == *connected_port && connected_address.as_bytes() == a.as_bytes()
+                        })
+                        .map(|(_, _, h, p)| (h.clone(), *p)),
+                    _ => None,
+                };
+                match target {
+                    Some((host, port)) => {
+                        if let Ok(id) = inner.conn.accept_channel(incoming) {
+                            inner.chan(id).open = Some(Ok(()));
+                            let session = Session {
+                                shared: shared.clone(),
+                                id,
+                            };
+                            tokio::spawn(async move {
+                                if let Ok(sock) = TcpStream::connect((host.as_str(), port)).await {
+                                    let _ = sock.set_nodelay(true);
+                                    splice(sock, &session).await;
+                                }
+                            });
+                        }
+                    }
+                    None => {
+                        let _ = inner.conn.reject_channel(
+                            incoming,
+                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                            "not supported",
+                        );
+                    }
+                }
             }
             Event::Channel(ChannelEvent::Request {
                 token: Some(token), ..
@@ -211,6 +250,7 @@ impl Hooks<Conn> for ClientHooks {
 pub struct Client {
     shared: Arc<Shared<Conn>>,
     _guard: Arc<Guard>,
+    forwards: Forwards,
 }
 
 /// Disconnects when the last [`Client`] clone goes away.
@@ -283,6 +323,7 @@ async fn connect_inner(host: &str, port: u16, config: ClientConfig) -> Result<Cl
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
     }
     let shared = Shared::new(conn);
+    let forwards = Forwards::default();
     let hooks = ClientHooks {
         host: host.to_string(),
         port,
@@ -290,6 +331,7 @@ async fn connect_inner(host: &str, port: u16, config: ClientConfig) -> Result<Cl
         password: config.password,
         password_used: false,
         rejected: None,
+        forwards: forwards.clone(),
     };
     tokio::spawn(drive(shared.clone(), stream, hooks));
     wait_for(&shared, |g| {
@@ -309,6 +351,7 @@ async fn connect_inner(host: &str, port: u16, config: ClientConfig) -> Result<Cl
     Ok(Client {
         _guard: Arc::new(Guard(shared.clone())),
         shared,
+        forwards,
     })
 }
 
@@ -358,25 +401,52 @@ impl Client {
                 let client = client.clone();
                 let host = host.clone();
                 tokio::spawn(async move {
-                    let Ok(ch) = client.direct_tcpip(&host, port).await else {
-                        return;
-                    };
-                    let (mut rd, mut wr) = sock.into_split();
-                    let mut to_remote = ch.stdin();
-                    let mut from_remote = ch.stdout();
-                    let up = async {
-                        let _ = tokio::io::copy(&mut rd, &mut to_remote).await;
-                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_remote).await;
-                    };
-                    let down = async {
-                        let _ = tokio::io::copy(&mut from_remote, &mut wr).await;
-                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
-                    };
-                    tokio::join!(up, down);
+                    if let Ok(ch) = client.direct_tcpip(&host, port).await {
+                        splice(sock, &ch).await;
+                    }
                 });
             }
         });
         Ok((addr, task))
+    }
+
+    /// Remote port forwarding (`ssh -R`): asks the server to listen on `address:port`
+    /// (port 0: the server picks) and carries each connection it forwards to
+    /// `target_host:target_port` from here. Returns the port the server bound.
+    pub async fn forward_remote(
+        &self,
+        address: &str,
+        port: u16,
+        target_host: &str,
+        target_port: u16,
+    ) -> Result<u32> {
+        let request = {
+            let mut g = self.shared.lock();
+            g.conn.tcpip_forward(address, u32::from(port))?
+        };
+        self.shared.wake.notify_one();
+        let (ok, bound) = wait_for(&self.shared, |g| {
+            if let Some(i) = g.global_results.iter().position(|r| r.0 == request) {
+                let (_, ok, bound) = g.global_results.swap_remove(i);
+                return Some((ok, bound));
+            }
+            g.done.as_ref().map(|_| (false, None))
+        })
+        .await;
+        if !ok {
+            return Err(Error::Refused("tcpip-forward".into()));
+        }
+        let bound = bound.unwrap_or(u32::from(port));
+        self.forwards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((
+                address.to_string(),
+                bound,
+                target_host.to_string(),
+                target_port,
+            ));
+        Ok(bound)
     }
 
     async fn open_wait(&self, id: ChannelId) -> Result<Session> {
@@ -638,4 +708,20 @@ impl tokio::io::AsyncWrite for Stdin {
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
+}
+
+/// Copies both ways between a socket and a channel until both directions ended.
+async fn splice(sock: TcpStream, ch: &Session) {
+    let (mut rd, mut wr) = sock.into_split();
+    let mut to_remote = ch.stdin();
+    let mut from_remote = ch.stdout();
+    let up = async {
+        let _ = tokio::io::copy(&mut rd, &mut to_remote).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_remote).await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut from_remote, &mut wr).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
+    };
+    tokio::join!(up, down);
 }

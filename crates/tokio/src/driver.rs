@@ -54,6 +54,8 @@ pub(crate) struct Inner<C> {
     /// Why the connection ended, once it did.
     pub(crate) done: Option<String>,
     pub(crate) authenticated: bool,
+    /// Answers to our global requests: (request, success, bound port).
+    pub(crate) global_results: Vec<(whelk::GlobalRequestId, bool, Option<u32>)>,
 }
 
 impl<C: DerefMut<Target = Connection>> Inner<C> {
@@ -90,6 +92,7 @@ impl<C> Shared<C> {
                 chans: HashMap::new(),
                 done: None,
                 authenticated: false,
+                global_results: Vec::new(),
             }),
             wake: Notify::new(),
             changed: Notify::new(),
@@ -168,6 +171,12 @@ where
                     kind: ChannelRequestKind::ExitSignal { signal, .. },
                     ..
                 } => inner.chan(id).exit_signal = Some(signal.to_string()),
+                ChannelEvent::GlobalRequestResult {
+                    request,
+                    success,
+                    bound_port,
+                    ..
+                } => inner.global_results.push((request, success, bound_port)),
                 ChannelEvent::GlobalRequest {
                     token: Some(token), ..
                 } => {

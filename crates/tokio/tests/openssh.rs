@@ -168,7 +168,7 @@ async fn wrong_key_fails_to_authenticate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_port_forwarding_through_sshd() {
+async fn local_and_remote_port_forwarding_through_sshd() {
     let Some(sshd) = sshd() else { return };
     // A TCP service only the server side "reaches": it answers with the bytes reversed.
     let svc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,7 +188,14 @@ async fn local_port_forwarding_through_sshd() {
         .forward_local("127.0.0.1:0", "127.0.0.1", svc_port)
         .await
         .unwrap();
-    for round in 0..3 {
+    // Remote forwarding: sshd listens and the connections come back to us.
+    let bound = c
+        .forward_remote("127.0.0.1", 0, "127.0.0.1", svc_port)
+        .await
+        .unwrap();
+    assert_ne!(bound, 0);
+    let remote: std::net::SocketAddr = format!("127.0.0.1:{bound}").parse().unwrap();
+    for (round, addr) in [addr, addr, remote, remote].into_iter().enumerate() {
         let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
         let msg = format!("forwarded {round}");
         sock.write_all(msg.as_bytes()).await.unwrap();
