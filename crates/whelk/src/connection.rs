@@ -90,7 +90,6 @@ struct ServerSide {
     config: Option<whelk_auth::ServerConfig>,
     host_keys: Vec<PrivateKey>,
     auth: Option<ServerAuth>,
-    announced: bool,
 }
 
 enum Side {
@@ -117,6 +116,8 @@ pub struct Connection {
     error: Option<Error>,
     /// The time of the latest input, timer or output call.
     now: Instant,
+    /// Whether the transport was told that authentication succeeded.
+    announced: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -152,6 +153,7 @@ impl Connection {
             session_id: None,
             error: None,
             now,
+            announced: false,
         }
     }
 
@@ -237,15 +239,17 @@ impl Connection {
         }
     }
 
-    /// The peer closed its sending side (TCP EOF). Returns whether that ended the connection
-    /// cleanly (after a disconnect); otherwise the connection fails.
+    /// The peer closed its sending side (TCP EOF). Returns whether the connection had
+    /// already ended (a DISCONNECT came first); otherwise it ends now with
+    /// `CONNECTION_LOST` (nothing more is sent).
     pub fn handle_eof(&mut self) -> bool {
         if self.is_closed() {
             return true;
         }
-        self.fail(Error::Protocol(
-            "connection closed by peer without SSH_MSG_DISCONNECT".into(),
-        ));
+        self.transport.handle_eof();
+        let now = self.now;
+        self.drain_transport(now);
+        self.sync_error();
         false
     }
 
@@ -824,11 +828,10 @@ impl Connection {
                 }
             }
         }
-        if let Side::Server(s) = &mut self.side
-            && !s.announced
-            && s.auth.as_ref().is_some_and(ServerAuth::is_authenticated)
-        {
-            s.announced = true;
+        if !self.announced && self.is_authenticated() {
+            // Both roles: the server stops its login grace timer and answers PINGs; both
+            // may start their own re-exchanges from now on.
+            self.announced = true;
             self.transport.authenticated();
         }
     }
@@ -1008,7 +1011,6 @@ impl ServerConnection {
             config: Some(auth),
             host_keys: config.host_keys,
             auth: None,
-            announced: false,
         }));
         Ok(Self(Connection::new(
             transport,

@@ -602,3 +602,56 @@ fn corrupted_byte_fails_cleanly() {
     assert!(!s.client.borrow().confirmed.contains(&ch));
     assert!(s.pair.server.view().is_closed());
 }
+
+/// After authentication either side may re-key; sessions go on across it.
+#[test]
+fn rekey_mid_session() {
+    let mut s = setup("pw", false, Delivery::Whole);
+    let log = s.client.clone();
+    s.pair
+        .drive_bounded(500, |_| log.borrow().authenticated)
+        .unwrap();
+    s.pair.drive_quiet(100).unwrap();
+    let c = s.pair.client.client();
+    let ch = c.open_session().unwrap();
+    c.exec(ch, b"cat").unwrap();
+    s.pair
+        .drive_bounded(500, |_| log.borrow().confirmed.contains(&ch))
+        .unwrap();
+    let c = s.pair.client.client();
+    assert!(c.rekey(), "client re-exchange after authentication");
+    assert_eq!(c.write(ch, b"across the rekey").unwrap(), 16);
+    c.eof(ch).unwrap();
+    s.pair
+        .drive_bounded(1000, |_| log.borrow().closed.contains(&ch))
+        .unwrap();
+    assert_eq!(s.client.borrow().stdout[&ch], b"across the rekey");
+    assert_eq!(s.pair.client.view().transport().kex_count(), 2);
+}
+
+/// TCP EOF without a DISCONNECT ends the connection with CONNECTION_LOST.
+#[test]
+fn eof_without_disconnect() {
+    let mut s = setup("pw", false, Delivery::Whole);
+    let log = s.client.clone();
+    s.pair
+        .drive_bounded(500, |_| log.borrow().authenticated)
+        .unwrap();
+    let c = s.pair.client.client();
+    assert!(!c.handle_eof());
+    assert!(c.is_closed());
+    let mut saw = false;
+    while let Some(ev) = c.poll_event() {
+        if let Event::Disconnected {
+            reason, by_peer, ..
+        } = ev
+        {
+            assert_eq!(reason, DisconnectReason::CONNECTION_LOST);
+            // The transport counts a lost connection as the peer's doing.
+            assert!(by_peer);
+            saw = true;
+        }
+    }
+    assert!(saw);
+    assert!(c.handle_eof(), "already over");
+}
