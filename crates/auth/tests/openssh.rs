@@ -20,49 +20,24 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use rand_core::SeedableRng;
+use bytes::Bytes;
 use whelk_auth::*;
 use whelk_keys::cert::Certificate;
 use whelk_keys::{Curve, KeyGen, PrivateKey, PublicKey};
 use whelk_test::openssh::{ChildGuard, Ssh, Sshd, find};
-use whelk_transport::{Connection, Event, HostKeyDecision};
+use whelk_transport::{Connection, Event};
 use whelk_wire::msg::{Context, Message};
 use zeroize::Zeroizing;
 
+use common::openssh::{accept_any, keygen, load, public_line, pump_io, trng, unix_now};
+
 fn have(tool: &str) -> bool {
     find(tool).is_ok()
-}
-
-fn trng(seed: u64) -> Box<chacha20::ChaCha20Rng> {
-    Box::new(chacha20::ChaCha20Rng::seed_from_u64(seed))
-}
-
-/// `ssh-keygen -t TYPE` into `dir/name`; returns the private key path.
-fn keygen(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let st = Command::new(find("ssh-keygen").unwrap())
-        .args(args)
-        .args(["-q", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    path
-}
-
-fn public_line(private: &Path) -> String {
-    std::fs::read_to_string(format!("{}.pub", private.display())).unwrap()
-}
-
-fn load(private: &Path) -> PrivateKey {
-    PrivateKey::from_openssh(&std::fs::read_to_string(private).unwrap(), None).unwrap()
 }
 
 /// Signs `user_key.pub` with `ca` for principal `principal` (`ssh-keygen -s`).
@@ -76,42 +51,6 @@ fn sign_cert(ca: &Path, user_key: &Path, principal: &str) -> PathBuf {
         .unwrap();
     assert!(st.success());
     PathBuf::from(format!("{}-cert.pub", user_key.display()))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// One step of I/O: writes what the transport has, reads what arrived (20 ms timeout) and
-/// feeds it. Returns false when the peer closed.
-fn pump_io(conn: &mut Connection, s: &mut TcpStream, buf: &mut [u8]) -> bool {
-    let mut out = BytesMut::new();
-    if conn.poll_transmit(Instant::now(), &mut out) > 0 && s.write_all(&out).is_err() {
-        return false;
-    }
-    if let Some(t) = conn.poll_timeout()
-        && t <= Instant::now()
-    {
-        conn.handle_timeout(Instant::now());
-    }
-    match s.read(buf) {
-        Ok(0) => false,
-        Ok(n) => {
-            let mut data = &buf[..n];
-            while !data.is_empty() {
-                match conn.handle_input(Instant::now(), data) {
-                    Ok(used) => data = &data[used..],
-                    Err(_) => return false,
-                }
-            }
-            true
-        }
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => true,
-        Err(_) => false,
-    }
 }
 
 fn send(conn: &mut Connection, m: &Message) {
@@ -314,7 +253,7 @@ fn ssh_certificate_against_whelk_server() {
     let ca = keygen(dir.path(), "ca", &["-t", "ed25519"]);
     let key = keygen(dir.path(), "id_user", &["-t", "ecdsa", "-b", "256"]);
     let cert = sign_cert(&ca, &key, "alice");
-    let ca_pub: PublicKey = public_line(&ca).trim().parse().unwrap();
+    let ca_pub: PublicKey = public_line(&ca).parse().unwrap();
     let policy = AuthorizedKeysPolicy::new("").with_trusted_ca(ca_pub);
     let (outcome, log) = ssh_against_whelk(
         |addr| {
@@ -336,7 +275,7 @@ fn ssh_certificate_against_whelk_server() {
     // ssh-ed25519-cert-v01@openssh.com, the server verifies an Ed25519 signature.
     let ed_key = keygen(dir.path(), "id_ed25519_user", &["-t", "ed25519"]);
     let ed_cert = sign_cert(&ca, &ed_key, "carol");
-    let ca_pub: PublicKey = public_line(&ca).trim().parse().unwrap();
+    let ca_pub: PublicKey = public_line(&ca).parse().unwrap();
     let policy = AuthorizedKeysPolicy::new("").with_trusted_ca(ca_pub);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen2 = seen.clone();
@@ -379,7 +318,7 @@ fn ssh_certificate_against_whelk_server() {
     let rsa_ca = keygen(dir.path(), "rsa_ca", &["-t", "rsa", "-b", "2048"]);
     let rsa_key = keygen(dir.path(), "id_rsa_user", &["-t", "rsa", "-b", "2048"]);
     let rsa_cert = sign_cert(&rsa_ca, &rsa_key, "bob");
-    let ca_pub: PublicKey = public_line(&rsa_ca).trim().parse().unwrap();
+    let ca_pub: PublicKey = public_line(&rsa_ca).parse().unwrap();
     let policy = AuthorizedKeysPolicy::new("").with_trusted_ca(ca_pub);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen2 = seen.clone();
@@ -506,96 +445,28 @@ fn ssh_chain_publickey_then_password() {
     );
 }
 
-/// Drives the whelk client (transport + [`ClientAuth`]) against `addr` until it
-/// authenticates or fails.
+/// Drives the whelk client against `addr` (default transport config, any host key
+/// accepted) until it authenticates or fails; panics if the connection ends first.
+/// Returns the result and every message the client sent.
 fn whelk_client(
     addr: std::net::SocketAddr,
     config: ClientConfig,
     setup: impl FnOnce(&mut ClientAuth),
-    mut answer: impl FnMut(&PromptKind) -> Answer,
+    answer: impl FnMut(&PromptKind) -> Answer,
 ) -> (Result<Vec<Method>>, Vec<Message>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    s.set_nodelay(true).unwrap();
-    let mut conn = Connection::client(
+    let out = common::openssh::whelk_client(
+        addr,
         whelk_transport::ClientConfig::default(),
-        trng(2),
-        Instant::now(),
-    )
-    .unwrap();
-    let mut host_key = None;
-    let mut session_id = None;
-    let mut ext = None;
-    let mut auth: Option<ClientAuth> = None;
-    let mut setup = Some(setup);
-    let mut config = Some(config);
-    let mut sent = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        let alive = pump_io(&mut conn, &mut s, &mut buf);
-        while let Some(ev) = conn.poll_event() {
-            match ev {
-                Event::HostKey(check) => {
-                    host_key = Some(check.host_key.clone());
-                    conn.respond(check, HostKeyDecision::Accept).unwrap();
-                }
-                Event::KexDone(info) if info.initial => {
-                    session_id = Some(info.session_id);
-                    conn.request_service("ssh-userauth").unwrap();
-                }
-                Event::ExtInfo(e) => ext = Some(e),
-                Event::ServiceAccepted(_) => {
-                    let mut a = ClientAuth::new(
-                        config.take().unwrap(),
-                        session_id.clone().unwrap(),
-                        host_key.clone(),
-                    );
-                    if let Some(e) = &ext {
-                        a.handle_ext_info(e);
-                    }
-                    (setup.take().unwrap())(&mut a);
-                    a.start().unwrap();
-                    auth = Some(a);
-                }
-                Event::Payload(p) => {
-                    let a = auth.as_mut().unwrap();
-                    let ctx = Context {
-                        kex: None,
-                        auth: a.context(),
-                    };
-                    let m = Message::decode_with(&p, ctx).unwrap();
-                    let _ = a.handle_message(m);
-                }
-                _ => {}
-            }
-        }
-        if let Some(a) = auth.as_mut() {
-            while let Some(ev) = a.poll_event() {
-                match ev {
-                    ClientEvent::Credentials(r) => {
-                        let ans = answer(&r.kind);
-                        let _ = a.respond(r, ans);
-                    }
-                    ClientEvent::Authenticated { methods } => return (Ok(methods), sent),
-                    _ => {}
-                }
-            }
-            while let Some(m) = a.poll_transmit() {
-                if !matches!(m, Message::Disconnect(_)) {
-                    send(&mut conn, &m);
-                }
-                sent.push(m);
-            }
-            if let Some(e) = a.error() {
-                return (Err(e.clone()), sent);
-            }
-        }
-        if !alive {
-            break;
-        }
+        accept_any,
+        config,
+        setup,
+        answer,
+    );
+    let sent = out.sent;
+    match out.auth {
+        Some(r) => (r, sent),
+        None => panic!("whelk client: no outcome (sent {sent:?})"),
     }
-    panic!("whelk client: no outcome (sent {sent:?})");
 }
 
 fn signed_algorithms(sent: &[Message]) -> Vec<String> {
@@ -700,7 +571,7 @@ fn whelk_client_publickey_against_sshd() {
         let (private, line) = match source {
             Source::SshKeygen(args) => {
                 let key = keygen(dir.path(), name, args);
-                (load(&key), public_line(&key).trim().to_string())
+                (load(&key), public_line(&key))
             }
             Source::Whelk(spec) => {
                 let mut rng = common::rng(40 + u8::try_from(i).unwrap());
@@ -792,8 +663,8 @@ fn whelk_client_certificate_and_chain_against_sshd() {
     let k1 = keygen(dir.path(), "id_one", &["-t", "ed25519"]);
     let k2 = keygen(dir.path(), "id_two", &["-t", "ecdsa", "-b", "256"]);
     let sshd = Sshd::builder()
-        .authorized_key(public_line(&k1).trim())
-        .authorized_key(public_line(&k2).trim())
+        .authorized_key(public_line(&k1))
+        .authorized_key(public_line(&k2))
         .option("AuthenticationMethods", "publickey,publickey")
         .start()
         .unwrap();

@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod openssh;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
