@@ -1,0 +1,504 @@
+//! The driver: two threads per connection around one sans-IO connection kept behind a
+//! mutex shared with the handles.
+//!
+//! - The **writer** thread owns the sending half of the socket and the timers. It takes
+//!   what [`whelk::Connection::poll_transmit`] has ready (only when its own buffer is
+//!   empty, so the core builds packets lazily), writes it without holding the lock, and
+//!   otherwise sleeps on a condition variable with a timeout taken from
+//!   [`whelk::Connection::poll_timeout`]. Handles notify it after every command, so a
+//!   write on a channel goes out at once.
+//! - The **reader** thread blocks in `read` with a read timeout derived from
+//!   [`whelk::Connection::poll_timeout`] (at most [`MAX_READ_WAIT`]), feeds
+//!   [`whelk::Connection::handle_input`] and fires due timers too.
+//!
+//! `std` has no readiness API: a thread blocked in `read` cannot be woken by a handle that
+//! has something to send, and a single thread that blocks in `write` while the peer does
+//! the same deadlocks once both socket buffers are full. Two threads avoid both.
+//!
+//! Events are drained under the lock: channel bookkeeping happens there, and decisions
+//! (host key, credentials, authentication, channel opens and requests) go to the role's
+//! [`Hooks`] after the lock is released, so an application callback can take its time.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::ops::DerefMut;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event};
+
+/// Most bytes read from the socket at once.
+const READ_CHUNK: usize = 64 * 1024;
+/// Longest a read blocks before the reader looks at the timers and the connection state
+/// again.
+pub(crate) const MAX_READ_WAIT: Duration = Duration::from_millis(500);
+/// How long the reader keeps reading after the connection ended (so the peer sees our
+/// DISCONNECT before the socket closes), unless the peer closes first.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// What the handles know about one channel.
+#[derive(Debug, Default)]
+pub(crate) struct Chan {
+    /// `Some(Ok)` once confirmed, `Some(Err)` if refused.
+    pub(crate) open: Option<Result<(), String>>,
+    pub(crate) eof: bool,
+    pub(crate) closed: bool,
+    pub(crate) exit_status: Option<u32>,
+    pub(crate) exit_signal: Option<String>,
+    /// Replies to our want-reply requests, in order.
+    pub(crate) results: VecDeque<bool>,
+    /// Every handle is gone: forget the channel once it is closed.
+    pub(crate) dropped: bool,
+}
+
+/// The state the driver threads and the handles share.
+pub(crate) struct Inner<C> {
+    pub(crate) conn: C,
+    pub(crate) chans: HashMap<ChannelId, Chan>,
+    /// Why the connection ended, once it did.
+    pub(crate) done: Option<String>,
+    /// When it ended.
+    done_at: Option<Instant>,
+    pub(crate) authenticated: bool,
+    /// Client: why the host key was rejected.
+    pub(crate) host_key_rejected: Option<String>,
+    /// Answers to our global requests: (request, success, bound port).
+    pub(crate) global_results: Vec<(whelk::GlobalRequestId, bool, Option<u32>)>,
+    /// The writer thread has flushed everything and stopped.
+    writer_done: bool,
+}
+
+impl<C: DerefMut<Target = Connection>> Inner<C> {
+    /// Marks the connection over and every channel closed.
+    pub(crate) fn finish(&mut self, why: String) {
+        if self.done.is_none() {
+            self.done = Some(why);
+            self.done_at = Some(Instant::now());
+        }
+        for c in self.chans.values_mut() {
+            c.closed = true;
+            c.eof = true;
+            if c.open.is_none() {
+                c.open = Some(Err("connection closed".to_string()));
+            }
+        }
+    }
+
+    /// Why the connection ended, for an error: the protocol error if there was one.
+    pub(crate) fn failure(&self) -> crate::Error {
+        if let Some(why) = &self.host_key_rejected {
+            return crate::Error::HostKey(why.clone());
+        }
+        if let Some(e) = self.conn.error() {
+            return crate::Error::Ssh(e.clone());
+        }
+        crate::Error::Closed(
+            self.done
+                .clone()
+                .unwrap_or_else(|| "connection closed".to_string()),
+        )
+    }
+
+    fn check_closed(&mut self) {
+        if self.done.is_none() && self.conn.is_closed() {
+            let why = self
+                .conn
+                .error()
+                .map_or_else(|| "connection closed".to_string(), ToString::to_string);
+            self.finish(why);
+        }
+    }
+}
+
+/// Shared between the driver threads and the handles.
+pub(crate) struct Shared<C> {
+    inner: Mutex<Inner<C>>,
+    /// Wakes handles waiting for a state change.
+    pub(crate) changed: Condvar,
+    /// Wakes the writer thread (something to send, a window to re-open, a timer moved).
+    pub(crate) wake: Condvar,
+}
+
+impl<C> Shared<C> {
+    pub(crate) fn new(conn: C) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                conn,
+                chans: HashMap::new(),
+                done: None,
+                done_at: None,
+                authenticated: false,
+                host_key_rejected: None,
+                global_results: Vec::new(),
+                writer_done: false,
+            }),
+            changed: Condvar::new(),
+            wake: Condvar::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<C>> {
+        // A panic while holding the lock leaves the state usable: take it anyway.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits on [`Shared::changed`] until `deadline` (forever without one). Returns the
+    /// guard and whether the deadline passed.
+    pub(crate) fn wait<'a>(
+        &'a self,
+        g: MutexGuard<'a, Inner<C>>,
+        deadline: Option<Instant>,
+    ) -> (MutexGuard<'a, Inner<C>>, bool) {
+        match deadline {
+            None => (
+                self.changed
+                    .wait(g)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                false,
+            ),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return (g, true);
+                }
+                let (g, _) = self
+                    .changed
+                    .wait_timeout(g, d - now)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                (g, Instant::now() >= d)
+            }
+        }
+    }
+
+    /// Waits until `f` returns `Some` (re-checked after every change), or `deadline`.
+    pub(crate) fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(&mut Inner<C>) -> Option<T>,
+    ) -> Option<T> {
+        let mut g = self.lock();
+        loop {
+            if let Some(t) = f(&mut g) {
+                return Some(t);
+            }
+            let (g2, expired) = self.wait(g, deadline);
+            g = g2;
+            if expired {
+                return f(&mut g);
+            }
+        }
+    }
+
+    /// Tells the writer thread there may be something to send.
+    pub(crate) fn kick(&self) {
+        self.wake.notify_all();
+    }
+}
+
+/// What a role does with the events the common code does not handle. Called without the
+/// lock held (lock `shared` to answer).
+pub(crate) trait Hooks<C>: Send + Sync + 'static {
+    /// A decision or a role-specific event.
+    fn event(&self, shared: &Arc<Shared<C>>, event: Event);
+}
+
+/// Drains the connection's events: channel bookkeeping here, the rest returned for the
+/// role (in order).
+fn drain<C>(inner: &mut Inner<C>) -> (Vec<Event>, bool)
+where
+    C: DerefMut<Target = Connection>,
+{
+    let mut deferred = Vec::new();
+    let mut any = false;
+    while let Some(ev) = inner.conn.poll_event() {
+        any = true;
+        match ev {
+            Event::Channel(ce) => match ce {
+                ChannelEvent::OpenConfirmed { id } => {
+                    if let Some(c) = inner.chans.get_mut(&id) {
+                        c.open = Some(Ok(()));
+                    }
+                }
+                ChannelEvent::OpenFailed {
+                    id, description, ..
+                } => {
+                    if let Some(c) = inner.chans.get_mut(&id) {
+                        c.open = Some(Err(description.to_string()));
+                        c.closed = true;
+                        c.eof = true;
+                    }
+                }
+                ChannelEvent::Data { .. }
+                | ChannelEvent::ExtendedData { .. }
+                | ChannelEvent::Writable { .. } => {}
+                ChannelEvent::Eof { id } => {
+                    if let Some(c) = inner.chans.get_mut(&id) {
+                        c.eof = true;
+                    }
+                }
+                ChannelEvent::Closed { id } => {
+                    let forget = inner.chans.get_mut(&id).is_some_and(|c| {
+                        c.eof = true;
+                        c.closed = true;
+                        c.dropped
+                    });
+                    if forget {
+                        inner.chans.remove(&id);
+                    }
+                }
+                ChannelEvent::RequestResult { id, success, .. } => {
+                    if let Some(c) = inner.chans.get_mut(&id) {
+                        c.results.push_back(success);
+                    }
+                }
+                ChannelEvent::Request {
+                    id,
+                    kind: ChannelRequestKind::ExitStatus { status },
+                    token,
+                } => {
+                    if let Some(c) = inner.chans.get_mut(&id) {
+                        c.exit_status = Some(status);
+                    }
+                    if let Some(t) = token {
+                        let _ = inner.conn.respond_request(t, true);
+                    }
+                }
+                ChannelEvent::Request {
+                    id,
+                    kind: ChannelRequestKind::ExitSignal { signal, .. },
+                    token,
+                } => {
+                    if let Some(c) = inner.chans.get_mut(&id) {
+                        c.exit_signal = Some(signal.to_string());
+                    }
+                    if let Some(t) = token {
+                        let _ = inner.conn.respond_request(t, true);
+                    }
+                }
+                ChannelEvent::GlobalRequestResult {
+                    request,
+                    success,
+                    bound_port,
+                    ..
+                } => inner.global_results.push((request, success, bound_port)),
+                other => deferred.push(Event::Channel(other)),
+            },
+            Event::Disconnected { description, .. } => inner.finish(description),
+            Event::Authenticated { .. } => {
+                inner.authenticated = true;
+                deferred.push(ev);
+            }
+            other => deferred.push(other),
+        }
+    }
+    inner.check_closed();
+    (deferred, any)
+}
+
+/// Drains events under the lock, then releases it and hands the decisions to the role.
+/// Returns the guard again.
+fn pump<'a, C, H>(
+    shared: &'a Arc<Shared<C>>,
+    hooks: &H,
+    mut g: MutexGuard<'a, Inner<C>>,
+) -> MutexGuard<'a, Inner<C>>
+where
+    C: DerefMut<Target = Connection>,
+    H: Hooks<C>,
+{
+    loop {
+        let (deferred, any) = drain(&mut g);
+        if any {
+            shared.changed.notify_all();
+            shared.wake.notify_all();
+        }
+        if deferred.is_empty() {
+            return g;
+        }
+        drop(g);
+        for ev in deferred {
+            hooks.event(shared, ev);
+        }
+        g = shared.lock();
+    }
+}
+
+/// Starts the two driver threads of a connection over `stream`.
+pub(crate) fn spawn<C, H>(
+    shared: &Arc<Shared<C>>,
+    stream: TcpStream,
+    hooks: Arc<H>,
+    name: &str,
+) -> std::io::Result<()>
+where
+    C: DerefMut<Target = Connection> + Send + 'static,
+    H: Hooks<C>,
+{
+    let wstream = stream.try_clone()?;
+    let (s1, h1) = (shared.clone(), hooks.clone());
+    std::thread::Builder::new()
+        .name(format!("{name}-writer"))
+        .spawn(move || writer(&s1, &*h1, wstream))?;
+    let s2 = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("{name}-reader"))
+        .spawn(move || reader(&s2, &*hooks, stream));
+    if let Err(e) = spawned {
+        // The writer would wait forever for a reader: end the connection.
+        let mut g = shared.lock();
+        g.conn.disconnect(
+            whelk::DisconnectReason::BY_APPLICATION,
+            "cannot start a thread",
+        );
+        g.check_closed();
+        drop(g);
+        shared.kick();
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn fire_timers<C: DerefMut<Target = Connection>>(inner: &mut Inner<C>, now: Instant) {
+    if inner.conn.poll_timeout().is_some_and(|t| t <= now) {
+        inner.conn.handle_timeout(now);
+    }
+}
+
+fn writer<C, H>(shared: &Arc<Shared<C>>, hooks: &H, mut stream: TcpStream)
+where
+    C: DerefMut<Target = Connection>,
+    H: Hooks<C>,
+{
+    let mut out = BytesMut::new();
+    let mut g = shared.lock();
+    loop {
+        let now = Instant::now();
+        fire_timers(&mut g, now);
+        let _ = g.conn.poll_transmit(now, &mut out);
+        g = pump(shared, hooks, g);
+        if !out.is_empty() {
+            drop(g);
+            let r = stream.write_all(&out);
+            out.clear();
+            g = shared.lock();
+            if let Err(e) = r {
+                let _ = g.conn.handle_eof();
+                g = pump(shared, hooks, g);
+                g.finish(format!("write failed: {e}"));
+                break;
+            }
+            // A flush may be waiting for the bytes to leave.
+            shared.changed.notify_all();
+            continue;
+        }
+        if g.done.is_some() || g.conn.is_closed() {
+            g.check_closed();
+            break;
+        }
+        let wait = g
+            .conn
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        g = match wait {
+            Some(d) if d.is_zero() => g,
+            Some(d) => {
+                shared
+                    .wake
+                    .wait_timeout(g, d)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+            }
+            None => shared
+                .wake
+                .wait(g)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        };
+    }
+    g.writer_done = true;
+    drop(g);
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+    shared.changed.notify_all();
+}
+
+fn reader<C, H>(shared: &Arc<Shared<C>>, hooks: &H, mut stream: TcpStream)
+where
+    C: DerefMut<Target = Connection>,
+    H: Hooks<C>,
+{
+    let mut rbuf = vec![0u8; READ_CHUNK];
+    let mut pending = BytesMut::new();
+    let mut stalls = 0u32;
+    loop {
+        let mut g = shared.lock();
+        if !pending.is_empty() && g.done.is_none() {
+            match g.conn.handle_input(Instant::now(), &pending) {
+                Ok(n) => {
+                    stalls = if n == 0 { stalls + 1 } else { 0 };
+                    pending.advance(n);
+                }
+                Err(_) => pending.clear(),
+            }
+            // Replies, window adjustments, key exchange messages may be ready now.
+            shared.kick();
+        } else if g.done.is_some() {
+            pending.clear();
+        }
+        g = pump(shared, hooks, g);
+        if let Some(at) = g.done_at
+            && g.writer_done
+            && at.elapsed() >= LINGER
+        {
+            break;
+        }
+        if !pending.is_empty() && stalls > 0 {
+            // The connection takes no more input until a decision is answered.
+            let _ = shared
+                .changed
+                .wait_timeout(g, Duration::from_millis(50))
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            continue;
+        }
+        let now = Instant::now();
+        let wait = g
+            .conn
+            .poll_timeout()
+            .map_or(MAX_READ_WAIT, |t| t.saturating_duration_since(now))
+            .clamp(Duration::from_millis(1), MAX_READ_WAIT);
+        drop(g);
+        if stream.set_read_timeout(Some(wait)).is_err() {
+            break;
+        }
+        match stream.read(&mut rbuf) {
+            Ok(0) => {
+                let mut g = shared.lock();
+                let _ = g.conn.handle_eof();
+                g = pump(shared, hooks, g);
+                g.finish("connection closed by peer".to_string());
+                break;
+            }
+            Ok(n) => pending.extend_from_slice(rbuf.get(..n).unwrap_or_default()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                let mut g = shared.lock();
+                fire_timers(&mut g, Instant::now());
+                drop(pump(shared, hooks, g));
+                shared.kick();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                let mut g = shared.lock();
+                let _ = g.conn.handle_eof();
+                g = pump(shared, hooks, g);
+                g.finish(format!("read failed: {e}"));
+                break;
+            }
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    shared.changed.notify_all();
+    shared.kick();
+}

@@ -1,0 +1,645 @@
+//! The blocking server: [`listen`] with a [`Handler`] that decides authentication and
+//! runs `exec`, `shell` and `subsystem` requests, a thread per running command.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use whelk::{
+    AuthRequest, ChannelEvent, ChannelId, ChannelOpenFailureReason, ChannelOpenKind,
+    ChannelRequestKind, Decision, Event, ServerConnection,
+};
+
+use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
+use crate::driver::{Hooks, Shared, spawn};
+use crate::error::Result;
+use crate::os_rng;
+
+type Conn = ServerConnection;
+
+/// The default cap on connections served at once ([`ServerConfig::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The protocol settings (host keys, authentication, algorithms, limits).
+    pub ssh: whelk::ServerConfig,
+    /// Connections served at once; connections beyond it are closed as soon as they are
+    /// accepted (default [`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// Defaults with these host keys.
+    #[must_use]
+    pub fn new(host_keys: Vec<whelk::PrivateKey>) -> Self {
+        Self {
+            ssh: whelk::ServerConfig::new(host_keys),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+}
+
+/// What a session asks to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionRequest {
+    /// `exec` with the command (lossily decoded as UTF-8).
+    Exec(String),
+    /// `shell`.
+    Shell,
+    /// `subsystem` with its name.
+    Subsystem(String),
+}
+
+/// A pseudo-terminal the client asked for (`pty-req`, RFC 4254 §6.2), with the size its
+/// latest `window-change` gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pty {
+    /// `TERM`.
+    pub term: String,
+    /// Columns.
+    pub columns: u32,
+    /// Rows.
+    pub rows: u32,
+    /// Width in pixels.
+    pub width_px: u32,
+    /// Height in pixels.
+    pub height_px: u32,
+    /// The encoded terminal modes ([`whelk::TerminalModes`] decodes them).
+    pub modes: Bytes,
+}
+
+/// What the application decides and runs. Every method is called on a connection's own
+/// threads (commands on a thread of their own), so it may block.
+pub trait Handler: Send + Sync + 'static {
+    /// Decides an authentication request (publickey signatures are already verified;
+    /// [`whelk::AuthorizedKeysPolicy`] decides from an `authorized_keys` text).
+    fn auth(&self, request: &AuthRequest) -> Decision;
+
+    /// Whether to run what a session asks for (answered before it runs). The default
+    /// accepts `exec` and refuses `shell` and subsystems: override it together with
+    /// [`Handler::shell`] or [`Handler::subsystem`].
+    fn accept(&self, request: &SessionRequest, session: &ServerSession) -> bool {
+        let _ = session;
+        matches!(request, SessionRequest::Exec(_))
+    }
+
+    /// Runs `command`; returns its exit status. EOF and CLOSE follow the return.
+    fn exec(&self, command: String, session: ServerSession) -> u32;
+
+    /// Runs a shell; returns its exit status.
+    fn shell(&self, session: ServerSession) -> u32 {
+        let _ = session;
+        1
+    }
+
+    /// Runs the subsystem `name` (e.g. `sftp`); returns its exit status.
+    fn subsystem(&self, name: String, session: ServerSession) -> u32 {
+        let _ = (name, session);
+        1
+    }
+
+    /// Whether a client may open a `direct-tcpip` channel to `host:port` (local port
+    /// forwarding through this server; the server then connects and copies both ways).
+    /// Default: no.
+    fn direct_tcpip(&self, host: &str, port: u16) -> bool {
+        let _ = (host, port);
+        false
+    }
+}
+
+#[derive(Debug, Default)]
+struct SessionInfo {
+    pty: Option<Pty>,
+    env: Vec<(String, String)>,
+    signals: Vec<String>,
+    running: bool,
+}
+
+/// The server's side of a session: the client's stdin to read, stdout and stderr to
+/// write, the terminal and environment it asked for.
+pub struct ServerSession {
+    chan: Arc<ChanRef<Conn>>,
+    info: Arc<Mutex<SessionInfo>>,
+    user: String,
+}
+
+impl std::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("id", &self.chan.id)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl ServerSession {
+    fn info(&self) -> std::sync::MutexGuard<'_, SessionInfo> {
+        self.info
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The authenticated user.
+    #[must_use]
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// What the client sends (the command's stdin); reads 0 at the client's EOF.
+    #[must_use]
+    pub fn stdin(&self) -> ChannelReader<Conn> {
+        ChannelReader::new(self.chan.clone(), Stream::Stdout)
+    }
+
+    /// The command's stdout.
+    #[must_use]
+    pub fn stdout(&self) -> ChannelWriter<Conn> {
+        ChannelWriter::new(self.chan.clone(), Stream::Stdout)
+    }
+
+    /// The command's stderr.
+    #[must_use]
+    pub fn stderr(&self) -> ChannelWriter<Conn> {
+        ChannelWriter::new(self.chan.clone(), Stream::Stderr)
+    }
+
+    /// The pseudo-terminal, if the client asked for one (its current size).
+    #[must_use]
+    pub fn pty(&self) -> Option<Pty> {
+        self.info().pty.clone()
+    }
+
+    /// The environment variables the client set (`env` requests), in order.
+    #[must_use]
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.info().env.clone()
+    }
+
+    /// The signals the client sent since the last call (`"INT"`, `"TERM"`...).
+    #[must_use]
+    pub fn take_signals(&self) -> Vec<String> {
+        std::mem::take(&mut self.info().signals)
+    }
+}
+
+/// Frees a connection slot when the connection's threads are gone.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A session channel waiting for its command: the channel and what was asked so far.
+type Pending = (Arc<ChanRef<Conn>>, Arc<Mutex<SessionInfo>>);
+
+struct ServerHooks<H> {
+    handler: Arc<H>,
+    user: Mutex<String>,
+    sessions: Mutex<HashMap<ChannelId, Pending>>,
+    _slot: Slot,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl<H: Handler> ServerHooks<H> {
+    fn session(&self, id: ChannelId) -> Option<Pending> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    fn open(&self, shared: &Arc<Shared<Conn>>, incoming: whelk::IncomingChannel) {
+        let mut g = shared.lock();
+        match incoming.kind().clone() {
+            ChannelOpenKind::Session => {
+                if let Ok(id) = g.conn.accept_channel(incoming) {
+                    let chan = ChanRef::new(shared.clone(), id, &mut g);
+                    if let Some(c) = g.chans.get_mut(&id) {
+                        c.open = Some(Ok(()));
+                    }
+                    drop(g);
+                    self.sessions
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(id, (chan, Arc::default()));
+                }
+            }
+            ChannelOpenKind::DirectTcpip { host, port, .. } => {
+                let host = lossy(host.as_bytes());
+                let port = u16::try_from(port).unwrap_or(0);
+                drop(g);
+                let allowed = port != 0 && self.handler.direct_tcpip(&host, port);
+                // Connect first, so a refused connection is reported as the open failure.
+                let sock = if allowed {
+                    TcpStream::connect((host.as_str(), port)).ok()
+                } else {
+                    None
+                };
+                let mut g = shared.lock();
+                let Some(sock) = sock else {
+                    let (reason, why) = if allowed {
+                        (ChannelOpenFailureReason::CONNECT_FAILED, "connect failed")
+                    } else {
+                        (
+                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                            "not allowed",
+                        )
+                    };
+                    let _ = g.conn.reject_channel(incoming, reason, why);
+                    return;
+                };
+                if let Ok(id) = g.conn.accept_channel(incoming) {
+                    let chan = ChanRef::new(shared.clone(), id, &mut g);
+                    if let Some(c) = g.chans.get_mut(&id) {
+                        c.open = Some(Ok(()));
+                    }
+                    drop(g);
+                    let _ = sock.set_nodelay(true);
+                    let _ = std::thread::Builder::new()
+                        .name("whelk-direct-tcpip".into())
+                        .spawn(move || splice(&sock, &chan));
+                }
+            }
+            _ => {
+                let _ = g.conn.reject_channel(
+                    incoming,
+                    ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                    "not supported",
+                );
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        shared: &Arc<Shared<Conn>>,
+        id: ChannelId,
+        kind: ChannelRequestKind,
+        token: Option<whelk::RequestToken>,
+    ) {
+        let ok = match self.session(id) {
+            None => false,
+            Some((chan, info)) => {
+                let mut i = info
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match kind {
+                    ChannelRequestKind::PtyReq {
+                        term,
+                        columns,
+                        rows,
+                        width_px,
+                        height_px,
+                        modes,
+                    } => {
+                        let fresh = i.pty.is_none() && !i.running;
+                        if fresh {
+                            i.pty = Some(Pty {
+                                term: lossy(term.as_bytes()),
+                                columns,
+                                rows,
+                                width_px,
+                                height_px,
+                                modes,
+                            });
+                        }
+                        fresh
+                    }
+                    ChannelRequestKind::WindowChange {
+                        columns,
+                        rows,
+                        width_px,
+                        height_px,
+                    } => {
+                        if let Some(p) = i.pty.as_mut() {
+                            p.columns = columns;
+                            p.rows = rows;
+                            p.width_px = width_px;
+                            p.height_px = height_px;
+                        }
+                        true
+                    }
+                    ChannelRequestKind::Env { name, value } => {
+                        if i.running {
+                            false
+                        } else {
+                            i.env
+                                .push((lossy(name.as_bytes()), lossy(value.as_bytes())));
+                            true
+                        }
+                    }
+                    ChannelRequestKind::Signal { name } => {
+                        i.signals.push(lossy(name.as_bytes()));
+                        true
+                    }
+                    ChannelRequestKind::Exec { command } => {
+                        drop(i);
+                        self.start(
+                            shared,
+                            chan,
+                            info,
+                            SessionRequest::Exec(lossy(&command)),
+                            token,
+                        );
+                        return;
+                    }
+                    ChannelRequestKind::Shell => {
+                        drop(i);
+                        self.start(shared, chan, info, SessionRequest::Shell, token);
+                        return;
+                    }
+                    ChannelRequestKind::Subsystem { name } => {
+                        drop(i);
+                        let name = lossy(name.as_bytes());
+                        self.start(shared, chan, info, SessionRequest::Subsystem(name), token);
+                        return;
+                    }
+                    _ => false,
+                }
+            }
+        };
+        if let Some(t) = token {
+            let _ = shared.lock().conn.respond_request(t, ok);
+        }
+    }
+
+    /// Runs what a session asked for on a thread of its own.
+    fn start(
+        &self,
+        shared: &Arc<Shared<Conn>>,
+        chan: Arc<ChanRef<Conn>>,
+        info: Arc<Mutex<SessionInfo>>,
+        request: SessionRequest,
+        token: Option<whelk::RequestToken>,
+    ) {
+        let id = chan.id;
+        let session = ServerSession {
+            chan,
+            info: info.clone(),
+            user: self
+                .user
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        };
+        let already = std::mem::replace(
+            &mut info
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .running,
+            true,
+        );
+        let ok = !already && self.handler.accept(&request, &session);
+        if !ok && !already {
+            info.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .running = false;
+        }
+        if let Some(t) = token {
+            let _ = shared.lock().conn.respond_request(t, ok);
+            shared.kick();
+        }
+        if !ok {
+            return;
+        }
+        // The session is the command's now: the channel closes when it is done with it.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+        let handler = self.handler.clone();
+        let shared2 = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("whelk-session".into())
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| match request {
+                    SessionRequest::Exec(c) => handler.exec(c, session),
+                    SessionRequest::Shell => handler.shell(session),
+                    SessionRequest::Subsystem(n) => handler.subsystem(n, session),
+                });
+                // A panicking command ends its session, not the server.
+                let status = std::panic::catch_unwind(run).unwrap_or(255);
+                let mut g = shared2.lock();
+                if g.chans.get(&id).is_some_and(|c| !c.closed) {
+                    let _ = g.conn.exit_status(id, status);
+                    let _ = g.conn.eof(id);
+                    let _ = g.conn.close(id);
+                }
+                drop(g);
+                shared2.kick();
+            });
+        if spawned.is_err() {
+            let mut g = shared.lock();
+            let _ = g.conn.close(id);
+            drop(g);
+            shared.kick();
+        }
+    }
+}
+
+impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
+    fn event(&self, shared: &Arc<Shared<Conn>>, event: Event) {
+        match event {
+            Event::AuthRequest(req) => {
+                let decision = self.handler.auth(&req);
+                let _ = shared
+                    .lock()
+                    .conn
+                    .respond_auth(Instant::now(), req, decision);
+            }
+            Event::Authenticated { user, .. } => {
+                *self
+                    .user
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = user;
+            }
+            Event::Channel(ChannelEvent::OpenRequest(incoming)) => self.open(shared, incoming),
+            Event::Channel(ChannelEvent::Request { id, kind, token }) => {
+                self.request(shared, id, kind, token);
+            }
+            Event::Channel(ChannelEvent::GlobalRequest {
+                token: Some(token), ..
+            }) => {
+                let _ = shared
+                    .lock()
+                    .conn
+                    .respond_global(token, whelk::GlobalReply::Failure);
+            }
+            _ => return,
+        }
+        shared.kick();
+    }
+}
+
+/// Copies both ways between a socket and a server-side channel.
+fn splice(sock: &TcpStream, chan: &Arc<ChanRef<Conn>>) {
+    let Ok(mut rd) = sock.try_clone() else {
+        chan.close();
+        return;
+    };
+    let Ok(mut wr) = sock.try_clone() else {
+        chan.close();
+        return;
+    };
+    let mut to_client = ChannelWriter::new(chan.clone(), Stream::Stdout);
+    let up = std::thread::Builder::new()
+        .name("whelk-splice".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut rd, &mut to_client);
+            let _ = to_client.send_eof();
+        });
+    let mut from_client = ChannelReader::new(chan.clone(), Stream::Stdout);
+    let _ = std::io::copy(&mut from_client, &mut wr);
+    let _ = wr.shutdown(std::net::Shutdown::Write);
+    if let Ok(up) = up {
+        let _ = up.join();
+    }
+}
+
+/// A listening server. [`Server::shutdown`] (or dropping it) stops accepting and
+/// disconnects the connections it serves.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    live: Arc<Mutex<Vec<Weak<Shared<Conn>>>>>,
+    count: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// The address it listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many connections are being served now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting, and disconnects every connection (`BY_APPLICATION`). Running
+    /// commands see their channels close.
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let mut wake = self.addr;
+            if wake.ip().is_unspecified() {
+                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            let _ = t.join();
+        }
+        let live = std::mem::take(
+            &mut *self
+                .live
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for shared in live.iter().filter_map(Weak::upgrade) {
+            shared.lock().conn.disconnect(
+                whelk::DisconnectReason::BY_APPLICATION,
+                "server shutting down",
+            );
+            shared.kick();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Listens on `addr` and serves every connection with `handler`: two driver threads per
+/// connection (see the [crate docs](crate)), one thread per running command, at most
+/// [`ServerConfig::max_connections`] connections at once.
+pub fn listen<H: Handler>(
+    addr: impl ToSocketAddrs,
+    config: ServerConfig,
+    handler: H,
+) -> Result<Server> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    let handler = Arc::new(handler);
+    let stop = Arc::new(AtomicBool::new(false));
+    let live: Arc<Mutex<Vec<Weak<Shared<Conn>>>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let (stop2, live2, count2) = (stop.clone(), live.clone(), count.clone());
+    let thread = std::thread::Builder::new()
+        .name("whelk-accept".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                if count2.load(Ordering::SeqCst) >= config.max_connections {
+                    // Over the cap: close at once (as OpenSSH's MaxStartups does).
+                    drop(stream);
+                    continue;
+                }
+                if stream.set_nodelay(true).is_err() {
+                    continue;
+                }
+                let Ok(rng) = os_rng() else { continue };
+                let Ok(conn) = ServerConnection::new(config.ssh.clone(), rng, Instant::now())
+                else {
+                    continue;
+                };
+                count2.fetch_add(1, Ordering::SeqCst);
+                let shared = Shared::new(conn);
+                let hooks = Arc::new(ServerHooks {
+                    handler: handler.clone(),
+                    user: Mutex::default(),
+                    sessions: Mutex::default(),
+                    _slot: Slot(count2.clone()),
+                });
+                if spawn(&shared, stream, hooks, "whelk-server").is_ok() {
+                    let mut l = live2
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    l.retain(|w| w.strong_count() > 0);
+                    l.push(Arc::downgrade(&shared));
+                }
+            }
+        })?;
+    Ok(Server {
+        addr: local,
+        stop,
+        thread: Some(thread),
+        live,
+        count,
+    })
+}
