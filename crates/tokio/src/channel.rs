@@ -73,7 +73,15 @@ impl<C: DerefMut<Target = Connection> + Send> AsyncRead for ChannelReader<C> {
             this.shared.wake.notify_one();
             return Poll::Ready(Ok(()));
         }
+        let lost = g.done.clone();
         let c = g.chan(this.id);
+        if let Some(why) = lost
+            && !c.peer_eof
+            && max > 0
+        {
+            // The connection ended under the channel: an error, not a clean EOF.
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, why)));
+        }
         if c.eof || c.closed || max == 0 {
             return Poll::Ready(Ok(()));
         }

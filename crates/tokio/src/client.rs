@@ -1,22 +1,29 @@
-//! The async client: [`connect`], then [`Client::run`], [`Client::exec`] or
-//! [`Client::session`].
+//! The async client: [`connect`] (or [`connect_stream`], [`connect_command`],
+//! [`Client::jump`]), then [`Client::run`], [`Client::exec`], [`Client::session`] or one
+//! of the forwardings.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use whelk::{
-    Answer, ChannelEvent, ChannelId, ChannelOpenFailureReason, ClientConnection, Event,
-    HostKeyDecision, KeySigner, PrivateKey, PromptKind, PublicKey,
+    Answer, ChannelEvent, ChannelId, ChannelOpenFailureReason, ChannelOpenKind, ChannelRequestKind,
+    ClientConnection, Event, GlobalRequestKind, HostKeyDecision, IncomingChannel, KeySigner,
+    PrivateKey, PromptKind, PublicKey,
 };
+use whelk_keys::cert::{CertType, KeyOrCert};
 use whelk_keys::known_hosts::{HostKeyStatus, KnownHosts};
+use whelk_keys::{SigAlg, VerifyPolicy};
 use zeroize::Zeroizing;
 
 use crate::channel::{ChannelReader, ChannelWriter};
 use crate::driver::{Hooks, Inner, Shared, drive};
 use crate::error::{Error, Result};
+use crate::forward::{Endpoint, RemoteRoutes, connect_local};
 use crate::{os_rng, wait_for};
 
 /// The server's host key, as presented to a [`HostKeyPolicy::Callback`].
@@ -42,9 +49,12 @@ pub type HostKeyCallback = Arc<dyn Fn(&HostKeyInfo) -> bool + Send + Sync>;
 #[non_exhaustive]
 pub enum HostKeyPolicy {
     /// Trust what a `known_hosts` file lists for the host (the default:
-    /// `$HOME/.ssh/known_hosts`). Unknown, changed and revoked keys are rejected.
+    /// `$HOME/.ssh/known_hosts`). Unknown, changed and revoked keys are rejected. A host
+    /// certificate is trusted when a `@cert-authority` line for the host names its CA and
+    /// the certificate is a valid host certificate for the host name (as OpenSSH's
+    /// `ssh`); the client then offers the certificate algorithms first.
     KnownHostsFile(PathBuf),
-    /// Trust what these `known_hosts` lines list for the host.
+    /// Trust what these `known_hosts` lines list for the host (same rules).
     KnownHosts(String),
     /// Ask the application.
     Callback(HostKeyCallback),
@@ -70,20 +80,90 @@ impl Default for HostKeyPolicy {
     }
 }
 
+/// A boxed future, as the prompt callbacks return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// One keyboard-interactive prompt (RFC 4256 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The prompt text (sanitized).
+    pub text: String,
+    /// Whether the answer may be shown while typed.
+    pub echo: bool,
+}
+
+/// A keyboard-interactive round from the server (RFC 4256 §3.2), all text sanitized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KbdInteractive {
+    /// The user being authenticated.
+    pub user: String,
+    /// Title.
+    pub name: String,
+    /// Instruction.
+    pub instruction: String,
+    /// The prompts, in order (may be empty: answer with an empty list).
+    pub prompts: Vec<Prompt>,
+}
+
+/// The function behind a [`KbdCallback`].
+type KbdFn = dyn Fn(KbdInteractive) -> BoxFuture<Option<Vec<Zeroizing<String>>>> + Send + Sync;
+
+/// Answers keyboard-interactive rounds: one answer per prompt, or `None` to skip the
+/// method.
+#[derive(Clone)]
+pub struct KbdCallback(Arc<KbdFn>);
+
+impl std::fmt::Debug for KbdCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KbdCallback(..)")
+    }
+}
+
+/// Asked for a password (given the user name): `Some(password)` or `None` to skip the
+/// method. Called once per attempt, so a wrong answer can be corrected.
+#[derive(Clone)]
+pub struct PasswordCallback(
+    Arc<dyn Fn(String) -> BoxFuture<Option<Zeroizing<String>>> + Send + Sync>,
+);
+
+impl std::fmt::Debug for PasswordCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordCallback(..)")
+    }
+}
+
 /// Client settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The protocol settings (user, algorithms, limits).
     pub ssh: whelk::ClientConfig,
-    /// Keys tried for publickey authentication, in order.
+    /// Keys tried for publickey authentication, in order (after the agent's).
     pub keys: Vec<PrivateKey>,
-    /// The password for `password` (and single-prompt keyboard-interactive)
-    /// authentication.
+    /// The password for `password` authentication (used once).
     pub password: Option<Zeroizing<String>>,
+    /// Asked for passwords (after [`ClientConfig::password`], if any, was tried).
+    pub password_callback: Option<PasswordCallback>,
+    /// Answers keyboard-interactive prompts. Without it, a round with exactly one hidden
+    /// prompt is answered with [`ClientConfig::password`] (once), others are skipped.
+    pub kbd_callback: Option<KbdCallback>,
     /// The host key check.
     pub host_key: HostKeyPolicy,
-    /// How long connecting and authenticating may take (default 30 s).
+    /// How long the TCP connection (or proxy) may take to establish (default 30 s).
     pub connect_timeout: Option<Duration>,
+    /// How long the SSH handshake and authentication may take once connected (default
+    /// 60 s, including the time prompt callbacks take).
+    pub auth_timeout: Option<Duration>,
+    /// Send `keepalive@openssh.com` every interval (OpenSSH `ServerAliveInterval`;
+    /// default off).
+    pub keepalive_interval: Option<Duration>,
+    /// Unanswered keepalives after which the connection is declared dead and closed
+    /// (OpenSSH `ServerAliveCountMax`, default 3).
+    pub keepalive_max: u32,
+    /// An ssh-agent socket whose identities are tried first for publickey authentication.
+    pub agent: Option<PathBuf>,
+    /// Forward this agent socket to sessions (`auth-agent-req@openssh.com`, `ssh -A`).
+    pub forward_agent: Option<PathBuf>,
 }
 
 impl ClientConfig {
@@ -94,8 +174,15 @@ impl ClientConfig {
             ssh: whelk::ClientConfig::new(user),
             keys: Vec::new(),
             password: None,
+            password_callback: None,
+            kbd_callback: None,
             host_key: HostKeyPolicy::default(),
             connect_timeout: Some(Duration::from_secs(30)),
+            auth_timeout: Some(Duration::from_secs(60)),
+            keepalive_interval: None,
+            keepalive_max: 3,
+            agent: None,
+            forward_agent: None,
         }
     }
 
@@ -119,9 +206,80 @@ impl ClientConfig {
         self.host_key = policy;
         self
     }
+
+    /// Asks `f` for passwords (`f(user)`; `None` skips the method).
+    #[must_use]
+    pub fn password_prompt<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Zeroizing<String>>> + Send + 'static,
+    {
+        self.password_callback = Some(PasswordCallback(Arc::new(move |u| Box::pin(f(u)))));
+        self
+    }
+
+    /// Answers keyboard-interactive rounds with `f` (one answer per prompt; `None` skips
+    /// the method).
+    #[must_use]
+    pub fn keyboard_interactive<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(KbdInteractive) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Vec<Zeroizing<String>>>> + Send + 'static,
+    {
+        self.kbd_callback = Some(KbdCallback(Arc::new(move |k| Box::pin(f(k)))));
+        self
+    }
+
+    /// Sets the TCP connect timeout (`None`: no limit).
+    #[must_use]
+    pub fn connect_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.connect_timeout = limit;
+        self
+    }
+
+    /// Sets the handshake and authentication timeout (`None`: no limit).
+    #[must_use]
+    pub fn auth_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.auth_timeout = limit;
+        self
+    }
+
+    /// Sends `keepalive@openssh.com` every `interval` and closes the connection after
+    /// `max` went unanswered (OpenSSH `ServerAliveInterval` / `ServerAliveCountMax`).
+    #[must_use]
+    pub fn keepalive(mut self, interval: Duration, max: u32) -> Self {
+        self.keepalive_interval = Some(interval);
+        self.keepalive_max = max.max(1);
+        self
+    }
+
+    /// Tries the identities of the ssh-agent at `path` (before [`ClientConfig::keys`]).
+    #[must_use]
+    pub fn agent(mut self, path: impl Into<PathBuf>) -> Self {
+        self.agent = Some(path.into());
+        self
+    }
+
+    /// Tries the identities of the ssh-agent named by `SSH_AUTH_SOCK`, if set.
+    #[must_use]
+    pub fn agent_from_env(mut self) -> Self {
+        if let Some(p) = std::env::var_os("SSH_AUTH_SOCK").filter(|p| !p.is_empty()) {
+            self.agent = Some(PathBuf::from(p));
+        }
+        self
+    }
+
+    /// Forwards the agent at `path` into every session (`ssh -A`): the session asks for
+    /// `auth-agent-req@openssh.com` and the server's `auth-agent@openssh.com` channels
+    /// are connected to `path`. Only forward an agent to servers you trust.
+    #[must_use]
+    pub fn forward_agent(mut self, path: impl Into<PathBuf>) -> Self {
+        self.forward_agent = Some(path.into());
+        self
+    }
 }
 
-type Conn = ClientConnection;
+pub(crate) type Conn = ClientConnection;
 
 enum Trust {
     Known(KnownHosts),
@@ -129,51 +287,221 @@ enum Trust {
     Any,
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 struct ClientHooks {
     host: String,
     port: u16,
+    user: String,
     trust: Trust,
     password: Option<Zeroizing<String>>,
     password_used: bool,
+    password_callback: Option<PasswordCallback>,
+    kbd_callback: Option<KbdCallback>,
     rejected: Option<String>,
-    forwards: Forwards,
+    routes: RemoteRoutes,
+    forward_agent: Option<PathBuf>,
 }
 
-/// Remote forwards: (address, bound port) -> local target.
-type Forwards = Arc<std::sync::Mutex<Vec<(String, u32, String, u16)>>>;
-
 impl ClientHooks {
-    fn trusted(&self, algorithm: &str, blob: &[u8]) -> bool {
+    fn trusted(&self, algorithm: &str, blob: &[u8]) -> std::result::Result<(), String> {
         let key = PublicKey::from_blob(blob).ok();
         match &self.trust {
-            Trust::Any => true,
-            Trust::Known(kh) => key.is_some_and(|k| {
-                kh.lookup(&self.host, self.port).check(&k) == HostKeyStatus::Trusted
-            }),
-            Trust::Callback(cb) => cb(&HostKeyInfo {
-                host: self.host.clone(),
-                port: self.port,
-                algorithm: algorithm.to_string(),
-                key,
-                blob: blob.to_vec(),
-            }),
+            Trust::Any => Ok(()),
+            Trust::Known(kh) => {
+                let keys = kh.lookup(&self.host, self.port);
+                let (_, presented) = KeyOrCert::parse_for_algorithm(algorithm, blob)
+                    .map_err(|e| format!("host key blob: {e}"))?;
+                if keys.check(presented.public_key()) == HostKeyStatus::Revoked {
+                    return Err("host key revoked".into());
+                }
+                match presented.certificate() {
+                    Some(cert) => {
+                        if !keys.is_trusted_ca(cert.signature_key()) {
+                            return Err("host certificate CA not trusted for this host".into());
+                        }
+                        cert.validate(
+                            unix_now(),
+                            CertType::Host,
+                            Some(&self.host),
+                            &VerifyPolicy::default(),
+                        )
+                        .map_err(|e| format!("host certificate: {e}"))
+                    }
+                    None => match keys.check(presented.public_key()) {
+                        HostKeyStatus::Trusted => Ok(()),
+                        HostKeyStatus::Changed => Err("host key CHANGED".into()),
+                        other => Err(format!("host key {other:?}")),
+                    },
+                }
+            }
+            Trust::Callback(cb) => {
+                let info = HostKeyInfo {
+                    host: self.host.clone(),
+                    port: self.port,
+                    algorithm: algorithm.to_string(),
+                    key,
+                    blob: blob.to_vec(),
+                };
+                if cb(&info) {
+                    Ok(())
+                } else {
+                    Err("refused by the host key callback".into())
+                }
+            }
         }
     }
+
+    fn credentials(
+        &mut self,
+        shared: &Arc<Shared<Conn>>,
+        inner: &mut Inner<Conn>,
+        req: whelk::CredentialRequest,
+    ) {
+        match &req.kind {
+            PromptKind::Password => {
+                if let Some(p) = self.password.as_ref().filter(|_| !self.password_used) {
+                    self.password_used = true;
+                    let _ = inner
+                        .conn
+                        .respond_credentials(req, Answer::Password(p.clone()));
+                    return;
+                }
+                if let Some(cb) = &self.password_callback {
+                    let fut = (cb.0)(self.user.clone());
+                    answer_later(shared, req, async move {
+                        fut.await.map_or(Answer::Skip, Answer::Password)
+                    });
+                    return;
+                }
+            }
+            PromptKind::KeyboardInteractive {
+                name,
+                instruction,
+                prompts,
+            } => {
+                if let Some(cb) = &self.kbd_callback {
+                    let round = KbdInteractive {
+                        user: self.user.clone(),
+                        name: name.clone(),
+                        instruction: instruction.clone(),
+                        prompts: prompts
+                            .iter()
+                            .map(|(text, echo)| Prompt {
+                                text: text.clone(),
+                                echo: *echo,
+                            })
+                            .collect(),
+                    };
+                    let fut = (cb.0)(round);
+                    answer_later(shared, req, async move {
+                        fut.await.map_or(Answer::Skip, Answer::Responses)
+                    });
+                    return;
+                }
+                if let [(_, false)] = prompts.as_slice()
+                    && let Some(p) = self.password.as_ref().filter(|_| !self.password_used)
+                {
+                    self.password_used = true;
+                    let _ = inner
+                        .conn
+                        .respond_credentials(req, Answer::Responses(vec![p.clone()]));
+                    return;
+                }
+            }
+            _ => {}
+        }
+        let _ = inner.conn.respond_credentials(req, Answer::Skip);
+    }
+
+    fn incoming(&mut self, shared: &Arc<Shared<Conn>>, incoming: IncomingChannel) {
+        let target = match incoming.kind() {
+            ChannelOpenKind::ForwardedTcpip {
+                connected_address,
+                connected_port,
+                ..
+            } => self
+                .routes
+                .find_tcp(connected_address.as_bytes(), *connected_port),
+            ChannelOpenKind::ForwardedStreamlocal { socket_path, .. } => {
+                self.routes.find_unix(socket_path.as_bytes())
+            }
+            ChannelOpenKind::AuthAgent => self.forward_agent.clone().map(Endpoint::Unix),
+            _ => None,
+        };
+        let shared = shared.clone();
+        let Some(target) = target else {
+            let _ = shared.lock().conn.reject_channel(
+                incoming,
+                ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                "not requested",
+            );
+            return;
+        };
+        // Connect first, then confirm or refuse (as OpenSSH does).
+        tokio::spawn(async move {
+            match connect_local(&target).await {
+                Ok(sock) => {
+                    let id = {
+                        let mut g = shared.lock();
+                        match g.conn.accept_channel(incoming) {
+                            Ok(id) => {
+                                g.chan(id).open = Some(Ok(()));
+                                Some(id)
+                            }
+                            Err(_) => None,
+                        }
+                    };
+                    shared.wake.notify_one();
+                    if let Some(id) = id {
+                        let session = Session::new(shared, id);
+                        crate::forward::splice(sock, session).await;
+                    }
+                }
+                Err(e) => {
+                    let _ = shared.lock().conn.reject_channel(
+                        incoming,
+                        ChannelOpenFailureReason::CONNECT_FAILED,
+                        &e.to_string(),
+                    );
+                    shared.wake.notify_one();
+                }
+            }
+        });
+    }
+}
+
+/// Answers a credential request once `answer` is ready (a prompt callback).
+fn answer_later(
+    shared: &Arc<Shared<Conn>>,
+    req: whelk::CredentialRequest,
+    answer: impl Future<Output = Answer> + Send + 'static,
+) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let a = answer.await;
+        let _ = shared.lock().conn.respond_credentials(req, a);
+        shared.wake.notify_one();
+    });
 }
 
 impl Hooks<Conn> for ClientHooks {
     fn event(&mut self, shared: &Arc<Shared<Conn>>, inner: &mut Inner<Conn>, event: Event) {
         match event {
             Event::HostKey(check) => {
-                let ok = self.trusted(&check.algorithm, &check.host_key);
-                let decision = if ok {
-                    HostKeyDecision::Accept
-                } else {
-                    self.rejected = Some(format!(
-                        "{} key of {}:{} is not trusted",
-                        check.algorithm, self.host, self.port
-                    ));
-                    HostKeyDecision::Reject
+                let decision = match self.trusted(&check.algorithm, &check.host_key) {
+                    Ok(()) => HostKeyDecision::Accept,
+                    Err(why) => {
+                        self.rejected = Some(format!(
+                            "{} key of {}:{}: {why}",
+                            check.algorithm, self.host, self.port
+                        ));
+                        HostKeyDecision::Reject
+                    }
                 };
                 let _ = inner.conn.respond_host_key(check, decision);
                 if let Some(why) = &self.rejected
@@ -182,58 +510,8 @@ impl Hooks<Conn> for ClientHooks {
                     inner.done = Some(format!("host key: {why}"));
                 }
             }
-            Event::Credentials(req) => {
-                let answer = match (&req.kind, &self.password) {
-                    (PromptKind::Password, Some(p)) if !self.password_used => {
-                        self.password_used = true;
-                        Answer::Password(p.clone())
-                    }
-                    _ => Answer::Skip,
-                };
-                let _ = inner.conn.respond_credentials(req, answer);
-            }
-            Event::Channel(ChannelEvent::OpenRequest(incoming)) => {
-                let target = match incoming.kind() {
-                    whelk::ChannelOpenKind::ForwardedTcpip {
-                        connected_address,
-                        connected_port,
-                        ..
-                    } => self
-                        .forwards
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .iter()
-                        .find(|(a, p, _, _)| {
-                            *p == *connected_port && connected_address.as_bytes() == a.as_bytes()
-                        })
-                        .map(|(_, _, h, p)| (h.clone(), *p)),
-                    _ => None,
-                };
-                match target {
-                    Some((host, port)) => {
-                        if let Ok(id) = inner.conn.accept_channel(incoming) {
-                            inner.chan(id).open = Some(Ok(()));
-                            let session = Session {
-                                shared: shared.clone(),
-                                id,
-                            };
-                            tokio::spawn(async move {
-                                if let Ok(sock) = TcpStream::connect((host.as_str(), port)).await {
-                                    let _ = sock.set_nodelay(true);
-                                    splice(sock, &session).await;
-                                }
-                            });
-                        }
-                    }
-                    None => {
-                        let _ = inner.conn.reject_channel(
-                            incoming,
-                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
-                            "not supported",
-                        );
-                    }
-                }
-            }
+            Event::Credentials(req) => self.credentials(shared, inner, req),
+            Event::Channel(ChannelEvent::OpenRequest(incoming)) => self.incoming(shared, incoming),
             Event::Channel(ChannelEvent::Request {
                 token: Some(token), ..
             }) => {
@@ -248,9 +526,10 @@ impl Hooks<Conn> for ClientHooks {
 /// task until [`Client::disconnect`], the peer ends it, or the last clone is dropped.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared<Conn>>,
+    pub(crate) shared: Arc<Shared<Conn>>,
     _guard: Arc<Guard>,
-    forwards: Forwards,
+    pub(crate) routes: RemoteRoutes,
+    forward_agent: bool,
 }
 
 /// Disconnects when the last [`Client`] clone goes away.
@@ -294,10 +573,7 @@ pub struct ExitStatus {
     pub signal: Option<String>,
 }
 
-/// Connects to `host:port` (TCP_NODELAY), checks the host key and authenticates.
-pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
-    let limit = config.connect_timeout;
-    let fut = connect_inner(host, port, config);
+async fn with_limit<T>(limit: Option<Duration>, fut: impl Future<Output = Result<T>>) -> Result<T> {
     match limit {
         Some(t) => tokio::time::timeout(t, fut)
             .await
@@ -306,7 +582,73 @@ pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Clie
     }
 }
 
-async fn connect_inner(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
+/// Connects to `host:port` over TCP (TCP_NODELAY, [`ClientConfig::connect_timeout`]),
+/// checks the host key and authenticates (within [`ClientConfig::auth_timeout`]).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), whelk_tokio::Error> {
+/// use std::time::Duration;
+/// use whelk_tokio::{ClientConfig, connect};
+/// let config = ClientConfig::new("alice")
+///     .agent_from_env()
+///     .keepalive(Duration::from_secs(15), 3);
+/// let client = connect("example.org", 22, config).await?;
+/// let out = client.run("uptime").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
+    let stream = with_limit(config.connect_timeout, async {
+        Ok(TcpStream::connect((host, port)).await?)
+    })
+    .await?;
+    stream.set_nodelay(true)?;
+    connect_stream(stream, host, port, config).await
+}
+
+/// Runs SSH over an already established byte stream (a proxy's socket, a
+/// [`ProxyCommand`](connect_command)'s pipes, a channel of another connection as
+/// [`Client::jump`] does). `host` and `port` are the names the host key is checked for.
+pub async fn connect_stream<S>(
+    stream: S,
+    host: &str,
+    port: u16,
+    config: ClientConfig,
+) -> Result<Client>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let limit = config.auth_timeout;
+    with_limit(limit, handshake(stream, host, port, config)).await
+}
+
+/// Connects through a proxy command (OpenSSH `ProxyCommand`): `command` runs under
+/// `sh -c` with `%h` and `%p` replaced by `host` and `port` (and `%%` by `%`), and SSH
+/// runs over its stdin and stdout. The command is killed when the connection ends.
+pub async fn connect_command(
+    command: &str,
+    host: &str,
+    port: u16,
+    config: ClientConfig,
+) -> Result<Client> {
+    let stream = crate::stream::ChildStream::spawn(command, host, port)?;
+    connect_stream(stream, host, port, config).await
+}
+
+/// The host key algorithms with the certificate variants first (what OpenSSH offers when
+/// `known_hosts` has a `@cert-authority` for the host).
+fn certs_first(plain: &[String]) -> Vec<String> {
+    let certs = plain
+        .iter()
+        .filter_map(|n| SigAlg::from_name(n))
+        .map(|a| a.cert_name().to_string())
+        .filter(|c| !plain.contains(c));
+    certs.chain(plain.iter().cloned()).collect()
+}
+
+async fn handshake<S>(stream: S, host: &str, port: u16, mut config: ClientConfig) -> Result<Client>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let trust = match config.host_key {
         HostKeyPolicy::AcceptAny => Trust::Any,
         HostKeyPolicy::Callback(cb) => Trust::Callback(cb),
@@ -316,24 +658,45 @@ async fn connect_inner(host: &str, port: u16, config: ClientConfig) -> Result<Cl
             Trust::Known(KnownHosts::parse(&text))
         }
     };
-    let stream = TcpStream::connect((host, port)).await?;
-    stream.set_nodelay(true)?;
+    if let Trust::Known(kh) = &trust
+        && !kh.lookup(host, port).cert_authorities.is_empty()
+    {
+        let algs = &mut config.ssh.transport.algorithms.host_key;
+        *algs = certs_first(algs);
+    }
+    let user = config.ssh.auth.user.clone();
     let mut conn = ClientConnection::new(config.ssh, os_rng()?, Instant::now())?;
+    if let Some(path) = &config.agent {
+        for signer in crate::agent::agent_signers(path).await? {
+            conn.add_identity(signer)?;
+        }
+    }
     for key in config.keys {
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
     }
     let shared = Shared::new(conn);
-    let forwards = Forwards::default();
+    let routes = RemoteRoutes::default();
     let hooks = ClientHooks {
         host: host.to_string(),
         port,
+        user,
         trust,
         password: config.password,
         password_used: false,
+        password_callback: config.password_callback,
+        kbd_callback: config.kbd_callback,
         rejected: None,
-        forwards: forwards.clone(),
+        routes: routes.clone(),
+        forward_agent: config.forward_agent.clone(),
     };
-    tokio::spawn(drive(shared.clone(), stream, hooks));
+    let driver = tokio::spawn(drive(shared.clone(), stream, hooks));
+    let client = Client {
+        _guard: Arc::new(Guard(shared.clone())),
+        shared: shared.clone(),
+        routes,
+        forward_agent: config.forward_agent.is_some(),
+    };
+    // Dropping `client` on failure or timeout ends the driver.
     wait_for(&shared, |g| {
         if g.authenticated {
             Some(Ok(()))
@@ -348,28 +711,100 @@ async fn connect_inner(host: &str, port: u16, config: ClientConfig) -> Result<Cl
         }
     })
     .await?;
-    Ok(Client {
-        _guard: Arc::new(Guard(shared.clone())),
-        shared,
-        forwards,
-    })
+    if let Some(interval) = config.keepalive_interval {
+        tokio::spawn(keepalive(
+            shared,
+            interval,
+            config.keepalive_max,
+            driver.abort_handle(),
+        ));
+    }
+    Ok(client)
+}
+
+/// Sends `keepalive@openssh.com` every `interval`; after `max` intervals without an answer
+/// the connection is closed with "keepalive timeout".
+async fn keepalive(
+    shared: Arc<Shared<Conn>>,
+    interval: Duration,
+    max: u32,
+    driver: tokio::task::AbortHandle,
+) {
+    let mut outstanding = None;
+    let mut missed = 0u32;
+    loop {
+        tokio::time::sleep(interval).await;
+        let dead = {
+            let mut g = shared.lock();
+            if g.done.is_some() {
+                return;
+            }
+            let mut dead = None;
+            let answered = outstanding.is_none_or(|id| {
+                let i = g.global_results.iter().position(|r| r.0 == id);
+                i.map(|i| g.global_results.swap_remove(i)).is_some()
+            });
+            if answered {
+                missed = 0;
+                outstanding = g
+                    .conn
+                    .global_request(GlobalRequestKind::Keepalive, true)
+                    .ok();
+            } else {
+                missed += 1;
+                if missed >= max {
+                    let why = format!(
+                        "keepalive timeout: no answer to {missed} keepalives ({interval:?} apart)"
+                    );
+                    g.conn
+                        .disconnect(whelk::DisconnectReason::CONNECTION_LOST, &why);
+                    g.finish(why.clone());
+                    dead = Some(why);
+                }
+            }
+            dead
+        };
+        shared.wake.notify_one();
+        if dead.is_some() {
+            shared.changed.notify_waiters();
+            // Give the DISCONNECT a moment, then drop the socket even if the write is
+            // stuck.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            driver.abort();
+            return;
+        }
+    }
 }
 
 impl Client {
-    /// Opens a session channel.
+    /// Opens a session channel (with [`ClientConfig::forward_agent`], it asks for agent
+    /// forwarding first).
     pub async fn session(&self) -> Result<Session> {
+        let s = self.open(ChannelOpenKind::Session).await?;
+        if self.forward_agent {
+            s.shared
+                .lock()
+                .conn
+                .request(s.id, ChannelRequestKind::AuthAgentReq, false)?;
+            s.shared.wake.notify_one();
+        }
+        Ok(s)
+    }
+
+    /// Opens a channel of any kind and waits for the server's answer.
+    pub async fn open(&self, kind: ChannelOpenKind) -> Result<Session> {
         let id = {
             let mut g = self.shared.lock();
-            let id = g.conn.open_session()?;
+            let id = g.conn.open(kind)?;
             g.chan(id);
             id
         };
         self.open_wait(id).await
     }
 
-    /// Opens a `direct-tcpip` channel to `host:port` as seen from the server (one
-    /// connection of local port forwarding). Its [`Session::stdin`] writes to the remote
-    /// end, its [`Session::stdout`] reads from it.
+    /// Opens a `direct-tcpip` channel to `host:port` as seen from the server (RFC 4254
+    /// §7.2; one connection of local port forwarding). The [`Session`] is an
+    /// `AsyncRead + AsyncWrite` stream to the remote end.
     pub async fn direct_tcpip(&self, host: &str, port: u16) -> Result<Session> {
         let id = {
             let mut g = self.shared.lock();
@@ -382,85 +817,37 @@ impl Client {
         self.open_wait(id).await
     }
 
-    /// Local port forwarding (`ssh -L`): listens on `listen` and carries each connection
-    /// to `host:port` through the server. Returns the bound address and the forwarding
-    /// task (abort it to stop; it keeps the connection alive while it runs).
-    pub async fn forward_local(
-        &self,
-        listen: &str,
-        host: &str,
-        port: u16,
-    ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let client = self.clone();
-        let host = host.to_string();
-        let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let _ = sock.set_nodelay(true);
-                let client = client.clone();
-                let host = host.clone();
-                tokio::spawn(async move {
-                    if let Ok(ch) = client.direct_tcpip(&host, port).await {
-                        splice(sock, &ch).await;
-                    }
-                });
-            }
-        });
-        Ok((addr, task))
+    /// Opens a `direct-streamlocal@openssh.com` channel to the UNIX socket `path` on the
+    /// server (OpenSSH PROTOCOL §2.4). The [`Session`] is an `AsyncRead + AsyncWrite`
+    /// stream.
+    pub async fn direct_streamlocal(&self, path: &str) -> Result<Session> {
+        self.open(ChannelOpenKind::DirectStreamlocal {
+            socket_path: path.to_string().into(),
+            reserved: "".into(),
+            reserved_port: 0,
+        })
+        .await
     }
 
-    /// Remote port forwarding (`ssh -R`): asks the server to listen on `address:port`
-    /// (port 0: the server picks) and carries each connection it forwards to
-    /// `target_host:target_port` from here. Returns the port the server bound.
-    pub async fn forward_remote(
-        &self,
-        address: &str,
-        port: u16,
-        target_host: &str,
-        target_port: u16,
-    ) -> Result<u32> {
-        let request = {
-            let mut g = self.shared.lock();
-            g.conn.tcpip_forward(address, u32::from(port))?
-        };
-        self.shared.wake.notify_one();
-        let (ok, bound) = wait_for(&self.shared, |g| {
-            if let Some(i) = g.global_results.iter().position(|r| r.0 == request) {
-                let (_, ok, bound) = g.global_results.swap_remove(i);
-                return Some((ok, bound));
-            }
-            g.done.as_ref().map(|_| (false, None))
-        })
-        .await;
-        if !ok {
-            return Err(Error::Refused("tcpip-forward".into()));
-        }
-        let bound = bound.unwrap_or(u32::from(port));
-        self.forwards
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((
-                address.to_string(),
-                bound,
-                target_host.to_string(),
-                target_port,
-            ));
-        Ok(bound)
+    /// ProxyJump (`ssh -J`): connects to `host:port` as seen from this server, through a
+    /// `direct-tcpip` channel of this connection, and runs a new SSH connection over it
+    /// (host key checked for `host`). This connection stays up while the new one uses it.
+    pub async fn jump(&self, host: &str, port: u16, config: ClientConfig) -> Result<Self> {
+        let channel = with_limit(config.connect_timeout, self.direct_tcpip(host, port)).await?;
+        connect_stream(channel, host, port, config).await
     }
 
     async fn open_wait(&self, id: ChannelId) -> Result<Session> {
         self.shared.wake.notify_one();
+        // Owns the channel from here: closed if the wait is abandoned.
+        let session = Session::new(self.shared.clone(), id);
         wait_for(&self.shared, |g| match &g.chan(id).open {
             Some(Ok(())) => Some(Ok(())),
             Some(Err(why)) => Some(Err(Error::Refused(why.clone()))),
             None => g.done.clone().map(|why| Err(Error::Closed(why))),
         })
         .await?;
-        Ok(Session {
-            shared: self.shared.clone(),
-            id,
-        })
+        Ok(session)
     }
 
     /// Opens a session and runs `command` in it.
@@ -479,6 +866,17 @@ impl Client {
 
     /// [`Client::run`] with a time limit; on expiry the channel is closed and
     /// [`Error::Timeout`] returned.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: whelk_tokio::Client) -> Result<(), whelk_tokio::Error> {
+    /// use std::time::Duration;
+    /// match client.run_timeout("make test", Some(Duration::from_secs(60))).await {
+    ///     Ok(out) => println!("exit {:?}", out.exit_status),
+    ///     Err(whelk_tokio::Error::Timeout) => println!("took too long"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn run_timeout(&self, command: &str, limit: Option<Duration>) -> Result<Output> {
         let Some(limit) = limit else {
             return self.run(command).await;
@@ -500,6 +898,12 @@ impl Client {
         self.shared.lock().done.is_none()
     }
 
+    /// Waits until the connection ended; returns why (e.g. "keepalive timeout: ...",
+    /// "connection closed by peer").
+    pub async fn closed(&self) -> String {
+        wait_for(&self.shared, |g| g.done.clone()).await
+    }
+
     /// Ends the connection (`SSH_MSG_DISCONNECT` by application).
     pub async fn disconnect(&self) {
         self.shared
@@ -511,10 +915,16 @@ impl Client {
     }
 }
 
-/// A session channel.
+/// A channel: a session (with [`Session::exec`], [`Session::shell`], ...) or a forwarded
+/// connection. It is itself an `AsyncRead` (the channel's data: a command's stdout) and an
+/// `AsyncWrite` (stdin; shutting down sends EOF), so one value carries a whole
+/// connection; [`Session::stdout`], [`Session::stderr`] and [`Session::stdin`] give
+/// separate handles. Dropping it closes the channel.
 pub struct Session {
     shared: Arc<Shared<Conn>>,
     id: ChannelId,
+    reader: ChannelReader<ClientConnection>,
+    writer: ChannelWriter<ClientConnection>,
 }
 
 impl std::fmt::Debug for Session {
@@ -524,6 +934,15 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    pub(crate) fn new(shared: Arc<Shared<Conn>>, id: ChannelId) -> Self {
+        Self {
+            reader: ChannelReader::stdout(shared.clone(), id),
+            writer: ChannelWriter::stdout(shared.clone(), id),
+            shared,
+            id,
+        }
+    }
+
     /// The channel.
     #[must_use]
     pub fn id(&self) -> ChannelId {
@@ -570,6 +989,13 @@ impl Session {
     pub async fn subsystem(&self, name: &str) -> Result<()> {
         let id = self.id;
         self.request("subsystem", |c| c.subsystem(id, name)).await
+    }
+
+    /// Sets an environment variable (servers accept only what they allow, e.g. sshd's
+    /// `AcceptEnv`).
+    pub async fn env(&self, name: &str, value: &str) -> Result<()> {
+        let id = self.id;
+        self.request("env", |c| c.env(id, name, value)).await
     }
 
     /// Asks for a pseudo-terminal.
@@ -674,6 +1100,40 @@ impl Drop for Session {
     }
 }
 
+impl AsyncRead for Session {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().reader).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Session {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().writer).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().writer).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().writer).poll_shutdown(cx)
+    }
+}
+
 /// A session's stdin: [`tokio::io::AsyncWrite`]; shutting it down sends EOF.
 #[derive(Debug)]
 pub struct Stdin(ChannelWriter<ClientConnection>);
@@ -686,42 +1146,26 @@ impl Stdin {
     }
 }
 
-impl tokio::io::AsyncWrite for Stdin {
+impl AsyncWrite for Stdin {
     fn poll_write(
-        self: std::pin::Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
 
     fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }
 
     fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
-}
-
-/// Copies both ways between a socket and a channel until both directions ended.
-async fn splice(sock: TcpStream, ch: &Session) {
-    let (mut rd, mut wr) = sock.into_split();
-    let mut to_remote = ch.stdin();
-    let mut from_remote = ch.stdout();
-    let up = async {
-        let _ = tokio::io::copy(&mut rd, &mut to_remote).await;
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_remote).await;
-    };
-    let down = async {
-        let _ = tokio::io::copy(&mut from_remote, &mut wr).await;
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
-    };
-    tokio::join!(up, down);
 }

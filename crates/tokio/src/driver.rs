@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event, GlobalReply};
 
@@ -23,6 +22,8 @@ pub(crate) struct Chan {
     pub(crate) open: Option<Result<(), String>>,
     pub(crate) eof: bool,
     pub(crate) closed: bool,
+    /// The peer itself sent EOF or CLOSE (not just the connection ending).
+    pub(crate) peer_eof: bool,
     pub(crate) exit_status: Option<u32>,
     pub(crate) exit_signal: Option<String>,
     /// Replies to our want-reply requests, in order.
@@ -63,7 +64,7 @@ impl<C: DerefMut<Target = Connection>> Inner<C> {
         self.chans.entry(id).or_default()
     }
 
-    fn finish(&mut self, why: String) {
+    pub(crate) fn finish(&mut self, why: String) {
         if self.done.is_none() {
             self.done = Some(why);
         }
@@ -145,11 +146,13 @@ where
                 ChannelEvent::Eof { id } => {
                     let c = inner.chan(id);
                     c.eof = true;
+                    c.peer_eof = true;
                     c.wake_all();
                 }
                 ChannelEvent::Closed { id } => {
                     let c = inner.chan(id);
                     c.eof = true;
+                    c.peer_eof = true;
                     c.closed = true;
                     c.wake_all();
                 }
@@ -197,13 +200,15 @@ where
     }
 }
 
-/// Runs the connection over `stream` until it ends.
-pub(crate) async fn drive<C, H>(shared: Arc<Shared<C>>, stream: TcpStream, mut hooks: H)
+/// Runs the connection over `stream` (a socket, a proxy command's pipes, a channel of
+/// another connection) until it ends.
+pub(crate) async fn drive<C, H, S>(shared: Arc<Shared<C>>, stream: S, mut hooks: H)
 where
     C: DerefMut<Target = Connection> + Send + 'static,
     H: Hooks<C>,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut rbuf = vec![0u8; READ_CHUNK];
     let mut leftover = BytesMut::new();
     let mut out = BytesMut::new();

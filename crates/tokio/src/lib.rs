@@ -21,11 +21,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod agent;
 mod channel;
 mod client;
 mod driver;
 mod error;
+mod forward;
 mod server;
+mod socks;
+mod stream;
 
 use std::sync::Arc;
 
@@ -36,7 +40,13 @@ pub use client::{
     Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, Output, Session,
     Stdin, connect,
 };
+pub use client::{
+    BoxFuture, KbdCallback, KbdInteractive, PasswordCallback, Prompt, connect_command,
+    connect_stream,
+};
 pub use error::{Error, Result};
+pub use forward::{Endpoint, LocalForward, RemoteForward};
+pub use stream::ChildStream;
 pub use server::{Handler, Server, ServerConfig, ServerSession, listen};
 
 /// A ChaCha20 generator seeded from the operating system.

@@ -183,15 +183,17 @@ async fn local_and_remote_port_forwarding_through_sshd() {
         }
     });
     let c = client(&sshd).await;
-    let (addr, task) = c
+    let local = c
         .forward_local("127.0.0.1:0", "127.0.0.1", svc_port)
         .await
         .unwrap();
+    let addr = local.local_addr().unwrap();
     // Remote forwarding: sshd listens and the connections come back to us.
-    let bound = c
+    let remote_fwd = c
         .forward_remote("127.0.0.1", 0, "127.0.0.1", svc_port)
         .await
         .unwrap();
+    let bound = remote_fwd.remote_port().unwrap();
     assert_ne!(bound, 0);
     let remote: std::net::SocketAddr = format!("127.0.0.1:{bound}").parse().unwrap();
     for (round, addr) in [addr, addr, remote, remote].into_iter().enumerate() {
@@ -204,7 +206,9 @@ async fn local_and_remote_port_forwarding_through_sshd() {
         let want: String = msg.chars().rev().collect();
         assert_eq!(String::from_utf8_lossy(&back), want);
     }
-    task.abort();
+    local.close().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    drop(remote_fwd);
     c.disconnect().await;
 }
 
