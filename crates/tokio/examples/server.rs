@@ -10,7 +10,7 @@
 
 use tokio::io::AsyncWriteExt;
 use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
-use whelk_tokio::{Handler, ServerConfig, ServerSession, listen};
+use whelk_tokio::{Exit, Handler, ServerConfig, ServerSession, listen};
 
 struct Echo(AuthorizedKeysPolicy);
 
@@ -22,12 +22,12 @@ impl Handler for Echo {
         self.0.decide(request, now)
     }
 
-    async fn exec(&self, command: String, session: ServerSession) -> u32 {
+    async fn exec(&self, command: String, session: ServerSession) -> Exit {
         let _ = session
             .stdout()
             .write_all(format!("you said: {command}\n").as_bytes())
             .await;
-        0
+        Exit::Code(0)
     }
 }
 
@@ -46,5 +46,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = listen(addr, ServerConfig::new(vec![host]), Echo(policy)).await?;
     println!("listening on {}", server.local_addr());
     tokio::signal::ctrl_c().await?;
+    // Disconnect every client (BY_APPLICATION) and give them a moment to go.
+    server
+        .shutdown_and_wait(std::time::Duration::from_secs(5))
+        .await;
     Ok(())
 }

@@ -112,6 +112,18 @@ impl<C> Shared<C> {
 pub(crate) trait Hooks<C>: Send + 'static {
     /// A non-channel event, or a channel open/request the role decides.
     fn event(&mut self, shared: &Arc<Shared<C>>, inner: &mut Inner<C>, event: Event);
+
+    /// A global request of the peer. Returns the token if it is still unanswered: the
+    /// common code then refuses it (the default for roles that take none).
+    fn global_request(
+        &mut self,
+        _shared: &Arc<Shared<C>>,
+        _inner: &mut Inner<C>,
+        _kind: whelk::GlobalRequestKind,
+        token: Option<whelk::GlobalRequestToken>,
+    ) -> Option<whelk::GlobalRequestToken> {
+        token
+    }
 }
 
 /// Drains the connection's events: channel bookkeeping here, the rest to the role.
@@ -180,10 +192,10 @@ where
                     bound_port,
                     ..
                 } => inner.global_results.push((request, success, bound_port)),
-                ChannelEvent::GlobalRequest {
-                    token: Some(token), ..
-                } => {
-                    let _ = inner.conn.respond_global(token, GlobalReply::Failure);
+                ChannelEvent::GlobalRequest { kind, token } => {
+                    if let Some(token) = hooks.global_request(shared, inner, kind, token) {
+                        let _ = inner.conn.respond_global(token, GlobalReply::Failure);
+                    }
                 }
                 other => hooks.event(shared, inner, Event::Channel(other)),
             },

@@ -47,7 +47,10 @@ pub use client::{
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use stream::ChildStream;
-pub use server::{Handler, Server, ServerConfig, ServerSession, listen};
+pub use server::{
+    AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Pty, Server, ServerConfig,
+    ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve,
+};
 
 /// A ChaCha20 generator seeded from the operating system.
 pub(crate) fn os_rng() -> Result<chacha20::ChaCha20Rng> {

@@ -236,20 +236,20 @@ impl Handler for Echo {
         }
     }
 
-    async fn exec(&self, command: String, session: ServerSession) -> u32 {
+    async fn exec(&self, command: String, session: ServerSession) -> Exit {
         let mut out = session.stdout();
         let mut err = session.stderr();
         if command == "cat" {
             let mut input = Vec::new();
             session.stdin().read_to_end(&mut input).await.unwrap();
             out.write_all(&input).await.unwrap();
-            return 0;
+            return Exit::Code(0);
         }
         out.write_all(format!("ran: {command}\n").as_bytes())
             .await
             .unwrap();
         err.write_all(b"to stderr\n").await.unwrap();
-        7
+        Exit::Code(7)
     }
 }
 

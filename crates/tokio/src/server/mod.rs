@@ -1,30 +1,147 @@
-//! A minimal async server: [`listen`] with a [`Handler`] that decides authentication and
-//! runs `exec` requests.
+//! The async SSH server: [`listen`] (or [`serve`] on a bound listener) with a
+//! [`Handler`] that makes every decision, one driver task per connection.
+//!
+//! The handler decides authentication, session requests (`pty-req`, `env`,
+//! `auth-agent-req@openssh.com`, `shell`, `exec`, `subsystem`) and forwarding
+//! (`direct-tcpip`, `direct-streamlocal@openssh.com`, `tcpip-forward`,
+//! `streamlocal-forward@openssh.com`). Every method has a default: sessions are refused,
+//! environment variables, agent forwarding and all forwarding denied, PTYs allowed. Each
+//! call runs in its own task; a decision that does not come within
+//! [`ServerConfig::decision_timeout`] is a denial, so a stuck handler cannot pin a
+//! connection. Forwarding that the handler allows is done by the server itself (it
+//! connects, binds and pipes both ways with back-pressure).
+//!
+//! Requests on one session channel are handled in order (an `env` decision completes
+//! before the `shell` it precedes starts); `window-change`, `signal` and `break` reach
+//! the running session as [`SessionEvent`]s.
+//!
+//! Limits: [`ServerConfig::max_startups`] (sshd's `MaxStartups`, random early drop of
+//! unauthenticated connections), [`ServerConfig::max_connections`], the login grace time
+//! of the protocol settings, and the channel limits of [`whelk::ServerConfig`].
+//! [`Server::shutdown`] stops accepting and disconnects every connection.
+//!
+//! ```no_run
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
+//! use whelk_tokio::{ConnectionInfo, Exit, Handler, Pty, ServerConfig, ServerSession, listen};
+//!
+//! struct App {
+//!     keys: AuthorizedKeysPolicy,
+//! }
+//!
+//! impl Handler for App {
+//!     async fn auth(&self, request: &AuthRequest) -> Decision {
+//!         let now = std::time::SystemTime::now()
+//!             .duration_since(std::time::UNIX_EPOCH)
+//!             .map_or(0, |d| d.as_secs());
+//!         self.keys.decide(request, now)
+//!     }
+//!
+//!     async fn authenticated(&self, conn: &ConnectionInfo) {
+//!         println!("{} logged in from {}", conn.user(), conn.peer_addr());
+//!     }
+//!
+//!     async fn env(&self, _conn: &ConnectionInfo, name: &str, _value: &str) -> bool {
+//!         name == "LANG" || name.starts_with("LC_")
+//!     }
+//!
+//!     async fn exec(&self, command: String, session: ServerSession) -> Exit {
+//!         let mut out = session.stdout();
+//!         match command.as_str() {
+//!             "cat" => {
+//!                 let mut input = Vec::new();
+//!                 let _ = session.stdin().read_to_end(&mut input).await;
+//!                 let _ = out.write_all(&input).await;
+//!                 Exit::Code(0)
+//!             }
+//!             _ => {
+//!                 let _ = session.stderr().write_all(b"unknown command\n").await;
+//!                 Exit::Code(127)
+//!             }
+//!         }
+//!     }
+//!
+//!     async fn direct_tcpip(
+//!         &self,
+//!         _conn: &ConnectionInfo,
+//!         host: &str,
+//!         _port: u32,
+//!         _originator: &str,
+//!         _originator_port: u32,
+//!     ) -> bool {
+//!         host == "127.0.0.1" || host == "localhost"
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), whelk_tokio::Error> {
+//! let host_key = PrivateKey::ed25519_from_seed(&[7; 32]);
+//! let keys = AuthorizedKeysPolicy::new("ssh-ed25519 AAAA... alice@example");
+//! let server = listen("127.0.0.1:2222", ServerConfig::new(vec![host_key]), App { keys }).await?;
+//! // ... later:
+//! server.shutdown_and_wait(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
 
+mod forward;
+mod limits;
+mod session;
+
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use whelk::{
     AuthRequest, ChannelEvent, ChannelId, ChannelOpenFailureReason, ChannelOpenKind,
-    ChannelRequestKind, Decision, Event, ServerConnection,
+    ChannelRequestKind, Decision, DisconnectReason, Event, GlobalReply, GlobalRequestKind,
+    GlobalRequestToken, IncomingChannel, RequestToken, ServerConnection, TerminalModes,
 };
 
-use crate::channel::{ChannelReader, ChannelWriter};
 use crate::driver::{Hooks, Inner, Shared, drive};
 use crate::error::Result;
-use crate::os_rng;
+use crate::{os_rng, wait_for};
+
+pub use limits::MaxStartups;
+pub use session::{
+    AgentListener, ConnectionInfo, Exit, Pty, ServerSession, ServerStream, SessionEvent,
+    SessionKind,
+};
 
 type Conn = ServerConnection;
 
-/// Server settings.
+/// Server settings: the protocol settings plus the limits of the async server.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
-    /// The protocol settings (host keys, authentication, algorithms, limits).
+    /// The protocol settings (host keys, authentication incl. login grace time and
+    /// maximum attempts, algorithms, channel limits).
     pub ssh: whelk::ServerConfig,
+    /// Random early drop of unauthenticated connections (default `10:30:100`, as sshd).
+    pub max_startups: MaxStartups,
+    /// Most connections at once, authenticated or not (default 1000); more are refused
+    /// right after `accept`.
+    pub max_connections: usize,
+    /// How long the [`Handler`] may take for a decision (authentication, a channel open,
+    /// a request) before it counts as a denial (default 30 s). Also bounds connecting a
+    /// `direct-tcpip` target.
+    pub decision_timeout: Duration,
+    /// Whether refused connections get a version line and `SSH_MSG_DISCONNECT`
+    /// (`TOO_MANY_CONNECTIONS`) before the close, so the client can tell why (default
+    /// true; false just closes, as sshd does).
+    pub refusal_message: bool,
+    /// sshd's `GatewayPorts`: false (the default) binds every `tcpip-forward` listener to
+    /// loopback whatever address the client asked for.
+    pub gateway_ports: bool,
+    /// Most `tcpip-forward` + `streamlocal-forward` listeners per connection (default 64).
+    pub max_forwards: usize,
+    /// Queue of [`SessionEvent`]s not yet taken by a session (default 64); further events
+    /// are dropped (`break` is then answered with failure).
+    pub session_event_queue: usize,
 }
 
 impl ServerConfig {
@@ -33,128 +150,705 @@ impl ServerConfig {
     pub fn new(host_keys: Vec<whelk::PrivateKey>) -> Self {
         Self {
             ssh: whelk::ServerConfig::new(host_keys),
+            max_startups: MaxStartups::default(),
+            max_connections: 1000,
+            decision_timeout: Duration::from_secs(30),
+            refusal_message: true,
+            gateway_ports: false,
+            max_forwards: 64,
+            session_event_queue: 64,
         }
     }
 }
 
-/// What the application decides: authentication and commands. Each call runs in its own
-/// task, so it may take its time (a database lookup, a long command).
+/// What the application decides, and the sessions it runs. Every method but
+/// [`Handler::auth`] has a default; security-relevant ones deny. Each call runs in its
+/// own task and may take its time (a database lookup, a long command), but a decision
+/// must come within [`ServerConfig::decision_timeout`].
 pub trait Handler: Send + Sync + 'static {
+    /// A TCP connection was accepted (before the SSH handshake): return false to close it
+    /// (an address filter). Default: accept.
+    fn connected(&self, conn: &ConnectionInfo) -> impl Future<Output = bool> + Send {
+        let _ = conn;
+        async { true }
+    }
+
     /// Decides an authentication request (publickey signatures are already verified;
     /// [`whelk::AuthorizedKeysPolicy`] decides from an `authorized_keys` text).
     fn auth(&self, request: &AuthRequest) -> impl Future<Output = Decision> + Send;
 
-    /// Runs `command` for an `exec` request; returns its exit status. The session's
-    /// stdin, stdout and stderr are async streams; EOF and CLOSE follow the return.
-    fn exec(&self, command: String, session: ServerSession) -> impl Future<Output = u32> + Send;
+    /// [`Handler::auth`] with the connection (peer address) at hand; by default calls
+    /// [`Handler::auth`].
+    fn auth_from(
+        &self,
+        conn: &ConnectionInfo,
+        request: &AuthRequest,
+    ) -> impl Future<Output = Decision> + Send {
+        let _ = conn;
+        self.auth(request)
+    }
+
+    /// Authentication succeeded ([`ConnectionInfo::user`] is set). For logs.
+    fn authenticated(&self, conn: &ConnectionInfo) -> impl Future<Output = ()> + Send {
+        let _ = conn;
+        async {}
+    }
+
+    /// The connection ended (`reason` says why). For logs.
+    fn disconnected(&self, conn: &ConnectionInfo, reason: &str) -> impl Future<Output = ()> + Send {
+        let _ = (conn, reason);
+        async {}
+    }
+
+    /// A session asks for a pseudo-terminal (`pty-req`). Default: allowed (the session
+    /// decides what to do with it, see [`ServerSession::pty`]).
+    fn pty_request(&self, conn: &ConnectionInfo, pty: &Pty) -> impl Future<Output = bool> + Send {
+        let _ = (conn, pty);
+        async { true }
+    }
+
+    /// A session asks to set an environment variable (`env`). Default: denied (like
+    /// sshd's empty `AcceptEnv`: `LD_PRELOAD` and friends are dangerous).
+    fn env(
+        &self,
+        conn: &ConnectionInfo,
+        name: &str,
+        value: &str,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (conn, name, value);
+        async { false }
+    }
+
+    /// A session asks for agent forwarding (`auth-agent-req@openssh.com`). Default:
+    /// denied. When allowed, [`ServerSession::open_agent`] and
+    /// [`ServerSession::agent_listener`] reach the client's agent.
+    fn agent_forwarding(&self, conn: &ConnectionInfo) -> impl Future<Output = bool> + Send {
+        let _ = conn;
+        async { false }
+    }
+
+    /// Runs the user's shell (`shell`) until it ends. Default: refused.
+    fn shell(&self, session: ServerSession) -> impl Future<Output = Exit> + Send {
+        let _ = session;
+        async { Exit::Refused }
+    }
+
+    /// Runs `command` (`exec`) until it ends. Default: refused. The session's stdin,
+    /// stdout and stderr are async streams; EOF, the exit status and CLOSE follow the
+    /// return.
+    fn exec(&self, command: String, session: ServerSession) -> impl Future<Output = Exit> + Send {
+        let _ = (command, session);
+        async { Exit::Refused }
+    }
+
+    /// Runs the subsystem `name` (`subsystem`, e.g. `sftp`) until it ends. Default:
+    /// refused.
+    fn subsystem(&self, name: String, session: ServerSession) -> impl Future<Output = Exit> + Send {
+        let _ = (name, session);
+        async { Exit::Refused }
+    }
+
+    /// The client wants a connection to `host:port` (`direct-tcpip`, `ssh -L`, `-D`,
+    /// `-W`). Default: denied. When allowed the server connects and pipes.
+    fn direct_tcpip(
+        &self,
+        conn: &ConnectionInfo,
+        host: &str,
+        port: u32,
+        originator: &str,
+        originator_port: u32,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (conn, host, port, originator, originator_port);
+        async { false }
+    }
+
+    /// The client wants a connection to the UNIX socket `path`
+    /// (`direct-streamlocal@openssh.com`). Default: denied.
+    fn direct_streamlocal(
+        &self,
+        conn: &ConnectionInfo,
+        path: &str,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (conn, path);
+        async { false }
+    }
+
+    /// The client wants the server to listen on `address:port` and forward connections
+    /// back (`tcpip-forward`, `ssh -R`; port 0: the server picks and reports it).
+    /// Default: denied. When allowed the server binds (see
+    /// [`ServerConfig::gateway_ports`]) until `cancel-tcpip-forward` or the end of the
+    /// connection.
+    fn tcpip_forward(
+        &self,
+        conn: &ConnectionInfo,
+        address: &str,
+        port: u32,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (conn, address, port);
+        async { false }
+    }
+
+    /// The client wants the server to listen on the UNIX socket `path`
+    /// (`streamlocal-forward@openssh.com`). Default: denied.
+    fn streamlocal_forward(
+        &self,
+        conn: &ConnectionInfo,
+        path: &str,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (conn, path);
+        async { false }
+    }
 }
 
-/// The server's side of a session running a command.
-pub struct ServerSession {
+/// Runs `fut` for at most `limit`; `default` if it took longer.
+async fn decide<T>(limit: Duration, default: T, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut).await.unwrap_or(default)
+}
+
+/// A session channel request, queued to the channel's session task.
+struct SessionMsg {
+    kind: ChannelRequestKind,
+    token: Option<RequestToken>,
+}
+
+/// What every task of one connection needs.
+struct Ctx<H> {
+    handler: Arc<H>,
+    config: Arc<ServerConfig>,
     shared: Arc<Shared<Conn>>,
-    id: ChannelId,
 }
 
-impl std::fmt::Debug for ServerSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerSession")
-            .field("id", &self.id)
-            .finish()
+impl<H> Clone for Ctx<H> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            config: self.config.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
-impl ServerSession {
-    /// What the client sends (its stdin).
-    #[must_use]
-    pub fn stdin(&self) -> ChannelReader<ServerConnection> {
-        ChannelReader::stdout(self.shared.clone(), self.id)
+impl<H> Ctx<H> {
+    fn respond_request(&self, token: Option<RequestToken>, ok: bool) {
+        if let Some(token) = token {
+            let _ = self.shared.lock().conn.respond_request(token, ok);
+            self.shared.wake.notify_one();
+        }
     }
 
-    /// The command's stdout.
-    #[must_use]
-    pub fn stdout(&self) -> ChannelWriter<ServerConnection> {
-        ChannelWriter::stdout(self.shared.clone(), self.id)
+    fn respond_global(&self, token: Option<GlobalRequestToken>, reply: GlobalReply) {
+        if let Some(token) = token {
+            let _ = self.shared.lock().conn.respond_global(token, reply);
+            self.shared.wake.notify_one();
+        }
     }
 
-    /// The command's stderr.
-    #[must_use]
-    pub fn stderr(&self) -> ChannelWriter<ServerConnection> {
-        ChannelWriter::stderr(self.shared.clone(), self.id)
+    fn reject(&self, incoming: IncomingChannel, reason: ChannelOpenFailureReason, why: &str) {
+        let _ = self
+            .shared
+            .lock()
+            .conn
+            .reject_channel(incoming, reason, why);
+        self.shared.wake.notify_one();
+    }
+
+    /// Accepts a channel; `None` if the connection is over.
+    fn accept(&self, incoming: IncomingChannel) -> Option<ServerStream> {
+        let mut g = self.shared.lock();
+        let id = g.conn.accept_channel(incoming).ok()?;
+        g.chan(id).open = Some(Ok(()));
+        drop(g);
+        self.shared.wake.notify_one();
+        Some(ServerStream::new(self.shared.clone(), id))
     }
 }
 
 struct ServerHooks<H> {
-    handler: Arc<H>,
+    ctx: Ctx<H>,
+    info: Arc<ConnectionInfo>,
+    /// The latest `info`, for the `disconnected` call.
+    latest: Arc<Mutex<Arc<ConnectionInfo>>>,
+    sessions: HashMap<ChannelId, mpsc::Sender<SessionMsg>>,
+    forwards: Arc<Mutex<forward::Forwards>>,
+    /// Held while the connection is unauthenticated (counts against MaxStartups).
+    startup: Option<limits::Slot>,
+}
+
+impl<H: Handler> ServerHooks<H> {
+    fn open_request(&mut self, inner: &mut Inner<Conn>, incoming: IncomingChannel) {
+        let ctx = self.ctx.clone();
+        let info = self.info.clone();
+        let limit = ctx.config.decision_timeout;
+        match incoming.kind() {
+            ChannelOpenKind::Session => {
+                let Ok(id) = inner.conn.accept_channel(incoming) else {
+                    return;
+                };
+                inner.chan(id).open = Some(Ok(()));
+                self.sessions.retain(|_, tx| !tx.is_closed());
+                let (tx, rx) = mpsc::channel(self.ctx.config.session_event_queue.max(1));
+                self.sessions.insert(id, tx);
+                tokio::spawn(session_task(ctx, info, id, rx));
+            }
+            ChannelOpenKind::DirectTcpip {
+                host,
+                port,
+                originator_address,
+                originator_port,
+            } => {
+                let host = host.to_string_lossy().into_owned();
+                let port = *port;
+                let orig = originator_address.to_string_lossy().into_owned();
+                let oport = *originator_port;
+                tokio::spawn(async move {
+                    let ok = decide(
+                        limit,
+                        false,
+                        ctx.handler.direct_tcpip(&info, &host, port, &orig, oport),
+                    )
+                    .await;
+                    if !ok {
+                        ctx.reject(
+                            incoming,
+                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                            "forwarding refused",
+                        );
+                        return;
+                    }
+                    let sock = tokio::time::timeout(limit, forward::connect_tcp(&host, port)).await;
+                    match sock {
+                        Ok(Ok(sock)) => {
+                            if let Some(ch) = ctx.accept(incoming) {
+                                forward::splice(sock, ch).await;
+                            }
+                        }
+                        Ok(Err(e)) => ctx.reject(
+                            incoming,
+                            ChannelOpenFailureReason::CONNECT_FAILED,
+                            &e.to_string(),
+                        ),
+                        Err(_) => ctx.reject(
+                            incoming,
+                            ChannelOpenFailureReason::CONNECT_FAILED,
+                            "connect timed out",
+                        ),
+                    }
+                });
+            }
+            ChannelOpenKind::DirectStreamlocal { socket_path, .. } => {
+                let path = socket_path.to_string_lossy().into_owned();
+                tokio::spawn(async move {
+                    let ok =
+                        decide(limit, false, ctx.handler.direct_streamlocal(&info, &path)).await;
+                    if !ok {
+                        ctx.reject(
+                            incoming,
+                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                            "forwarding refused",
+                        );
+                        return;
+                    }
+                    let sock =
+                        tokio::time::timeout(limit, tokio::net::UnixStream::connect(&path)).await;
+                    match sock {
+                        Ok(Ok(sock)) => {
+                            if let Some(ch) = ctx.accept(incoming) {
+                                forward::splice(sock, ch).await;
+                            }
+                        }
+                        Ok(Err(e)) => ctx.reject(
+                            incoming,
+                            ChannelOpenFailureReason::CONNECT_FAILED,
+                            &e.to_string(),
+                        ),
+                        Err(_) => ctx.reject(
+                            incoming,
+                            ChannelOpenFailureReason::CONNECT_FAILED,
+                            "connect timed out",
+                        ),
+                    }
+                });
+            }
+            _ => {
+                let _ = inner.conn.reject_channel(
+                    incoming,
+                    ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                    "channel type not supported",
+                );
+            }
+        }
+    }
 }
 
 impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
-    fn event(&mut self, shared: &Arc<Shared<Conn>>, inner: &mut Inner<Conn>, event: Event) {
+    fn event(&mut self, _shared: &Arc<Shared<Conn>>, inner: &mut Inner<Conn>, event: Event) {
         match event {
             Event::AuthRequest(req) => {
-                let handler = self.handler.clone();
-                let shared = shared.clone();
+                let ctx = self.ctx.clone();
+                let info = self.info.clone();
                 tokio::spawn(async move {
-                    let decision = handler.auth(&req).await;
-                    let _ = shared
+                    let decision = decide(
+                        ctx.config.decision_timeout,
+                        Decision::Reject,
+                        ctx.handler.auth_from(&info, &req),
+                    )
+                    .await;
+                    let _ = ctx
+                        .shared
                         .lock()
                         .conn
                         .respond_auth(Instant::now(), req, decision);
-                    shared.wake.notify_one();
+                    ctx.shared.wake.notify_one();
                 });
             }
+            Event::Authenticated { user, .. } => {
+                self.startup = None;
+                let mut info = (*self.info).clone();
+                info.user = user;
+                self.info = Arc::new(info);
+                *lock(&self.latest) = self.info.clone();
+                let info = self.info.clone();
+                let handler = self.ctx.handler.clone();
+                tokio::spawn(async move { handler.authenticated(&info).await });
+            }
             Event::Channel(ChannelEvent::OpenRequest(incoming)) => {
-                if matches!(incoming.kind(), ChannelOpenKind::Session) {
-                    if let Ok(id) = inner.conn.accept_channel(incoming) {
-                        inner.chan(id);
-                    }
-                } else {
-                    let _ = inner.conn.reject_channel(
-                        incoming,
-                        ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
-                        "only sessions",
-                    );
-                }
+                self.open_request(inner, incoming);
             }
             Event::Channel(ChannelEvent::Request { id, kind, token }) => {
-                let ok = match kind {
-                    ChannelRequestKind::Exec { command } => {
-                        let command = String::from_utf8_lossy(&command).into_owned();
-                        let handler = self.handler.clone();
-                        let shared = shared.clone();
-                        tokio::spawn(async move {
-                            let session = ServerSession {
-                                shared: shared.clone(),
-                                id,
-                            };
-                            let status = handler.exec(command, session).await;
-                            let mut g = shared.lock();
-                            let _ = g.conn.exit_status(id, status);
-                            let _ = g.conn.eof(id);
-                            let _ = g.conn.close(id);
-                            drop(g);
-                            shared.wake.notify_one();
-                        });
-                        true
-                    }
-                    ChannelRequestKind::PtyReq { .. } | ChannelRequestKind::WindowChange { .. } => {
-                        true
-                    }
-                    _ => false,
+                let msg = SessionMsg { kind, token };
+                let rest = match self.sessions.get(&id) {
+                    Some(tx) => tx.try_send(msg).err().map(|e| match e {
+                        mpsc::error::TrySendError::Full(m)
+                        | mpsc::error::TrySendError::Closed(m) => m,
+                    }),
+                    None => Some(msg),
                 };
-                if let Some(token) = token {
-                    let _ = inner.conn.respond_request(token, ok);
+                if let Some(SessionMsg {
+                    token: Some(token), ..
+                }) = rest
+                {
+                    let _ = inner.conn.respond_request(token, false);
                 }
             }
             _ => {}
         }
     }
+
+    fn global_request(
+        &mut self,
+        _shared: &Arc<Shared<Conn>>,
+        _inner: &mut Inner<Conn>,
+        kind: GlobalRequestKind,
+        token: Option<GlobalRequestToken>,
+    ) -> Option<GlobalRequestToken> {
+        let ctx = self.ctx.clone();
+        let info = self.info.clone();
+        let table = self.forwards.clone();
+        let limit = ctx.config.decision_timeout;
+        match kind {
+            GlobalRequestKind::TcpipForward { address, port } => {
+                let address = address.to_string_lossy().into_owned();
+                tokio::spawn(async move {
+                    let full = lock(&table).len() >= ctx.config.max_forwards;
+                    let ok = !full
+                        && decide(
+                            limit,
+                            false,
+                            ctx.handler.tcpip_forward(&info, &address, port),
+                        )
+                        .await;
+                    let reply = if ok {
+                        match forward::start_tcp(
+                            &ctx.shared,
+                            &table,
+                            address,
+                            port,
+                            ctx.config.gateway_ports,
+                        )
+                        .await
+                        {
+                            Ok(bound) if port == 0 => GlobalReply::BoundPort(bound),
+                            Ok(_) => GlobalReply::Success,
+                            Err(_) => GlobalReply::Failure,
+                        }
+                    } else {
+                        GlobalReply::Failure
+                    };
+                    ctx.respond_global(token, reply);
+                });
+                None
+            }
+            GlobalRequestKind::CancelTcpipForward { address, port } => {
+                let address = address.to_string_lossy();
+                let ok = lock(&table).cancel_tcp(&address, port);
+                ctx.respond_global(token, reply_of(ok));
+                None
+            }
+            GlobalRequestKind::StreamlocalForward { socket_path } => {
+                let path = socket_path.to_string_lossy().into_owned();
+                tokio::spawn(async move {
+                    let full = lock(&table).len() >= ctx.config.max_forwards;
+                    let ok = !full
+                        && decide(limit, false, ctx.handler.streamlocal_forward(&info, &path))
+                            .await;
+                    let ok = ok && forward::start_unix(&ctx.shared, &table, path).is_ok();
+                    ctx.respond_global(token, reply_of(ok));
+                });
+                None
+            }
+            GlobalRequestKind::CancelStreamlocalForward { socket_path } => {
+                let ok = lock(&table).cancel_unix(&socket_path.to_string_lossy());
+                ctx.respond_global(token, reply_of(ok));
+                None
+            }
+            _ => token,
+        }
+    }
 }
 
-/// A listening server; dropping it (or [`Server::shutdown`]) stops accepting.
-#[derive(Debug)]
+fn reply_of(ok: bool) -> GlobalReply {
+    if ok {
+        GlobalReply::Success
+    } else {
+        GlobalReply::Failure
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Resolves once the channel (or the connection) closed.
+async fn channel_closed(shared: &Arc<Shared<Conn>>, id: ChannelId) {
+    wait_for(shared, |g| {
+        (g.done.is_some() || g.chans.get(&id).is_none_or(|c| c.closed)).then_some(())
+    })
+    .await;
+}
+
+/// Handles one session channel's requests in order: decisions before the start, then
+/// events for the running session.
+async fn session_task<H: Handler>(
+    ctx: Ctx<H>,
+    info: Arc<ConnectionInfo>,
+    id: ChannelId,
+    mut rx: mpsc::Receiver<SessionMsg>,
+) {
+    let limit = ctx.config.decision_timeout;
+    let mut pty: Option<Pty> = None;
+    let mut env = Vec::new();
+    let mut agent = false;
+    let (kind, token) = loop {
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            () = channel_closed(&ctx.shared, id) => None,
+        };
+        let Some(SessionMsg { kind, token }) = msg else {
+            return;
+        };
+        match kind {
+            ChannelRequestKind::PtyReq {
+                term,
+                columns,
+                rows,
+                width_px,
+                height_px,
+                modes,
+            } => {
+                let p = Pty {
+                    term: term.to_string_lossy().into_owned(),
+                    columns,
+                    rows,
+                    width_px,
+                    height_px,
+                    modes: TerminalModes::decode(&modes).unwrap_or_default(),
+                };
+                let ok =
+                    pty.is_none() && decide(limit, false, ctx.handler.pty_request(&info, &p)).await;
+                if ok {
+                    pty = Some(p);
+                }
+                ctx.respond_request(token, ok);
+            }
+            ChannelRequestKind::Env { name, value } => {
+                let (name, value) = (
+                    name.to_string_lossy().into_owned(),
+                    value.to_string_lossy().into_owned(),
+                );
+                let ok = decide(limit, false, ctx.handler.env(&info, &name, &value)).await;
+                if ok {
+                    env.push((name, value));
+                }
+                ctx.respond_request(token, ok);
+            }
+            ChannelRequestKind::AuthAgentReq => {
+                let ok = agent || decide(limit, false, ctx.handler.agent_forwarding(&info)).await;
+                agent = ok;
+                ctx.respond_request(token, ok);
+            }
+            ChannelRequestKind::WindowChange {
+                columns,
+                rows,
+                width_px,
+                height_px,
+            } => {
+                if let Some(p) = pty.as_mut() {
+                    (p.columns, p.rows, p.width_px, p.height_px) =
+                        (columns, rows, width_px, height_px);
+                }
+                ctx.respond_request(token, pty.is_some());
+            }
+            ChannelRequestKind::Shell => break (SessionKind::Shell, token),
+            ChannelRequestKind::Exec { command } => {
+                break (
+                    SessionKind::Exec(String::from_utf8_lossy(&command).into_owned()),
+                    token,
+                );
+            }
+            ChannelRequestKind::Subsystem { name } => {
+                break (
+                    SessionKind::Subsystem(name.to_string_lossy().into_owned()),
+                    token,
+                );
+            }
+            _ => ctx.respond_request(token, false),
+        }
+    };
+
+    // The session runs in its own task; this one forwards events to it.
+    let (ev_tx, ev_rx) = mpsc::channel(ctx.config.session_event_queue.max(1));
+    let reply: session::Reply = Arc::new(Mutex::new(token));
+    let session = ServerSession {
+        shared: ctx.shared.clone(),
+        id,
+        info,
+        kind: kind.clone(),
+        pty,
+        env,
+        agent,
+        events: ev_rx,
+        reply: reply.clone(),
+    };
+    let mut run = tokio::spawn(run_session(ctx.clone(), kind, session));
+    let watchdog = {
+        let ctx = ctx.clone();
+        let reply = reply.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            let token = lock(&reply).take();
+            ctx.respond_request(token, false);
+        })
+    };
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = &mut run => None,
+            () = channel_closed(&ctx.shared, id) => None,
+        };
+        let Some(SessionMsg { kind, token }) = msg else {
+            break;
+        };
+        let event = match kind {
+            ChannelRequestKind::WindowChange {
+                columns,
+                rows,
+                width_px,
+                height_px,
+            } => Some(SessionEvent::WindowChange {
+                columns,
+                rows,
+                width_px,
+                height_px,
+            }),
+            ChannelRequestKind::Signal { name } => {
+                Some(SessionEvent::Signal(name.to_string_lossy().into_owned()))
+            }
+            ChannelRequestKind::Break { length_ms } => Some(SessionEvent::Break { length_ms }),
+            _ => None,
+        };
+        let ok = event.is_some_and(|e| ev_tx.try_send(e).is_ok());
+        ctx.respond_request(token, ok);
+    }
+    watchdog.abort();
+}
+
+/// Runs the handler's session and reports how it ended.
+async fn run_session<H: Handler>(ctx: Ctx<H>, kind: SessionKind, session: ServerSession) {
+    let id = session.id;
+    let reply = session.reply.clone();
+    let exit = match kind {
+        SessionKind::Shell => ctx.handler.shell(session).await,
+        SessionKind::Exec(command) => ctx.handler.exec(command, session).await,
+        SessionKind::Subsystem(name) => ctx.handler.subsystem(name, session).await,
+    };
+    let token = lock(&reply).take();
+    let mut g = ctx.shared.lock();
+    let refused_now = token.is_some() && matches!(exit, Exit::Refused);
+    if let Some(token) = token {
+        let _ = g.conn.respond_request(token, !refused_now);
+    }
+    match exit {
+        // Refused before it was accepted: the client decides what to do with the channel.
+        Exit::Refused if refused_now => {}
+        Exit::Code(code) => {
+            let _ = g.conn.eof(id);
+            let _ = g.conn.exit_status(id, code);
+            let _ = g.conn.close(id);
+        }
+        Exit::Signal {
+            name,
+            core_dumped,
+            message,
+        } => {
+            let _ = g.conn.eof(id);
+            let _ = g.conn.exit_signal(id, &name, core_dumped, &message);
+            let _ = g.conn.close(id);
+        }
+        Exit::Refused => {
+            let _ = g.conn.close(id);
+        }
+    }
+    drop(g);
+    ctx.shared.wake.notify_one();
+}
+
+/// A live connection: its shared state once the SSH connection exists, and its task.
+struct Entry {
+    shared: Option<Arc<Shared<Conn>>>,
+    task: tokio::task::AbortHandle,
+}
+
+/// Live connections of a server, for shutdown.
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<u64, Entry>,
+}
+
+struct State {
+    registry: Mutex<Registry>,
+    /// Notified whenever a connection ends.
+    ended: Notify,
+    stopping: AtomicBool,
+    unauthenticated: Arc<AtomicUsize>,
+    live: Arc<AtomicUsize>,
+    next_id: AtomicU64,
+}
+
+/// A listening server. Dropping it stops accepting (running connections go on);
+/// [`Server::shutdown`] also disconnects them.
 pub struct Server {
     addr: SocketAddr,
+    state: Arc<State>,
     task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -164,9 +858,65 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting connections (running ones go on).
+    /// Connections open now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.state.live.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now that have not authenticated yet.
+    #[must_use]
+    pub fn unauthenticated(&self) -> usize {
+        self.state.unauthenticated.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting and ends every connection with `SSH_MSG_DISCONNECT`
+    /// (`BY_APPLICATION`). Returns at once; see [`Server::shutdown_and_wait`].
     pub fn shutdown(&self) {
+        self.state.stopping.store(true, Ordering::SeqCst);
         self.task.abort();
+        let conns: Vec<_> = lock(&self.state.registry)
+            .conns
+            .values()
+            .map(|e| (e.shared.clone(), e.task.clone()))
+            .collect();
+        for (shared, task) in conns {
+            match shared {
+                Some(shared) => {
+                    shared
+                        .lock()
+                        .conn
+                        .disconnect(DisconnectReason::BY_APPLICATION, "server shutting down");
+                    shared.wake.notify_one();
+                }
+                // Not speaking SSH yet (the `connected` hook runs): just close.
+                None => task.abort(),
+            }
+        }
+    }
+
+    /// [`Server::shutdown`], then waits up to `timeout` for every connection task to end
+    /// (the rest are aborted). Returns whether all ended in time.
+    pub async fn shutdown_and_wait(&self, timeout: Duration) -> bool {
+        self.shutdown();
+        let all_ended = async {
+            loop {
+                let ended = self.state.ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                if lock(&self.state.registry).conns.is_empty() {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        if tokio::time::timeout(timeout, all_ended).await.is_ok() {
+            return true;
+        }
+        for (_, e) in lock(&self.state.registry).conns.drain() {
+            e.task.abort();
+        }
+        false
     }
 }
 
@@ -179,23 +929,145 @@ impl Drop for Server {
 /// Listens on `addr` and serves every connection with `handler`, one driver task each.
 pub async fn listen<H: Handler>(addr: &str, config: ServerConfig, handler: H) -> Result<Server> {
     let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    let handler = Arc::new(handler);
-    let task = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            if stream.set_nodelay(true).is_err() {
-                continue;
-            }
-            let Ok(rng) = os_rng() else { continue };
-            let Ok(conn) = ServerConnection::new(config.ssh.clone(), rng, Instant::now()) else {
-                continue;
-            };
-            let shared = Shared::new(conn);
-            let hooks = ServerHooks {
-                handler: handler.clone(),
-            };
-            tokio::spawn(drive(shared, stream, hooks));
-        }
+    serve(listener, config, handler)
+}
+
+/// Serves every connection `listener` accepts with `handler` (for a listener the
+/// application bound itself).
+pub fn serve<H: Handler>(
+    listener: TcpListener,
+    config: ServerConfig,
+    handler: H,
+) -> Result<Server> {
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State {
+        registry: Mutex::new(Registry::default()),
+        ended: Notify::new(),
+        stopping: AtomicBool::new(false),
+        unauthenticated: Arc::new(AtomicUsize::new(0)),
+        live: Arc::new(AtomicUsize::new(0)),
+        next_id: AtomicU64::new(1),
     });
-    Ok(Server { addr: local, task })
+    let task = tokio::spawn(accept_loop(
+        listener,
+        Arc::new(config),
+        Arc::new(handler),
+        state.clone(),
+    ));
+    Ok(Server { addr, state, task })
+}
+
+async fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+    state: Arc<State>,
+) {
+    let software = config.ssh.transport.software.clone();
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            // Out of descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if state.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let live = state.live.load(Ordering::SeqCst);
+        let unauth = state.unauthenticated.load(Ordering::SeqCst);
+        let refuse = if live >= config.max_connections {
+            Some("too many connections")
+        } else if config.max_startups.should_drop(unauth, limits::roll()) {
+            Some("too many unauthenticated connections")
+        } else {
+            None
+        };
+        if let Some(why) = refuse {
+            if config.refusal_message {
+                limits::refuse(stream, &software, why);
+            }
+            continue;
+        }
+        let live_slot = limits::Slot::take(&state.live);
+        let startup = limits::Slot::take(&state.unauthenticated);
+        let id = state.next_id.fetch_add(1, Ordering::SeqCst);
+        let config = config.clone();
+        let handler = handler.clone();
+        let st = state.clone();
+        // The task starts once its entry (with its abort handle) is registered.
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _live = live_slot;
+            if go_rx.await.is_ok() {
+                serve_connection(stream, peer, id, config, handler, startup, &st).await;
+            }
+            lock(&st.registry).conns.remove(&id);
+            st.ended.notify_waiters();
+        });
+        lock(&state.registry).conns.insert(
+            id,
+            Entry {
+                shared: None,
+                task: task.abort_handle(),
+            },
+        );
+        let _ = go_tx.send(());
+    }
+}
+
+async fn serve_connection<H: Handler>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+    startup: limits::Slot,
+    state: &State,
+) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(peer);
+    let info = Arc::new(ConnectionInfo {
+        id,
+        peer,
+        local,
+        user: String::new(),
+    });
+    if !decide(config.decision_timeout, false, handler.connected(&info)).await {
+        return;
+    }
+    let Ok(rng) = os_rng() else { return };
+    let Ok(conn) = ServerConnection::new(config.ssh.clone(), rng, Instant::now()) else {
+        return;
+    };
+    let shared = Shared::new(conn);
+    {
+        let mut r = lock(&state.registry);
+        if state.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(e) = r.conns.get_mut(&id) {
+            e.shared = Some(shared.clone());
+        }
+    }
+    let latest = Arc::new(Mutex::new(info.clone()));
+    let hooks = ServerHooks {
+        ctx: Ctx {
+            handler: handler.clone(),
+            config,
+            shared: shared.clone(),
+        },
+        info,
+        latest: latest.clone(),
+        sessions: HashMap::new(),
+        forwards: Arc::new(Mutex::new(forward::Forwards::default())),
+        startup: Some(startup),
+    };
+    drive(shared.clone(), stream, hooks).await;
+    let why = shared
+        .lock()
+        .done
+        .clone()
+        .unwrap_or_else(|| "connection closed".to_string());
+    let info = lock(&latest).clone();
+    handler.disconnected(&info, &why).await;
 }

@@ -1,0 +1,193 @@
+//! Port and socket forwarding done by the server once the handler allowed it:
+//! `direct-tcpip` / `direct-streamlocal@openssh.com` connections, and listeners for
+//! `tcpip-forward` / `streamlocal-forward@openssh.com` (RFC 4254 §7, OpenSSH PROTOCOL §2.4).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::task::JoinHandle;
+use whelk::{ChannelOpenKind, ServerConnection};
+
+use super::session::open_channel;
+use crate::driver::Shared;
+
+/// Copies both ways between a socket and a channel until both directions ended; the
+/// channel is closed when `ch` is dropped. Back-pressure: each side is read only as fast
+/// as the other side takes the bytes (the channel window, the socket buffer).
+pub(crate) async fn splice<S, C>(sock: S, ch: C)
+where
+    S: AsyncRead + AsyncWrite,
+    C: AsyncRead + AsyncWrite,
+{
+    let (mut srd, mut swr) = tokio::io::split(sock);
+    let (mut crd, mut cwr) = tokio::io::split(ch);
+    let up = async {
+        let _ = tokio::io::copy(&mut srd, &mut cwr).await;
+        let _ = cwr.shutdown().await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut crd, &mut swr).await;
+        let _ = swr.shutdown().await;
+    };
+    tokio::join!(up, down);
+}
+
+/// The listeners one connection asked for; dropping it (when the connection ends) stops
+/// them and removes their socket files.
+#[derive(Debug, Default)]
+pub(crate) struct Forwards {
+    tcp: HashMap<(String, u32), JoinHandle<()>>,
+    unix: HashMap<String, (PathBuf, JoinHandle<()>)>,
+}
+
+impl Forwards {
+    pub(crate) fn len(&self) -> usize {
+        self.tcp.len() + self.unix.len()
+    }
+
+    pub(crate) fn cancel_tcp(&mut self, address: &str, port: u32) -> bool {
+        match self.tcp.remove(&(address.to_string(), port)) {
+            Some(task) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn cancel_unix(&mut self, path: &str) -> bool {
+        match self.unix.remove(path) {
+            Some((file, task)) => {
+                task.abort();
+                let _ = std::fs::remove_file(file);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Forwards {
+    fn drop(&mut self) {
+        for (_, task) in self.tcp.drain() {
+            task.abort();
+        }
+        for (_, (file, task)) in self.unix.drain() {
+            task.abort();
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// Where a `tcpip-forward` for `address` listens: loopback unless `gateway_ports`
+/// (sshd's `GatewayPorts no`), else the address itself (`""`, `"*"`: every address).
+fn bind_address(address: &str, gateway_ports: bool) -> String {
+    if !gateway_ports {
+        return "127.0.0.1".to_string();
+    }
+    match address {
+        "" | "*" | "0.0.0.0" => "0.0.0.0".to_string(),
+        "localhost" => "127.0.0.1".to_string(),
+        a => a.to_string(),
+    }
+}
+
+/// Binds the listener for a `tcpip-forward` and starts forwarding; returns the bound
+/// port.
+pub(crate) async fn start_tcp(
+    shared: &Arc<Shared<ServerConnection>>,
+    table: &Arc<std::sync::Mutex<Forwards>>,
+    address: String,
+    port: u32,
+    gateway_ports: bool,
+) -> std::io::Result<u32> {
+    let port16 = u16::try_from(port)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "port > 65535"))?;
+    let listener = TcpListener::bind((bind_address(&address, gateway_ports), port16)).await?;
+    let bound = u32::from(listener.local_addr()?.port());
+    let weak = Arc::downgrade(shared);
+    let addr = address.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((sock, peer)) = listener.accept().await {
+            let _ = sock.set_nodelay(true);
+            let Some(shared) = weak.upgrade() else { break };
+            let kind = ChannelOpenKind::ForwardedTcpip {
+                connected_address: addr.clone().into(),
+                connected_port: bound,
+                originator_address: peer.ip().to_string().into(),
+                originator_port: u32::from(peer.port()),
+            };
+            if !open_and_splice(shared, kind, sock) {
+                break;
+            }
+        }
+    });
+    let mut t = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(old) = t.tcp.insert((address, bound), task) {
+        old.abort();
+    }
+    Ok(bound)
+}
+
+/// Binds the UNIX socket for a `streamlocal-forward@openssh.com` and starts forwarding.
+/// An existing file at `path` is an error (sshd's `StreamLocalBindUnlink no`).
+pub(crate) fn start_unix(
+    shared: &Arc<Shared<ServerConnection>>,
+    table: &Arc<std::sync::Mutex<Forwards>>,
+    path: String,
+) -> std::io::Result<()> {
+    let listener = UnixListener::bind(&path)?;
+    let weak: Weak<Shared<ServerConnection>> = Arc::downgrade(shared);
+    let p = path.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let Some(shared) = weak.upgrade() else { break };
+            let kind = ChannelOpenKind::ForwardedStreamlocal {
+                socket_path: p.clone().into(),
+                reserved: String::new().into(),
+            };
+            if !open_and_splice(shared, kind, sock) {
+                break;
+            }
+        }
+    });
+    let mut t = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((file, old)) = t.unix.insert(path.clone(), (PathBuf::from(&path), task)) {
+        old.abort();
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(())
+}
+
+/// Opens a channel for an accepted connection and splices it in its own task. Returns
+/// false once the connection is over.
+fn open_and_splice<S>(shared: Arc<Shared<ServerConnection>>, kind: ChannelOpenKind, sock: S) -> bool
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    if shared.lock().done.is_some() {
+        return false;
+    }
+    tokio::spawn(async move {
+        if let Ok(ch) = open_channel(&shared, kind).await {
+            splice(sock, ch).await;
+        }
+    });
+    true
+}
+
+/// Connects a `direct-tcpip` target (TCP_NODELAY).
+pub(crate) async fn connect_tcp(host: &str, port: u32) -> std::io::Result<tokio::net::TcpStream> {
+    let port = u16::try_from(port)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "port > 65535"))?;
+    let sock = tokio::net::TcpStream::connect((host, port)).await?;
+    sock.set_nodelay(true)?;
+    Ok(sock)
+}
