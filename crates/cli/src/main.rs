@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod agent;
+mod common;
 mod keygen;
 mod scp;
 mod server;
@@ -23,6 +24,7 @@ struct Cli {
 
 /// One subcommand per OpenSSH tool.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at start-up
 enum Command {
     /// Connect to a host and run a command or a shell (like `ssh`).
     Ssh(ssh::Args),

@@ -1,0 +1,337 @@
+//! `whelk keygen` against OpenSSH's `ssh-keygen`, both ways: keys, fingerprints, random
+//! art, passphrases, certificates and SSHSIG signatures. Fails (never skips) without
+//! OpenSSH.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use whelk_test::openssh;
+
+fn whelk(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_whelk"))
+        .arg("keygen")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn keygen(dir: &Path, args: &[&str]) -> Output {
+    Command::new(openssh::find("ssh-keygen").unwrap())
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({}): {}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn key_part(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn whelk_keys_are_read_by_ssh_keygen() {
+    let d = tmp();
+    let dir = d.path();
+    for (name, args) in [
+        ("ed", vec!["-t", "ed25519"]),
+        ("p256", vec!["-t", "ecdsa"]),
+        ("p384", vec!["-t", "ecdsa", "-b", "384"]),
+        ("p521", vec!["-t", "ecdsa", "-b", "521"]),
+        ("rsa", vec!["-t", "rsa", "-b", "2048"]),
+    ] {
+        let mut a = args.clone();
+        a.extend(["-q", "-N", "", "-C", "comment here", "-f", name]);
+        ok(&whelk(dir, &a), "whelk keygen");
+        let pub_line = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+        assert!(pub_line.trim_end().ends_with(" comment here"), "{pub_line}");
+        let mode = std::fs::metadata(dir.join(name)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
+        // ssh-keygen -y recomputes the public key from the private file.
+        let y = ok(&keygen(dir, &["-y", "-f", name]), "ssh-keygen -y");
+        assert_eq!(key_part(&y), key_part(&pub_line), "{name}");
+        // Fingerprints (and the random art) agree, from the private and the public file.
+        for file in [name.to_string(), format!("{name}.pub")] {
+            for hash in ["sha256", "md5"] {
+                let theirs = ok(
+                    &keygen(dir, &["-l", "-v", "-E", hash, "-f", &file]),
+                    "ssh-keygen -lv",
+                );
+                let ours = ok(
+                    &whelk(dir, &["-l", "-v", "-E", hash, "-f", &file]),
+                    "whelk keygen -lv",
+                );
+                assert_eq!(ours, theirs, "{file} {hash}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ssh_keygen_keys_are_read_by_whelk() {
+    let d = tmp();
+    let dir = d.path();
+    for (name, args) in [
+        ("ed", vec!["-t", "ed25519"]),
+        ("ec", vec!["-t", "ecdsa", "-b", "384"]),
+        ("rsa", vec!["-t", "rsa", "-b", "2048"]),
+        ("rsapem", vec!["-t", "rsa", "-b", "2048", "-m", "PEM"]),
+        ("ecpk8", vec!["-t", "ecdsa", "-m", "PKCS8"]),
+    ] {
+        let mut a = args.clone();
+        a.extend(["-q", "-N", "", "-C", "them", "-f", name]);
+        ok(&keygen(dir, &a), "ssh-keygen");
+        let pub_line = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+        let y = ok(&whelk(dir, &["-y", "-f", name]), "whelk keygen -y");
+        assert_eq!(key_part(&y), key_part(&pub_line), "{name}");
+        let theirs = ok(&keygen(dir, &["-l", "-f", name]), "ssh-keygen -l");
+        let ours = ok(&whelk(dir, &["-l", "-f", name]), "whelk keygen -l");
+        assert_eq!(ours, theirs, "{name}");
+    }
+    // An encrypted key: the passphrase from -P; a wrong one is refused with 255.
+    ok(
+        &keygen(dir, &["-q", "-t", "ed25519", "-N", "sekrit", "-f", "enc"]),
+        "ssh-keygen",
+    );
+    let pub_line = std::fs::read_to_string(dir.join("enc.pub")).unwrap();
+    let y = ok(&whelk(dir, &["-y", "-P", "sekrit", "-f", "enc"]), "-y -P");
+    assert_eq!(key_part(&y), key_part(&pub_line));
+    let bad = whelk(dir, &["-y", "-P", "wrong", "-f", "enc"]);
+    assert_eq!(bad.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("incorrect passphrase"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn fingerprints_of_authorized_keys_and_known_hosts_lines() {
+    let d = tmp();
+    let dir = d.path();
+    ok(
+        &keygen(
+            dir,
+            &["-q", "-t", "ed25519", "-N", "", "-C", "a", "-f", "a"],
+        ),
+        "a",
+    );
+    ok(
+        &keygen(dir, &["-q", "-t", "ecdsa", "-N", "", "-C", "b", "-f", "b"]),
+        "b",
+    );
+    let a = std::fs::read_to_string(dir.join("a.pub")).unwrap();
+    let b = std::fs::read_to_string(dir.join("b.pub")).unwrap();
+    let ak = format!("# comment\n{a}\nno-pty,command=\"echo hi\" {b}\n");
+    std::fs::write(dir.join("authorized_keys"), ak).unwrap();
+    let theirs = ok(
+        &keygen(dir, &["-l", "-f", "authorized_keys"]),
+        "ssh-keygen -l",
+    );
+    let ours = ok(&whelk(dir, &["-l", "-f", "authorized_keys"]), "whelk -l");
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.lines().count(), 2);
+}
+
+#[test]
+fn change_passphrase_then_ssh_keygen_reads_it() {
+    let d = tmp();
+    let dir = d.path();
+    ok(&whelk(dir, &["-q", "-N", "old", "-f", "k"]), "generate");
+    ok(
+        &whelk(dir, &["-p", "-P", "old", "-N", "new", "-f", "k"]),
+        "whelk -p",
+    );
+    let pub_line = std::fs::read_to_string(dir.join("k.pub")).unwrap();
+    let y = ok(
+        &keygen(dir, &["-y", "-P", "new", "-f", "k"]),
+        "ssh-keygen -y",
+    );
+    assert_eq!(key_part(&y), key_part(&pub_line));
+    assert!(
+        !keygen(dir, &["-y", "-P", "old", "-f", "k"])
+            .status
+            .success()
+    );
+    // And back to no passphrase.
+    ok(
+        &whelk(dir, &["-p", "-P", "new", "-N", "", "-f", "k"]),
+        "whelk -p",
+    );
+    ok(&keygen(dir, &["-y", "-P", "", "-f", "k"]), "ssh-keygen -y");
+}
+
+#[test]
+fn certificates_signed_by_whelk_shown_by_ssh_keygen() {
+    let d = tmp();
+    let dir = d.path();
+    ok(
+        &whelk(
+            dir,
+            &["-q", "-N", "", "-t", "rsa", "-b", "2048", "-f", "ca"],
+        ),
+        "ca",
+    );
+    ok(&whelk(dir, &["-q", "-N", "", "-f", "user"]), "user");
+    ok(
+        &whelk(dir, &["-q", "-N", "", "-t", "ecdsa", "-f", "host"]),
+        "host",
+    );
+    let signed = whelk(
+        dir,
+        &[
+            "-s",
+            "ca",
+            "-I",
+            "alice@example",
+            "-n",
+            "alice,root",
+            "-V",
+            "20250101:20350101",
+            "-z",
+            "42",
+            "-O",
+            "no-pty",
+            "-O",
+            "force-command=/bin/true",
+            "-O",
+            "source-address=127.0.0.1/32",
+            "user.pub",
+        ],
+    );
+    ok(&signed, "whelk -s");
+    assert!(
+        String::from_utf8_lossy(&signed.stderr)
+            .contains("Signed user key user-cert.pub: id \"alice@example\" serial 42"),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    ok(
+        &whelk(
+            dir,
+            &[
+                "-s",
+                "ca",
+                "-h",
+                "-I",
+                "host1",
+                "-n",
+                "h.example",
+                "host.pub",
+            ],
+        ),
+        "whelk -s -h",
+    );
+    for cert in ["user-cert.pub", "host-cert.pub"] {
+        let theirs = ok(&keygen(dir, &["-L", "-f", cert]), "ssh-keygen -L");
+        let ours = ok(&whelk(dir, &["-L", "-f", cert]), "whelk -L");
+        assert_eq!(ours, theirs, "{cert}");
+        let theirs = ok(&keygen(dir, &["-l", "-f", cert]), "ssh-keygen -l");
+        let ours = ok(&whelk(dir, &["-l", "-f", cert]), "whelk -l");
+        assert_eq!(ours, theirs, "{cert}");
+    }
+    let shown = ok(
+        &keygen(dir, &["-L", "-f", "user-cert.pub"]),
+        "ssh-keygen -L",
+    );
+    assert!(shown.contains("Serial: 42"), "{shown}");
+    assert!(shown.contains("force-command /bin/true"), "{shown}");
+    assert!(!shown.contains("permit-pty"), "{shown}");
+    assert!(shown.contains("Valid: from 2025-01-01T00:00:00 to 2035-01-01T00:00:00"));
+    // A certificate made by ssh-keygen, shown by whelk.
+    ok(
+        &keygen(
+            dir,
+            &[
+                "-q", "-s", "ca", "-I", "them", "-n", "bob", "-V", "+1d", "user.pub",
+            ],
+        ),
+        "ssh-keygen -s",
+    );
+    let theirs = ok(
+        &keygen(dir, &["-L", "-f", "user-cert.pub"]),
+        "ssh-keygen -L",
+    );
+    let ours = ok(&whelk(dir, &["-L", "-f", "user-cert.pub"]), "whelk -L");
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn sshsig_sign_and_verify_both_ways() {
+    let d = tmp();
+    let dir = d.path();
+    ok(&whelk(dir, &["-q", "-N", "", "-f", "k"]), "generate");
+    let pub_line = std::fs::read_to_string(dir.join("k.pub")).unwrap();
+    std::fs::write(dir.join("allowed"), format!("alice {pub_line}")).unwrap();
+    std::fs::write(dir.join("msg"), b"a message\n").unwrap();
+    let msg = || std::fs::File::open(dir.join("msg")).unwrap();
+    // whelk signs, ssh-keygen verifies.
+    ok(
+        &whelk(dir, &["-Y", "sign", "-f", "k", "-n", "file", "msg"]),
+        "whelk -Y sign",
+    );
+    let verify = |tool: &str, sig: &str| {
+        let prog: PathBuf = if tool == "whelk" {
+            env!("CARGO_BIN_EXE_whelk").into()
+        } else {
+            openssh::find("ssh-keygen").unwrap()
+        };
+        let mut c = Command::new(prog);
+        if tool == "whelk" {
+            c.arg("keygen");
+        }
+        c.args([
+            "-Y", "verify", "-f", "allowed", "-I", "alice", "-n", "file", "-s", sig,
+        ])
+        .current_dir(dir)
+        .stdin(msg())
+        .output()
+        .unwrap()
+    };
+    let out = ok(&verify("ssh-keygen", "msg.sig"), "ssh-keygen -Y verify");
+    assert!(out.contains("Good \"file\" signature for alice"), "{out}");
+    // ssh-keygen signs, whelk verifies.
+    std::fs::rename(dir.join("msg.sig"), dir.join("whelk.sig")).unwrap();
+    ok(
+        &keygen(dir, &["-Y", "sign", "-f", "k", "-n", "file", "msg"]),
+        "ssh-keygen -Y sign",
+    );
+    let out = ok(&verify("whelk", "msg.sig"), "whelk -Y verify");
+    assert!(out.contains("Good \"file\" signature for alice"), "{out}");
+    // A different message fails with 255.
+    std::fs::write(dir.join("msg"), b"another message\n").unwrap();
+    assert_eq!(verify("whelk", "msg.sig").status.code(), Some(255));
+    assert_eq!(verify("whelk", "whelk.sig").status.code(), Some(255));
+}
