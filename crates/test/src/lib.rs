@@ -11,6 +11,12 @@
 //!   packet, the KEXINIT) with `whelk-wire`, keeping the exact bytes off the wire.
 //! - [`pair`]: the deterministic in-memory `Pair` harness for sans-IO endpoints (virtual
 //!   clock, seeded delivery splits, tampering in flight, bounded driving).
+//! - [`hostile`]: a hostile peer speaking the real transport (kex, ciphers, MACs) that emits
+//!   arbitrary payloads and raw bytes, rewrites its own packets, and records what the victim
+//!   sent and why it disconnected; [`hostile::Peer`] puts it and whelk's facade connections
+//!   in one `Pair`.
+//! - [`alloc`]: a counting global allocator for "memory stays bounded" assertions (the only
+//!   module allowed `unsafe`: `GlobalAlloc` is an unsafe trait).
 //!
 //! A missing OpenSSH tool is an [`Error::ToolMissing`]: tests that need a peer fail with a
 //! message saying what to install; they never pass silently.
@@ -25,10 +31,12 @@
 //! assert!(hello.kexinit()?.kex_algorithms.contains("curve25519-sha256"));
 //! # Ok::<(), whelk_test::Error>(())
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod hello;
+pub mod hostile;
 pub mod openssh;
 pub mod pair;
 

@@ -22,6 +22,12 @@ pub struct Algorithms {
     pub ciphers: Vec<String>,
     /// MACs, both directions (ignored with AEAD ciphers).
     pub macs: Vec<String>,
+    /// Compression methods, both directions (RFC 4253 §6.2). Default `none` only, as
+    /// OpenSSH's client. `zlib@openssh.com` compresses only after USERAUTH_SUCCESS (no
+    /// unauthenticated peer reaches the inflater); plain `zlib` from the first NEWKEYS. Each
+    /// inflated packet is capped at [`Limits::max_packet_len`] (COMPRESSION_ERROR beyond,
+    /// catalog R03).
+    pub compression: Vec<String>,
 }
 
 impl Default for Algorithms {
@@ -47,6 +53,7 @@ impl Default for Algorithms {
             macs: whelk_cipher::registry::default_macs()
                 .map(|m| m.name.to_string())
                 .collect(),
+            compression: vec!["none".to_string()],
         }
     }
 }

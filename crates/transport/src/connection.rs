@@ -9,7 +9,8 @@ use core::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use chacha20::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
-use whelk_cipher::{Deframer, PacketOpener, PacketSealer, registry};
+use whelk_cipher::registry::{CompressionAlgorithm, CompressionKind};
+use whelk_cipher::{Compressor, Decompressor, Deframer, PacketOpener, PacketSealer, registry};
 use whelk_kex::{
     ClientKex, ClientStep, ExchangeContext, KexOutput, KeySigner, KeySizes, Negotiated, ServerKex,
     ServerStep, negotiate,
@@ -81,8 +82,48 @@ enum Machine {
 
 enum OutItem {
     Payload(Bytes),
-    /// Our NEWKEYS: after it, this sealer; `bool`: of the first exchange.
-    NewKeys(Box<dyn PacketSealer>, bool),
+    /// Our NEWKEYS: after it, this sealer and compression; `bool`: of the first exchange.
+    NewKeys(
+        Box<dyn PacketSealer>,
+        bool,
+        Option<&'static CompressionAlgorithm>,
+    ),
+}
+
+/// The compression of one direction under the current keys (RFC 4253 §6.2): the negotiated
+/// method, and the zlib stream once it is active (`zlib` at once, `zlib@openssh.com` only
+/// after USERAUTH_SUCCESS). A new stream starts with each NEWKEYS, as OpenSSH does.
+struct Compression<S> {
+    method: Option<&'static CompressionAlgorithm>,
+    stream: Option<S>,
+}
+
+impl<S> Default for Compression<S> {
+    fn default() -> Self {
+        Self {
+            method: None,
+            stream: None,
+        }
+    }
+}
+
+impl<S> Compression<S> {
+    fn switch(
+        &mut self,
+        method: Option<&'static CompressionAlgorithm>,
+        authenticated: bool,
+        new: impl FnOnce() -> S,
+    ) {
+        self.method = method.filter(|m| m.kind == CompressionKind::Zlib);
+        self.stream = None;
+        self.activate(authenticated, new);
+    }
+
+    fn activate(&mut self, authenticated: bool, new: impl FnOnce() -> S) {
+        if self.stream.is_none() && self.method.is_some_and(|m| !m.delayed || authenticated) {
+            self.stream = Some(new());
+        }
+    }
 }
 
 struct Kex {
@@ -95,6 +136,7 @@ struct Kex {
     discard_guess: bool,
     output: Option<Box<KexOutput>>,
     pending_opener: Option<Box<dyn PacketOpener>>,
+    pending_in_compression: Option<&'static CompressionAlgorithm>,
     /// Our NEWKEYS is queued (sent in order by `poll_transmit`, which then switches keys).
     newkeys_queued: bool,
     recv_newkeys: bool,
@@ -128,6 +170,10 @@ pub struct Connection {
     sealer: Box<dyn PacketSealer>,
     send_seq: u32,
     recv_seq: u32,
+    compress_out: Compression<Compressor>,
+    compress_in: Compression<Decompressor>,
+    /// USERAUTH_SUCCESS went out (server) or came in (client): delayed compression starts.
+    compression_authenticated: bool,
 
     kex: Option<Box<Kex>>,
     kex_out: VecDeque<OutItem>,
@@ -174,7 +220,21 @@ pub struct Connection {
     error: Option<Error>,
     disconnect_out: Option<Bytes>,
     closed: bool,
+
+    /// Test hooks (hostile peer): rewrite each outbound payload, observe each inbound one.
+    outbound_filter: Option<OutboundFilter>,
+    inbound_observer: Option<InboundObserver>,
+    outbound_observer: Option<InboundObserver>,
 }
+
+/// Test hook: each outbound payload (except NEWKEYS and DISCONNECT) becomes the payloads
+/// returned (none to drop it, several to insert, changed bytes to alter it).
+#[doc(hidden)]
+pub type OutboundFilter = Box<dyn FnMut(Bytes) -> Vec<Bytes> + Send>;
+/// Test hook: sees each inbound packet's sequence number and decrypted (and inflated)
+/// payload before it is handled.
+#[doc(hidden)]
+pub type InboundObserver = Box<dyn FnMut(u32, &Bytes) + Send>;
 
 impl core::fmt::Debug for Connection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -299,6 +359,9 @@ impl Connection {
             sealer: plain_sealer()?,
             send_seq: 0,
             recv_seq: 0,
+            compress_out: Compression::default(),
+            compress_in: Compression::default(),
+            compression_authenticated: false,
             kex: None,
             kex_out: VecDeque::new(),
             ctl_out: VecDeque::new(),
@@ -334,6 +397,9 @@ impl Connection {
             error: None,
             disconnect_out: None,
             closed: false,
+            outbound_filter: None,
+            inbound_observer: None,
+            outbound_observer: None,
         };
         conn.start_kex(true)?;
         Ok(conn)
@@ -664,6 +730,26 @@ impl Connection {
         }
     }
 
+    /// Test hook (hostile peer): every outbound payload except NEWKEYS and DISCONNECT goes
+    /// through `filter`, which returns what to send instead.
+    #[doc(hidden)]
+    pub fn set_outbound_filter_for_tests(&mut self, filter: Option<OutboundFilter>) {
+        self.outbound_filter = filter;
+    }
+
+    /// Test hook (hostile peer): `observer` sees every inbound packet before it is handled.
+    #[doc(hidden)]
+    pub fn set_inbound_observer_for_tests(&mut self, observer: Option<InboundObserver>) {
+        self.inbound_observer = observer;
+    }
+
+    /// Test hook (hostile peer): `observer` sees every outbound packet's sequence number and
+    /// payload as it is sealed.
+    #[doc(hidden)]
+    pub fn set_outbound_observer_for_tests(&mut self, observer: Option<InboundObserver>) {
+        self.outbound_observer = observer;
+    }
+
     /// Closes the connection: queues `SSH_MSG_DISCONNECT` with `reason` and `description`
     /// and drops everything not yet sent.
     pub fn disconnect(&mut self, reason: DisconnectReason, description: &str) {
@@ -810,8 +896,10 @@ impl Connection {
         loop {
             if let Some(item) = self.kex_out.pop_front() {
                 match item {
-                    OutItem::Payload(p) => self.seal_into(&p, out)?,
-                    OutItem::NewKeys(sealer, initial) => self.send_newkeys(sealer, initial, out)?,
+                    OutItem::Payload(p) => self.seal_filtered(p, out)?,
+                    OutItem::NewKeys(sealer, initial, comp) => {
+                        self.send_newkeys(sealer, initial, comp, out)?;
+                    }
                 }
                 continue;
             }
@@ -819,7 +907,7 @@ impl Connection {
                 break;
             }
             if let Some(p) = self.ctl_out.pop_front() {
-                self.seal_into(&p, out)?;
+                self.seal_filtered(p, out)?;
                 continue;
             }
             if self.check_rekey()? {
@@ -827,7 +915,7 @@ impl Connection {
             }
             if let Some(p) = self.app_out.pop_front() {
                 self.app_out_bytes = self.app_out_bytes.saturating_sub(p.len());
-                self.seal_into(&p, out)?;
+                self.seal_filtered(p, out)?;
                 continue;
             }
             break;
@@ -839,19 +927,52 @@ impl Connection {
         Ok(())
     }
 
+    fn seal_filtered(&mut self, payload: Bytes, out: &mut BytesMut) -> Result<()> {
+        match self.outbound_filter.as_mut() {
+            None => self.seal_into(&payload, out),
+            Some(f) => {
+                for p in f(payload) {
+                    self.seal_into(&p, out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn seal_into(&mut self, payload: &[u8], out: &mut BytesMut) -> Result<()> {
         let before = out.len();
         let start = start_packet(out);
-        out.put_slice(payload);
+        match self.compress_out.stream.as_mut() {
+            Some(c) => c.compress(payload, out).map_err(Error::Cipher)?,
+            None => out.put_slice(payload),
+        }
         let range = finish_packet(out, start, self.sealer.alignment(), &mut self.pad_rng)
             .map_err(Error::Wire)?;
         self.sealer
             .seal(self.send_seq, out, range)
             .map_err(Error::Cipher)?;
+        if let Some(observe) = self.outbound_observer.as_mut() {
+            observe(self.send_seq, &Bytes::copy_from_slice(payload));
+        }
         self.send_seq = self.next_seq(self.send_seq, self.sent_first_newkeys)?;
         self.packets_sent += 1;
         self.bytes_sent += u64::try_from(out.len() - before).unwrap_or(u64::MAX);
+        if !self.client
+            && !self.compression_authenticated
+            && payload.first() == Some(&MSG_USERAUTH_SUCCESS)
+            && self.service_active
+        {
+            // zlib@openssh.com starts with the packets after USERAUTH_SUCCESS, both ways.
+            self.start_delayed_compression();
+        }
         Ok(())
+    }
+
+    fn start_delayed_compression(&mut self) {
+        self.compression_authenticated = true;
+        let max = usize::try_from(self.config.limits.max_packet_len).unwrap_or(usize::MAX);
+        self.compress_out.activate(true, Compressor::new);
+        self.compress_in.activate(true, || Decompressor::new(max));
     }
 
     /// The sequence number after `seq`; wrapping is fatal before the first NEWKEYS (it
@@ -869,10 +990,14 @@ impl Connection {
         &mut self,
         sealer: Box<dyn PacketSealer>,
         initial: bool,
+        compression: Option<&'static CompressionAlgorithm>,
         out: &mut BytesMut,
     ) -> Result<()> {
         self.seal_into(&encode(&NewKeys {}), out)?;
         self.sealer = sealer;
+        let authenticated = self.compression_authenticated;
+        self.compress_out
+            .switch(compression, authenticated, Compressor::new);
         self.newkeys_unsent = false;
         if initial {
             self.sent_first_newkeys = true;
@@ -932,7 +1057,7 @@ impl Connection {
         self.rng.fill_bytes(&mut cookie);
         let ciphers = names(&algs.ciphers)?;
         let macs = names(&algs.macs)?;
-        let none = names(&["none"])?;
+        let compression = names(&algs.compression)?;
         let ours = KexInit {
             cookie,
             kex_algorithms: names(&kex_names)?,
@@ -941,8 +1066,8 @@ impl Connection {
             encryption_server_to_client: ciphers,
             mac_client_to_server: macs.clone(),
             mac_server_to_client: macs,
-            compression_client_to_server: none.clone(),
-            compression_server_to_client: none,
+            compression_client_to_server: compression.clone(),
+            compression_server_to_client: compression,
             languages_client_to_server: NameList::empty(),
             languages_server_to_client: NameList::empty(),
             first_kex_packet_follows: false,
@@ -959,6 +1084,7 @@ impl Connection {
             discard_guess: false,
             output: None,
             pending_opener: None,
+            pending_in_compression: None,
             newkeys_queued: false,
             recv_newkeys: false,
         }));
@@ -1052,7 +1178,20 @@ impl Connection {
             self.keepalives_missed = 0;
             let used = before.saturating_sub(self.rx.len());
             self.bytes_recv += u64::try_from(used).unwrap_or(u64::MAX);
-            self.handle_packet(seq, packet.payload)?;
+            let payload = match self.compress_in.stream.as_mut() {
+                Some(d) => {
+                    // Inflated into a buffer capped at the packet limit (catalog R03).
+                    let mut plain = BytesMut::new();
+                    d.decompress(&packet.payload, &mut plain)
+                        .map_err(Error::Cipher)?;
+                    plain.freeze()
+                }
+                None => packet.payload,
+            };
+            if let Some(observe) = self.inbound_observer.as_mut() {
+                observe(seq, &payload);
+            }
+            self.handle_packet(seq, payload)?;
             self.check_rekey()?;
         }
         Ok(())
@@ -1149,6 +1288,15 @@ impl Connection {
                 let p = Pong::decode(&payload).map_err(Error::Wire)?;
                 self.events.push_back(Event::Pong(p.data));
             }
+            n if n >= 128 && self.service_active => {
+                // 128-191 are reserved for client protocols and 194-255 (after PING/PONG)
+                // are local extensions (RFC 4250 §4.1.2): no layer of whelk understands
+                // them, so they are answered here (RFC 4253 §11.4).
+                if self.ctl_out.len() < MAX_CONTROL {
+                    self.ctl_out
+                        .push_back(encode(&Unimplemented { sequence: seq }));
+                }
+            }
             n if n >= 50 => {
                 if !self.service_active {
                     return Err(Error::UnexpectedMessage {
@@ -1158,6 +1306,9 @@ impl Connection {
                 }
                 if n == MSG_USERAUTH_SUCCESS && self.client {
                     self.userauth_success_seen = true;
+                    if !self.compression_authenticated {
+                        self.start_delayed_compression();
+                    }
                 }
                 self.events.push_back(Event::Payload(payload));
             }
@@ -1448,11 +1599,25 @@ impl Connection {
             registry::opener(rx_cipher, rx_mac.as_deref(), &rx.as_cipher_keys())
                 .map_err(Error::Cipher)?,
         );
+        let (tx_comp, rx_comp) = if client {
+            (
+                &n.compression_client_to_server,
+                &n.compression_server_to_client,
+            )
+        } else {
+            (
+                &n.compression_server_to_client,
+                &n.compression_client_to_server,
+            )
+        };
+        let tx_comp = registry::compression_by_name(tx_comp);
+        kex.pending_in_compression = registry::compression_by_name(rx_comp);
         let send_ext_info = !client && kex.initial && n.client_ext_info && self.config.ext_info;
         kex.newkeys_queued = true;
         self.newkeys_unsent = true;
         let initial = kex.initial;
-        self.kex_out.push_back(OutItem::NewKeys(sealer, initial));
+        self.kex_out
+            .push_back(OutItem::NewKeys(sealer, initial, tx_comp));
         if send_ext_info {
             let info = self.server_ext_info()?;
             self.kex_out.push_back(OutItem::Payload(info));
@@ -1490,7 +1655,12 @@ impl Connection {
             return Err(Error::UnexpectedNewKeys);
         }
         let opener = kex.pending_opener.take().ok_or(Error::UnexpectedNewKeys)?;
+        let in_compression = kex.pending_in_compression.take();
         kex.recv_newkeys = true;
+        let max = usize::try_from(self.config.limits.max_packet_len).unwrap_or(usize::MAX);
+        let authenticated = self.compression_authenticated;
+        self.compress_in
+            .switch(in_compression, authenticated, || Decompressor::new(max));
         let initial = kex.initial;
         self.deframer = Deframer::new(opener, self.deframer.limits());
         if self.strict {

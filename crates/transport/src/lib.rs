@@ -78,7 +78,10 @@
 //!   `SSH_MSG_DISCONNECT` with the reason `DisconnectReason::from(&Error)` gives (the one
 //!   mapping), and later calls return it again.
 //!
-//! Compression is not negotiated (only `none` is offered).
+//! Compression ([`Algorithms::compression`]): `none` by default; `zlib@openssh.com` starts
+//! after USERAUTH_SUCCESS (the server after sending it, the client after receiving it), `zlib`
+//! with the keys; a fresh zlib stream per direction after each NEWKEYS; every inflated packet
+//! is capped at the packet limit (COMPRESSION_ERROR, catalog R03).
 //!
 //! # Tests
 //!
@@ -118,6 +121,8 @@ pub use config::{
     REKEY_PACKETS, ServerConfig,
 };
 pub use connection::{Connection, until};
+#[doc(hidden)]
+pub use connection::{InboundObserver, OutboundFilter};
 pub use error::{Error, Result, SendError};
 pub use event::{Event, HostKeyCheck, HostKeyDecision, KexInfo};
 pub use whelk_wire::msg::DisconnectReason;
