@@ -30,6 +30,8 @@ mod forward;
 mod server;
 mod socks;
 mod stream;
+pub mod scp;
+pub mod sftp;
 
 use std::sync::Arc;
 
