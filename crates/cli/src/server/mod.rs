@@ -1,18 +1,255 @@
-//! `whelk server`.
+//! `whelk server`: a per-user SSH server (like `sshd`, without root).
+//!
+//! With no arguments it listens on `127.0.0.1:2222`, uses an Ed25519 host key generated on
+//! first run in the user's state directory (`$XDG_STATE_HOME/whelk/` or
+//! `~/.local/state/whelk/`, mode 0600, reused afterwards) and admits the keys in
+//! `~/.ssh/authorized_keys`. Only the user running the server may log in: any other user name
+//! is refused exactly like an unknown user.
+//!
+//! ```text
+//! $ whelk server
+//! INFO whelk server: host key ssh-ed25519 SHA256:... (~/.local/state/whelk/ssh_host_ed25519_key)
+//! INFO whelk server: listening on 127.0.0.1:2222
+//! $ ssh -p 2222 localhost
+//! ```
+//!
+//! Modules: [`options`] (flags, `-f sshd_config`, `-o`), [`hostkey`], [`passwd`]
+//! (`--passwd-file`), [`process`] (starting commands and shells, signals, exit),
+//! [`pty`] (pseudo-terminals) and [`handler`] (the whelk-tokio handler: authentication and
+//! sessions).
+//!
+//! The server always stays in the foreground and logs to stderr: `-D` and `-e` are accepted
+//! for `sshd` compatibility, `-d` turns on debug logging (`RUST_LOG` overrides both).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+pub(crate) mod handler;
+pub(crate) mod hostkey;
+pub(crate) mod options;
+pub(crate) mod passwd;
+pub(crate) mod process;
+pub(crate) mod pty;
+pub(crate) mod session;
+
+use options::{Settings, Sources};
 
 /// Command-line arguments of `whelk server`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Arguments (not parsed yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Address and port to listen on (repeatable) [default: 127.0.0.1:2222].
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    listen: Vec<String>,
+    /// Host private key file (repeatable) [default: generated in the state directory].
+    #[arg(long = "host-key", value_name = "FILE")]
+    host_keys: Vec<PathBuf>,
+    /// authorized_keys file (repeatable) [default: ~/.ssh/authorized_keys].
+    #[arg(long = "authorized-keys", value_name = "FILE")]
+    authorized_keys: Vec<PathBuf>,
+    /// Read this sshd_config file.
+    #[arg(short = 'f', value_name = "CONFIG")]
+    config: Option<PathBuf>,
+    /// An sshd_config option (`Option=value` or `"Option value"`), winning over -f (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    options: Vec<String>,
+    /// Password file (`user:$6$...` lines: sha512-crypt, sha256-crypt, yescrypt, argon2id):
+    /// enables password and keyboard-interactive authentication.
+    #[arg(long = "passwd-file", value_name = "FILE")]
+    passwd_file: Option<PathBuf>,
+    /// Root directory of the built-in SFTP server [default: home].
+    #[arg(long = "sftp-root", value_name = "DIR")]
+    sftp_root: Option<PathBuf>,
+    /// Debug: log debug messages (stays in the foreground).
+    #[arg(short = 'd')]
+    debug: bool,
+    /// Do not detach (the server never does; accepted for sshd compatibility).
+    #[arg(short = 'D')]
+    foreground: bool,
+    /// Log to stderr (the server always does; accepted for sshd compatibility).
+    #[arg(short = 'e')]
+    log_stderr: bool,
+    /// Read a password from stdin, print its sha512-crypt hash (for --passwd-file) and exit.
+    #[arg(long = "hash-password")]
+    hash_password: bool,
 }
 
 /// Runs `whelk server`.
 pub(crate) fn main(args: Args) -> ExitCode {
-    let _ = args.rest;
-    eprintln!("whelk server: not implemented yet");
-    ExitCode::from(255)
+    if args.hash_password {
+        return hash_password();
+    }
+    let filter = if args.debug { "debug" } else { "info" };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .try_init();
+    let _ = (args.foreground, args.log_stderr);
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => match rt.block_on(run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("whelk server: {e}");
+                eprintln!("whelk server: {e}");
+                ExitCode::from(255)
+            }
+        },
+        Err(e) => {
+            eprintln!("whelk server: {e}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("whelk server: cannot read a password from stdin");
+        return ExitCode::from(255);
+    }
+    let pw = line.trim_end_matches(['\r', '\n']);
+    match passwd::hash_sha512(pw.as_bytes()) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("whelk server: {e}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let account = process::current_account();
+    let config_text = match &args.config {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let config_name = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let settings = Settings::resolve(&Sources {
+        listen: &args.listen,
+        host_keys: &args.host_keys,
+        authorized_keys: &args.authorized_keys,
+        passwd_file: args.passwd_file.as_deref(),
+        sftp_root: args.sftp_root.as_deref(),
+        config_file: config_text.as_deref().map(|t| (config_name.as_str(), t)),
+        options: &args.options,
+        user: &account.name,
+        home: &account.home,
+    })?;
+
+    let mut host_keys = Vec::new();
+    if settings.host_keys.is_empty() {
+        let path = hostkey::state_dir(&account.home).join(hostkey::GENERATED_KEY_NAME);
+        let (key, generated) = hostkey::load_or_generate(&path)?;
+        if generated {
+            info!("generated a new host key in {}", path.display());
+        }
+        info!(
+            "host key {} {} ({})",
+            key.public_key().key_type().name(),
+            hostkey::fingerprint(&key),
+            path.display()
+        );
+        host_keys.push(key);
+    } else {
+        for path in &settings.host_keys {
+            let key = hostkey::load(path)?;
+            info!(
+                "host key {} {} ({})",
+                key.public_key().key_type().name(),
+                hostkey::fingerprint(&key),
+                path.display()
+            );
+            host_keys.push(key);
+        }
+    }
+    for cert in &settings.host_certificates {
+        warn!(
+            "HostCertificate {} ignored: whelk's transport does not offer host certificates yet",
+            cert.display()
+        );
+    }
+    let passwords = match &settings.passwd_file {
+        Some(p) => {
+            let (file, errors) = passwd::PasswdFile::load(p)?;
+            for e in errors {
+                warn!("{}: {e}", p.display());
+            }
+            if !file.has_user(&account.name) {
+                warn!(
+                    "{} has no usable entry for {}: password logins will fail",
+                    p.display(),
+                    account.name
+                );
+            }
+            Some(file)
+        }
+        None => None,
+    };
+    let banner = match &settings.banner {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let ssh = handler::protocol_config(&settings, host_keys, banner)?;
+    let state = Arc::new(handler::State::new(settings.clone(), account, passwords));
+
+    let mut servers = Vec::new();
+    for addr in &settings.listen {
+        let mut config = whelk_tokio::ServerConfig::new(Vec::new());
+        config.ssh = ssh.clone();
+        config.max_startups = whelk_tokio::MaxStartups {
+            start: usize::try_from(settings.max_startups.start).unwrap_or(usize::MAX),
+            rate: settings.max_startups.rate,
+            full: usize::try_from(settings.max_startups.full).unwrap_or(usize::MAX),
+        };
+        // A per-user server: a plain close for refused connections, as sshd.
+        config.refusal_message = false;
+        let server = whelk_tokio::listen(addr, config, handler::ServerHandler::new(state.clone()))
+            .await
+            .map_err(|e| format!("listen on {addr}: {e}"))?;
+        info!("listening on {}", server.local_addr());
+        servers.push(server);
+    }
+    shutdown_signal().await;
+    info!("shutting down");
+    for s in &servers {
+        s.shutdown();
+    }
+    // Give running sessions a moment to flush their last messages.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -1,0 +1,543 @@
+//! The whelk-tokio [`Handler`](whelk_tokio::Handler) of `whelk server`: authentication
+//! (authorized_keys, trusted CAs, the passwd file; only the current user) and sessions.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{debug, info};
+use whelk::{
+    AlgorithmsExt, AuthRequest, AuthorizedKeysPolicy, Decision, Grant, Method, RequestKind,
+};
+use whelk_auth::Prompts;
+use whelk_config::server::AllowTcpForwarding;
+use whelk_keys::HashAlg;
+use whelk_keys::authorized_keys::KeyOptions;
+use whelk_keys::cert::KeyOrCert;
+use whelk_tokio::{ConnectionInfo, Exit, Pty, ServerSession};
+
+use super::session;
+
+use super::options::Settings;
+use super::passwd::PasswdFile;
+use super::process::Account;
+
+/// Builds the protocol configuration from the settings.
+pub(crate) fn protocol_config(
+    s: &Settings,
+    host_keys: Vec<whelk::PrivateKey>,
+    banner: Option<String>,
+) -> Result<whelk::ServerConfig, String> {
+    let mut c = whelk::ServerConfig::new(host_keys);
+    let mut methods = Vec::new();
+    if s.pubkey_auth {
+        methods.push(Method::PublicKey);
+    }
+    if s.passwd_file.is_some() {
+        if s.kbd_interactive_auth {
+            methods.push(Method::KeyboardInteractive);
+        }
+        if s.password_auth {
+            methods.push(Method::Password);
+        }
+    }
+    if methods.is_empty() {
+        return Err("no authentication method is enabled".into());
+    }
+    c.auth.methods = methods;
+    c.auth.required = s.auth_chains.clone();
+    if let Some(n) = s.max_auth_tries {
+        c.auth.max_attempts = n;
+    }
+    if let Some(t) = s.login_grace_time {
+        let grace = (!t.is_zero()).then_some(t);
+        c.auth.login_grace_time = grace;
+    }
+    c.auth.banner = banner;
+    getrandom::fill(&mut c.auth.jitter_key).map_err(|e| format!("getrandom: {e}"))?;
+    let t = &mut c.transport;
+    if let Some(bytes) = s.rekey_limit.filter(|b| *b > 0) {
+        t.limits.rekey_bytes = bytes;
+    }
+    if let Some(time) = s.rekey_interval {
+        t.limits.rekey_time = Some(time);
+    }
+    if let Some(i) = s.client_alive_interval {
+        t.limits.keepalive = Some(i);
+        t.limits.keepalive_max_missed = s.client_alive_count_max;
+    }
+    let alg = &mut t.algorithms;
+    if let Some(v) = &s.ciphers {
+        alg.set_ciphers(v.as_str())
+            .map_err(|e| format!("Ciphers: {e}"))?;
+    }
+    if let Some(v) = &s.macs {
+        alg.set_macs(v.as_str()).map_err(|e| format!("MACs: {e}"))?;
+    }
+    if let Some(v) = &s.kex {
+        alg.set_kex(v.as_str())
+            .map_err(|e| format!("KexAlgorithms: {e}"))?;
+    }
+    if let Some(v) = &s.host_key_algorithms {
+        alg.set_host_keys(v.as_str())
+            .map_err(|e| format!("HostKeyAlgorithms: {e}"))?;
+    }
+    c.channels.max_sessions = usize::try_from(s.max_sessions).unwrap_or(usize::MAX);
+    Ok(c)
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// The resolved settings.
+    pub(crate) settings: Settings,
+    /// The account sessions run as.
+    pub(crate) account: Account,
+    /// `--passwd-file`.
+    pub(crate) passwords: Option<PasswdFile>,
+}
+
+impl State {
+    /// Shares the settings.
+    pub(crate) fn new(settings: Settings, account: Account, passwords: Option<PasswdFile>) -> Self {
+        Self {
+            settings,
+            account,
+            passwords,
+        }
+    }
+
+    /// The authorized_keys policy for a client at `peer`, read afresh (edits apply to the
+    /// next attempt, as with sshd).
+    fn policy(&self, peer: Option<SocketAddr>) -> AuthorizedKeysPolicy {
+        let mut text = String::new();
+        for path in &self.settings.authorized_keys {
+            match std::fs::read_to_string(path) {
+                Ok(t) => {
+                    text.push_str(&t);
+                    text.push('\n');
+                }
+                Err(e) => debug!("{}: {e}", path.display()),
+            }
+        }
+        let mut policy = AuthorizedKeysPolicy::new(&text);
+        for e in policy.authorized_keys().errors() {
+            debug!("authorized_keys: skipped a line: {e:?}");
+        }
+        if let Some(path) = &self.settings.trusted_user_ca_keys {
+            match std::fs::read_to_string(path) {
+                Ok(t) => {
+                    for line in t.lines().map(str::trim) {
+                        if line.is_empty() || line.starts_with('#') {
+                            continue;
+                        }
+                        if let Ok((ca, _)) = whelk::PublicKey::from_openssh(line) {
+                            policy = policy.with_trusted_ca(ca);
+                        }
+                    }
+                }
+                Err(e) => debug!("TrustedUserCAKeys {}: {e}", path.display()),
+            }
+        }
+        if let Some(p) = peer {
+            policy = policy.with_client_addr(p.ip());
+        }
+        policy
+    }
+
+    /// Decides one authentication request from `peer`.
+    pub(crate) fn decide(&self, req: &AuthRequest, peer: Option<SocketAddr>) -> Decision {
+        let me = req.user == self.account.name;
+        let peer_s = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
+        match &req.kind {
+            RequestKind::PublicKey { key, signed, .. } => {
+                if !self.settings.pubkey_auth {
+                    Decision::Reject
+                } else {
+                    // The policy runs for other users too (and rejects below), so that the
+                    // work done does not depend on the user name.
+                    let d = self.policy(peer).decide(req, unix_now());
+                    let d = if me { d } else { Decision::Reject };
+                    if *signed || !matches!(d, Decision::Accept(_)) {
+                        info!(
+                            "{} publickey for {} from {peer_s}: {}",
+                            if matches!(d, Decision::Accept(_) | Decision::Partial(_)) {
+                                "accepted"
+                            } else {
+                                "refused"
+                            },
+                            req.user,
+                            describe_key(key)
+                        );
+                    }
+                    d
+                }
+            }
+            RequestKind::Password { password, .. } => {
+                let ok = self.settings.password_auth && self.check_password(&req.user, password);
+                info!(
+                    "{} password for {} from {peer_s}",
+                    if ok { "accepted" } else { "failed" },
+                    req.user
+                );
+                if ok {
+                    Decision::Accept(Grant::default())
+                } else {
+                    Decision::Reject
+                }
+            }
+            RequestKind::KeyboardInteractive { .. } => {
+                if self.settings.kbd_interactive_auth && self.passwords.is_some() {
+                    Decision::Prompts(Prompts {
+                        name: String::new(),
+                        instruction: String::new(),
+                        prompts: vec![("Password: ".to_owned(), false)],
+                    })
+                } else {
+                    Decision::Reject
+                }
+            }
+            RequestKind::KeyboardInteractiveResponse { responses } => {
+                let ok = match responses.as_slice() {
+                    [one] => self.check_password(&req.user, one),
+                    _ => false,
+                };
+                info!(
+                    "{} keyboard-interactive for {} from {peer_s}",
+                    if ok { "accepted" } else { "failed" },
+                    req.user
+                );
+                if ok {
+                    Decision::Accept(Grant::default())
+                } else {
+                    Decision::Reject
+                }
+            }
+            _ => Decision::Reject,
+        }
+    }
+
+    fn check_password(&self, user: &str, password: &[u8]) -> bool {
+        let Some(file) = &self.passwords else {
+            return false;
+        };
+        // Other users are checked (against a dummy hash when absent) and then refused.
+        let ok = file.verify(user, password);
+        ok && user == self.account.name
+    }
+}
+
+fn describe_key(key: &KeyOrCert) -> String {
+    match key {
+        KeyOrCert::Key(k) => format!("{} {}", k.key_type().name(), k.fingerprint(HashAlg::Sha256)),
+        KeyOrCert::Certificate(c) => format!(
+            "certificate {} ID {:?} serial {} CA {} {}",
+            c.key_type().name(),
+            c.key_id(),
+            c.serial(),
+            c.signature_key().key_type().name(),
+            c.signature_key().fingerprint(HashAlg::Sha256)
+        ),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the authentication that let a connection in allows (sshd's `auth_options`): the
+/// matched `authorized_keys` line's options and the certificate's extensions and critical
+/// options, merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Restrictions {
+    /// `command=` or the certificate's `force-command`.
+    pub(crate) forced_command: Option<String>,
+    /// `pty` allowed (`no-pty`, `restrict`, no `permit-pty`).
+    pub(crate) pty: bool,
+    /// Port forwarding allowed.
+    pub(crate) port_forwarding: bool,
+    /// Agent forwarding allowed.
+    pub(crate) agent_forwarding: bool,
+    /// `environment=` values.
+    pub(crate) environment: Vec<(String, String)>,
+    /// `permitopen=` / `permitlisten=` of the line (empty: unrestricted).
+    pub(crate) options: KeyOptions,
+}
+
+impl Default for Restrictions {
+    fn default() -> Self {
+        Self {
+            forced_command: None,
+            pty: true,
+            port_forwarding: true,
+            agent_forwarding: true,
+            environment: Vec::new(),
+            options: KeyOptions::default(),
+        }
+    }
+}
+
+impl Restrictions {
+    /// From what a publickey (or password) method granted.
+    pub(crate) fn from_grant(grant: &Grant) -> Self {
+        let mut r = Self::default();
+        if let Some(o) = &grant.options {
+            r.forced_command.clone_from(&o.command);
+            r.pty = o.permits_pty();
+            r.port_forwarding = o.permits_port_forwarding();
+            r.agent_forwarding = o.permits_agent_forwarding();
+            r.environment.clone_from(&o.environment);
+            r.options = o.clone();
+        }
+        if let Some(c) = &grant.certificate {
+            if let Some(fc) = c.force_command() {
+                // Both set and different: sshd refuses; whelk runs the certificate's.
+                r.forced_command = Some(fc.to_owned());
+            }
+            r.pty &= c.has_extension("permit-pty");
+            r.port_forwarding &= c.has_extension("permit-port-forwarding");
+            r.agent_forwarding &= c.has_extension("permit-agent-forwarding");
+        }
+        r
+    }
+}
+
+/// Whether `list` (`PermitOpen`/`PermitListen` entries; `None`: any) admits `host:port`.
+fn listed(list: Option<&Vec<String>>, host: &str, port: u16, listen: bool) -> bool {
+    let Some(list) = list else { return true };
+    if list.is_empty() {
+        return false; // `none`
+    }
+    let o = KeyOptions {
+        permit_open: if listen { Vec::new() } else { list.clone() },
+        permit_listen: if listen { list.clone() } else { Vec::new() },
+        ..KeyOptions::default()
+    };
+    if listen {
+        o.permits_listen(host, port)
+    } else {
+        o.permits_open(host, port)
+    }
+}
+
+/// The handler given to [`whelk_tokio::listen`]: decisions from [`State`], sessions in
+/// [`super::session`].
+#[derive(Debug, Clone)]
+pub(crate) struct ServerHandler {
+    state: Arc<State>,
+    /// What each authenticated connection may do, by connection id.
+    grants: Arc<Mutex<HashMap<u64, Restrictions>>>,
+}
+
+impl ServerHandler {
+    /// A handler over the shared state.
+    pub(crate) fn new(state: Arc<State>) -> Self {
+        Self {
+            state,
+            grants: Arc::default(),
+        }
+    }
+
+    fn restrictions(&self, conn: &ConnectionInfo) -> Restrictions {
+        self.grants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&conn.id())
+            .cloned()
+            // No grant recorded: the most restrictive answer.
+            .unwrap_or(Restrictions {
+                forced_command: None,
+                pty: false,
+                port_forwarding: false,
+                agent_forwarding: false,
+                environment: Vec::new(),
+                options: KeyOptions::default(),
+            })
+    }
+
+    fn tcp_allowed(&self, conn: &ConnectionInfo, local: bool) -> bool {
+        let r = self.restrictions(conn);
+        let mode = self.state.settings.allow_tcp_forwarding;
+        r.port_forwarding
+            && match mode {
+                AllowTcpForwarding::Yes => true,
+                AllowTcpForwarding::No => false,
+                AllowTcpForwarding::Local => local,
+                AllowTcpForwarding::Remote => !local,
+            }
+    }
+}
+
+impl whelk_tokio::Handler for ServerHandler {
+    async fn connected(&self, conn: &ConnectionInfo) -> bool {
+        info!(
+            "connection {} from {} to {}",
+            conn.id(),
+            conn.peer_addr(),
+            conn.local_addr()
+        );
+        true
+    }
+
+    async fn auth(&self, request: &AuthRequest) -> Decision {
+        self.state.decide(request, None)
+    }
+
+    async fn auth_from(&self, conn: &ConnectionInfo, request: &AuthRequest) -> Decision {
+        let decision = self.state.decide(request, Some(conn.peer_addr()));
+        if let Decision::Accept(g) | Decision::Partial(g) = &decision {
+            let signed_key = matches!(request.kind, RequestKind::PublicKey { signed: true, .. });
+            let query = matches!(request.kind, RequestKind::PublicKey { signed: false, .. });
+            let mut grants = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+            // A signed key's options win; a password never lifts them (AuthenticationMethods
+            // chains); a key query (PK_OK) grants nothing yet.
+            if signed_key || (!query && !grants.contains_key(&conn.id())) {
+                grants.insert(conn.id(), Restrictions::from_grant(g));
+            }
+        }
+        decision
+    }
+
+    async fn authenticated(&self, conn: &ConnectionInfo) {
+        info!(
+            "connection {}: {} logged in from {}",
+            conn.id(),
+            conn.user(),
+            conn.peer_addr()
+        );
+    }
+
+    async fn disconnected(&self, conn: &ConnectionInfo, reason: &str) {
+        self.grants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&conn.id());
+        info!(
+            "connection {} from {} closed: {reason}",
+            conn.id(),
+            conn.peer_addr()
+        );
+    }
+
+    async fn pty_request(&self, conn: &ConnectionInfo, pty: &Pty) -> bool {
+        let ok = self.state.settings.permit_tty && self.restrictions(conn).pty;
+        info!(
+            "connection {}: pty-req {} {}x{} {}",
+            conn.id(),
+            pty.term,
+            pty.columns,
+            pty.rows,
+            if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn env(&self, conn: &ConnectionInfo, name: &str, value: &str) -> bool {
+        let ok = self.state.settings.accepts_env(name);
+        debug!(
+            "connection {}: env {name}={value:?} {}",
+            conn.id(),
+            if ok { "accepted" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn agent_forwarding(&self, conn: &ConnectionInfo) -> bool {
+        let ok =
+            self.state.settings.allow_agent_forwarding && self.restrictions(conn).agent_forwarding;
+        info!(
+            "connection {}: agent forwarding {}",
+            conn.id(),
+            if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn shell(&self, session: ServerSession) -> Exit {
+        let r = self.restrictions(session.connection());
+        session::run(&self.state, &r, session).await
+    }
+
+    async fn exec(&self, _command: String, session: ServerSession) -> Exit {
+        let r = self.restrictions(session.connection());
+        session::run(&self.state, &r, session).await
+    }
+
+    async fn subsystem(&self, _name: String, session: ServerSession) -> Exit {
+        let r = self.restrictions(session.connection());
+        session::run(&self.state, &r, session).await
+    }
+
+    async fn direct_tcpip(
+        &self,
+        conn: &ConnectionInfo,
+        host: &str,
+        port: u32,
+        originator: &str,
+        originator_port: u32,
+    ) -> bool {
+        let port16 = u16::try_from(port).unwrap_or(0);
+        let r = self.restrictions(conn);
+        let ok = self.tcp_allowed(conn, true)
+            && listed(
+                self.state.settings.permit_open.as_ref(),
+                host,
+                port16,
+                false,
+            )
+            && r.options.permits_open(host, port16);
+        info!(
+            "connection {}: direct-tcpip to {host}:{port} from {originator}:{originator_port} {}",
+            conn.id(),
+            if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn direct_streamlocal(&self, conn: &ConnectionInfo, path: &str) -> bool {
+        let ok = self.state.settings.allow_stream_local_forwarding
+            && self.restrictions(conn).port_forwarding
+            && self.restrictions(conn).options.permit_open.is_empty();
+        info!(
+            "connection {}: direct-streamlocal to {path} {}",
+            conn.id(),
+            if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn tcpip_forward(&self, conn: &ConnectionInfo, address: &str, port: u32) -> bool {
+        let port16 = u16::try_from(port).unwrap_or(0);
+        let r = self.restrictions(conn);
+        let ok = self.tcp_allowed(conn, false)
+            && listed(
+                self.state.settings.permit_listen.as_ref(),
+                address,
+                port16,
+                true,
+            )
+            && r.options.permits_listen(address, port16);
+        info!(
+            "connection {}: tcpip-forward {address}:{port} {}",
+            conn.id(),
+            if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn streamlocal_forward(&self, conn: &ConnectionInfo, path: &str) -> bool {
+        let r = self.restrictions(conn);
+        let ok = self.state.settings.allow_stream_local_forwarding
+            && r.port_forwarding
+            && r.options.permit_listen.is_empty();
+        info!(
+            "connection {}: streamlocal-forward {path} {}",
+            conn.id(),
+            if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+}

@@ -1,0 +1,455 @@
+//! The settings of `whelk server`: command-line flags, an `sshd_config` file (`-f`) and
+//! `-o Option=value` overrides, resolved into one [`Settings`] value.
+//!
+//! Precedence follows `sshd`: `-o` wins over the file (first value wins, and `-o` lines are
+//! read first); the dedicated flags (`--listen`, `--host-key`, `--authorized-keys`) win over
+//! both. Options that `whelk-config` does not model (`PermitListen`,
+//! `PermitUserEnvironment`, `AllowStreamLocalForwarding`) are read here with the same
+//! first-value-wins rule, ignoring `Match` blocks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use whelk::Method;
+use whelk_config::server::{AllowTcpForwarding, AuthenticationMethods, MaxStartups};
+use whelk_config::{AlgorithmList, ServerConfig as FileConfig};
+
+/// The default listening address: loopback only, an unprivileged port.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:2222";
+/// `AcceptEnv` when nothing sets it (OpenSSH's Debian default).
+pub(crate) const DEFAULT_ACCEPT_ENV: &[&str] = &["LANG", "LC_*"];
+/// `MaxStartups` default (`10:30:100`), as sshd.
+pub(crate) const DEFAULT_MAX_STARTUPS: MaxStartups = MaxStartups {
+    start: 10,
+    rate: 30,
+    full: 100,
+};
+/// `MaxSessions` default, as sshd.
+pub(crate) const DEFAULT_MAX_SESSIONS: u32 = 10;
+
+/// Everything the server needs to know, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// `host:port` pairs to listen on.
+    pub(crate) listen: Vec<String>,
+    /// Host key files; empty: the generated key in the state directory.
+    pub(crate) host_keys: Vec<PathBuf>,
+    /// `HostCertificate` files (not supported by the transport yet: warned about).
+    pub(crate) host_certificates: Vec<PathBuf>,
+    /// `authorized_keys` files (tokens expanded, relative to home).
+    pub(crate) authorized_keys: Vec<PathBuf>,
+    /// `TrustedUserCAKeys`.
+    pub(crate) trusted_user_ca_keys: Option<PathBuf>,
+    /// `--passwd-file`.
+    pub(crate) passwd_file: Option<PathBuf>,
+    /// `PubkeyAuthentication`.
+    pub(crate) pubkey_auth: bool,
+    /// `PasswordAuthentication` (needs a passwd file to be useful).
+    pub(crate) password_auth: bool,
+    /// `KbdInteractiveAuthentication` (needs a passwd file to be useful).
+    pub(crate) kbd_interactive_auth: bool,
+    /// `AuthenticationMethods` chains (empty: any one method).
+    pub(crate) auth_chains: Vec<Vec<Method>>,
+    /// `MaxAuthTries`.
+    pub(crate) max_auth_tries: Option<u32>,
+    /// `LoginGraceTime` (`Some(0)` disables).
+    pub(crate) login_grace_time: Option<Duration>,
+    /// `MaxStartups`.
+    pub(crate) max_startups: MaxStartups,
+    /// `MaxSessions`.
+    pub(crate) max_sessions: u32,
+    /// `ClientAliveInterval`.
+    pub(crate) client_alive_interval: Option<Duration>,
+    /// `ClientAliveCountMax`.
+    pub(crate) client_alive_count_max: u32,
+    /// `AllowTcpForwarding`.
+    pub(crate) allow_tcp_forwarding: AllowTcpForwarding,
+    /// `AllowStreamLocalForwarding` (`yes`/`all` or not).
+    pub(crate) allow_stream_local_forwarding: bool,
+    /// `AllowAgentForwarding`.
+    pub(crate) allow_agent_forwarding: bool,
+    /// `PermitOpen` (`None`: any).
+    pub(crate) permit_open: Option<Vec<String>>,
+    /// `PermitListen` (`None`: any).
+    pub(crate) permit_listen: Option<Vec<String>>,
+    /// `PermitTTY`.
+    pub(crate) permit_tty: bool,
+    /// `PermitUserEnvironment` (honours `environment=` in authorized_keys).
+    pub(crate) permit_user_environment: bool,
+    /// `AcceptEnv` patterns.
+    pub(crate) accept_env: Vec<String>,
+    /// `Banner` file.
+    pub(crate) banner: Option<PathBuf>,
+    /// `Subsystem` name and command line.
+    pub(crate) subsystems: Vec<(String, String)>,
+    /// `ForceCommand`.
+    pub(crate) force_command: Option<String>,
+    /// `RekeyLimit` bytes (0: default).
+    pub(crate) rekey_limit: Option<u64>,
+    /// `RekeyLimit` time.
+    pub(crate) rekey_interval: Option<Duration>,
+    /// `Ciphers`.
+    pub(crate) ciphers: Option<String>,
+    /// `MACs`.
+    pub(crate) macs: Option<String>,
+    /// `KexAlgorithms`.
+    pub(crate) kex: Option<String>,
+    /// `HostKeyAlgorithms`.
+    pub(crate) host_key_algorithms: Option<String>,
+    /// Root of the built-in SFTP server (default: home).
+    pub(crate) sftp_root: Option<PathBuf>,
+}
+
+/// The inputs [`Settings::resolve`] combines.
+#[derive(Debug)]
+pub(crate) struct Sources<'a> {
+    /// `--listen` values.
+    pub(crate) listen: &'a [String],
+    /// `--host-key` values.
+    pub(crate) host_keys: &'a [PathBuf],
+    /// `--authorized-keys`.
+    pub(crate) authorized_keys: &'a [PathBuf],
+    /// `--passwd-file`.
+    pub(crate) passwd_file: Option<&'a Path>,
+    /// `--sftp-root`.
+    pub(crate) sftp_root: Option<&'a Path>,
+    /// `-f` file name and its text.
+    pub(crate) config_file: Option<(&'a str, &'a str)>,
+    /// `-o` values.
+    pub(crate) options: &'a [String],
+    /// The user's name and home, for `%u`/`%h` and relative paths.
+    pub(crate) user: &'a str,
+    /// Home directory.
+    pub(crate) home: &'a Path,
+}
+
+/// Turns `-o Key=Value` (or `Key Value`) into a configuration line.
+fn option_line(o: &str) -> String {
+    match o.split_once('=') {
+        Some((k, v)) if !k.trim().contains(char::is_whitespace) => {
+            format!("{} {}", k.trim(), v.trim())
+        }
+        _ => o.trim().to_owned(),
+    }
+}
+
+/// `Key value` pairs of the lines outside `Match` blocks (first value wins), for the
+/// options `whelk-config` does not model.
+fn extra_option(texts: &[&str], key: &str) -> Option<Vec<String>> {
+    for text in texts {
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let (k, rest) = match line.find(|c: char| c.is_whitespace() || c == '=') {
+                Some(i) => (line.get(..i).unwrap_or(""), line.get(i..).unwrap_or("")),
+                None => (line, ""),
+            };
+            if k.eq_ignore_ascii_case("match") {
+                break;
+            }
+            if k.eq_ignore_ascii_case(key) {
+                let rest = rest.trim_start().trim_start_matches('=').trim();
+                return Some(rest.split_whitespace().map(str::to_owned).collect());
+            }
+        }
+    }
+    None
+}
+
+fn yes(v: &[String]) -> Option<bool> {
+    match v.first().map(|s| s.to_ascii_lowercase()).as_deref() {
+        Some("yes" | "all") => Some(true),
+        Some("no" | "local" | "remote") => Some(false),
+        _ => None,
+    }
+}
+
+fn algorithms(list: Option<&AlgorithmList>) -> Option<String> {
+    list.map(|l| {
+        let mut s = l.modifier().map(String::from).unwrap_or_default();
+        s.push_str(&l.names().join(","));
+        s
+    })
+}
+
+/// Expands `%%`, `%h`, `%u` and `~` and makes `path` absolute under `home`.
+pub(crate) fn expand_path(path: &str, user: &str, home: &Path) -> PathBuf {
+    let home_s = home.to_string_lossy();
+    let mut out = String::new();
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.next() {
+                Some('%') => out.push('%'),
+                Some('h') => out.push_str(&home_s),
+                Some('u') => out.push_str(user),
+                Some(o) => {
+                    out.push('%');
+                    out.push(o);
+                }
+                None => out.push('%'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if let Some(rest) = out.strip_prefix("~/") {
+        return home.join(rest);
+    }
+    let p = PathBuf::from(out);
+    if p.is_absolute() { p } else { home.join(p) }
+}
+
+fn method_chains(m: Option<&AuthenticationMethods>) -> Result<Vec<Vec<Method>>, String> {
+    let Some(AuthenticationMethods::Lists(lists)) = m else {
+        return Ok(Vec::new());
+    };
+    lists
+        .iter()
+        .map(|list| {
+            list.iter()
+                .map(|name| {
+                    let base = name.split_once(':').map_or(name.as_str(), |(b, _)| b);
+                    Method::from_name(base)
+                        .ok_or_else(|| format!("AuthenticationMethods: {name} is not supported"))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+impl Settings {
+    /// Combines the flags, the `-o` options and the configuration file.
+    pub(crate) fn resolve(src: &Sources<'_>) -> Result<Self, String> {
+        let files = whelk_config::io::StdFiles::new(
+            Some("/etc/ssh".into()),
+            Some(src.home.to_string_lossy().into_owned()),
+        );
+        let o_text: String = src.options.iter().map(|o| option_line(o) + "\n").collect();
+        let from_o = whelk_config::parse_server(&o_text, "-o", &files, None)
+            .map_err(|e| format!("-o: {e}"))?;
+        let cfg: FileConfig = match src.config_file {
+            Some((name, text)) => whelk_config::parse_server(text, name, &files, None)
+                .map_err(|e| e.to_string())?
+                .overlaid_with(from_o),
+            None => from_o,
+        };
+        let mut texts = vec![o_text.as_str()];
+        if let Some((_, t)) = src.config_file {
+            texts.push(t);
+        }
+        let extra = |k: &str| extra_option(&texts, k);
+
+        let listen = if !src.listen.is_empty() {
+            src.listen.to_vec()
+        } else if cfg.listen_addresses.is_empty() && cfg.ports.is_empty() {
+            vec![DEFAULT_LISTEN.to_owned()]
+        } else {
+            let mut c = cfg.clone();
+            if c.listen_addresses.is_empty() {
+                // A per-user server listens on loopback unless told otherwise.
+                c.listen_addresses
+                    .push(whelk_config::server::ListenAddress {
+                        host: "127.0.0.1".into(),
+                        port: None,
+                        rdomain: None,
+                    });
+            }
+            c.listen_pairs()
+                .into_iter()
+                .map(|(h, p)| {
+                    if h.contains(':') {
+                        format!("[{h}]:{p}")
+                    } else {
+                        format!("{h}:{p}")
+                    }
+                })
+                .collect()
+        };
+        let expand = |p: &str| expand_path(p, src.user, src.home);
+        let host_keys = if src.host_keys.is_empty() {
+            cfg.host_keys.iter().map(|p| expand(p)).collect()
+        } else {
+            src.host_keys.to_vec()
+        };
+        let authorized_keys = if !src.authorized_keys.is_empty() {
+            src.authorized_keys.to_vec()
+        } else if let Some(list) = &cfg.authorized_keys_files {
+            list.iter()
+                .filter(|p| p.as_str() != "none")
+                .map(|p| expand(p))
+                .collect()
+        } else {
+            vec![src.home.join(".ssh/authorized_keys")]
+        };
+        let permit_open = cfg.permit_open.clone().and_then(|v| {
+            if v.iter().any(|s| s == "any") {
+                None
+            } else {
+                Some(v.into_iter().filter(|s| s != "none").collect())
+            }
+        });
+        let permit_listen = extra("PermitListen").and_then(|v| {
+            if v.iter().any(|s| s == "any") {
+                None
+            } else {
+                Some(v.into_iter().filter(|s| s != "none").collect())
+            }
+        });
+        let banner = cfg.banner.as_deref().filter(|b| *b != "none").map(&expand);
+        Ok(Self {
+            listen,
+            host_keys,
+            host_certificates: cfg.host_certificates.iter().map(|p| expand(p)).collect(),
+            authorized_keys,
+            trusted_user_ca_keys: cfg
+                .trusted_user_ca_keys
+                .as_deref()
+                .filter(|p| *p != "none")
+                .map(&expand),
+            passwd_file: src.passwd_file.map(Path::to_path_buf),
+            pubkey_auth: cfg.pubkey_authentication.unwrap_or(true),
+            password_auth: cfg.password_authentication.unwrap_or(true),
+            kbd_interactive_auth: cfg.kbd_interactive_authentication.unwrap_or(true),
+            auth_chains: method_chains(cfg.authentication_methods.as_ref())?,
+            max_auth_tries: cfg.max_auth_tries,
+            login_grace_time: cfg.login_grace_time,
+            max_startups: cfg.max_startups.unwrap_or(DEFAULT_MAX_STARTUPS),
+            max_sessions: cfg.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
+            client_alive_interval: cfg.client_alive_interval.filter(|d| !d.is_zero()),
+            client_alive_count_max: cfg.client_alive_count_max.unwrap_or(3),
+            allow_tcp_forwarding: cfg.allow_tcp_forwarding.unwrap_or(AllowTcpForwarding::Yes),
+            allow_stream_local_forwarding: extra("AllowStreamLocalForwarding")
+                .and_then(|v| yes(&v))
+                .unwrap_or(true),
+            allow_agent_forwarding: cfg.allow_agent_forwarding.unwrap_or(true),
+            permit_open,
+            permit_listen,
+            permit_tty: cfg.permit_tty.unwrap_or(true),
+            permit_user_environment: extra("PermitUserEnvironment")
+                .and_then(|v| yes(&v))
+                .unwrap_or(false),
+            accept_env: if cfg.accept_env.is_empty() {
+                DEFAULT_ACCEPT_ENV.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                cfg.accept_env.clone()
+            },
+            banner,
+            subsystems: cfg
+                .subsystems
+                .iter()
+                .map(|s| (s.name.clone(), s.command.clone()))
+                .collect(),
+            force_command: cfg.force_command.clone(),
+            rekey_limit: cfg.rekey_limit,
+            rekey_interval: cfg.rekey_interval,
+            ciphers: algorithms(cfg.ciphers.as_ref()),
+            macs: algorithms(cfg.macs.as_ref()),
+            kex: algorithms(cfg.kex_algorithms.as_ref()),
+            host_key_algorithms: algorithms(cfg.host_key_algorithms.as_ref()),
+            sftp_root: src.sftp_root.map(Path::to_path_buf),
+        })
+    }
+
+    /// Whether `name` may be set by an `env` request (`AcceptEnv` patterns).
+    pub(crate) fn accepts_env(&self, name: &str) -> bool {
+        !name.is_empty()
+            && !name.contains('=')
+            && self
+                .accept_env
+                .iter()
+                .any(|p| whelk::config::wildcard_match(p, name))
+    }
+
+    /// The command line of subsystem `name`, if configured.
+    pub(crate) fn subsystem(&self, name: &str) -> Option<&str> {
+        self.subsystems
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(opts: &[&str], file: Option<&str>) -> Settings {
+        let options: Vec<String> = opts.iter().map(|s| (*s).to_owned()).collect();
+        Settings::resolve(&Sources {
+            options: &options,
+            config_file: file.map(|t| ("sshd_config", t)),
+            user: "alice",
+            home: Path::new("/home/alice"),
+            listen: &[],
+            host_keys: &[],
+            authorized_keys: &[],
+            passwd_file: None,
+            sftp_root: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = resolve(&[], None);
+        assert_eq!(s.listen, ["127.0.0.1:2222"]);
+        assert_eq!(
+            s.authorized_keys,
+            [PathBuf::from("/home/alice/.ssh/authorized_keys")]
+        );
+        assert!(s.pubkey_auth && s.password_auth && s.permit_tty);
+        assert!(s.accepts_env("LANG") && s.accepts_env("LC_ALL") && !s.accepts_env("PATH"));
+        assert_eq!(s.max_sessions, 10);
+        assert!(s.permit_open.is_none() && !s.permit_user_environment);
+    }
+
+    #[test]
+    fn options_win_over_the_file() {
+        let file = "Port 2200\nPasswordAuthentication no\nAuthorizedKeysFile .ssh/ak %h/other\nSubsystem sftp /usr/lib/openssh/sftp-server\nPermitListen 8080\nCiphers ^aes128-ctr\n";
+        let s = resolve(
+            &[
+                "PasswordAuthentication=yes",
+                "PermitOpen localhost:80",
+                "PermitUserEnvironment=yes",
+                "AuthenticationMethods=publickey,password",
+            ],
+            Some(file),
+        );
+        assert_eq!(s.listen, ["127.0.0.1:2200"]);
+        assert!(s.password_auth);
+        assert_eq!(
+            s.authorized_keys,
+            [
+                PathBuf::from("/home/alice/.ssh/ak"),
+                PathBuf::from("/home/alice/other")
+            ]
+        );
+        assert_eq!(s.subsystem("sftp"), Some("/usr/lib/openssh/sftp-server"));
+        assert_eq!(s.permit_open, Some(vec!["localhost:80".to_owned()]));
+        assert_eq!(s.permit_listen, Some(vec!["8080".to_owned()]));
+        assert!(s.permit_user_environment);
+        assert_eq!(s.ciphers.as_deref(), Some("^aes128-ctr"));
+        assert_eq!(s.auth_chains, [vec![Method::PublicKey, Method::Password]]);
+    }
+
+    #[test]
+    fn listen_address_with_port() {
+        let s = resolve(
+            &["ListenAddress=[::1]:2022", "ListenAddress 127.0.0.2"],
+            None,
+        );
+        assert_eq!(s.listen, ["[::1]:2022", "127.0.0.2:22"]);
+    }
+
+    #[test]
+    fn paths_expand() {
+        let home = Path::new("/h");
+        assert_eq!(expand_path("%h/x", "u", home), PathBuf::from("/h/x"));
+        assert_eq!(expand_path("/k/%u", "u", home), PathBuf::from("/k/u"));
+        assert_eq!(expand_path("~/a", "u", home), PathBuf::from("/h/a"));
+        assert_eq!(expand_path("rel", "u", home), PathBuf::from("/h/rel"));
+    }
+}

@@ -1,0 +1,271 @@
+//! `whelk server` authentication with OpenSSH clients: keys from authorized_keys (wrong key,
+//! `from=`, other users refused), passwords from `--passwd-file` (password and
+//! keyboard-interactive through sshpass), and the host key generated on first run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "server_support.rs"]
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use support::{Fixture, RUN, me, run_with_input};
+use whelk_test::openssh;
+
+#[test]
+fn wrong_key_is_refused() {
+    let f = Fixture::new();
+    let other = f.path("other_key");
+    support::keygen(&other, "ed25519");
+    let server = f.start(&[]);
+    let out = server.ssh(&other).remote_command("true").run(RUN).unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        out.stderr_str().contains("Permission denied"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        server.log().contains("refused publickey"),
+        "{}",
+        server.log()
+    );
+    // The right key still works.
+    let ok = server
+        .ssh(&f.key())
+        .remote_command("echo ok")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(ok.stdout_str(), "ok\n");
+}
+
+#[test]
+fn other_users_are_refused() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let user = if me() == "nobody" { "root" } else { "nobody" };
+    let out = server
+        .ssh(&f.key())
+        .user(user)
+        .remote_command("true")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        out.stderr_str().contains("Permission denied"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn from_option_refuses_other_addresses() {
+    let f = Fixture::new();
+    f.set_authorized_keys(&format!(
+        "from=\"10.9.9.9\" {}\n",
+        support::public_line(&f.key())
+    ));
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("true")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255), "{}", out.stdout_str());
+    assert!(
+        out.stderr_str().contains("Permission denied"),
+        "{}",
+        out.stderr_str()
+    );
+
+    // Admitted from loopback.
+    f.set_authorized_keys(&format!(
+        "from=\"127.0.0.0/8\" {}\n",
+        support::public_line(&f.key())
+    ));
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo in")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.stdout_str(), "in\n", "{}", out.stderr_str());
+}
+
+fn password_hash(password: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_whelk"));
+    cmd.args(["server", "--hash-password"]);
+    let (code, out, err) = run_with_input(cmd, format!("{password}\n").as_bytes());
+    assert_eq!(code, Some(0), "{err}");
+    let hash = out.trim().to_owned();
+    assert!(hash.starts_with("$6$"), "{hash}");
+    hash
+}
+
+fn sshpass_ssh(
+    server: &support::Server,
+    password: &str,
+    method: &str,
+    command: &str,
+) -> openssh::Output {
+    let mut cmd = Command::new(openssh::find("sshpass").unwrap());
+    cmd.arg("-p")
+        .arg(password)
+        .arg(openssh::find("ssh").unwrap());
+    let args = openssh::Ssh::new(server.addr)
+        .user(me())
+        .option("BatchMode", "no")
+        .option("PreferredAuthentications", method)
+        .option("PubkeyAuthentication", "no")
+        .option("NumberOfPasswordPrompts", "1")
+        .option("LogLevel", "ERROR")
+        .remote_command(command)
+        .args();
+    cmd.args(args);
+    openssh::run(cmd, RUN).unwrap()
+}
+
+#[test]
+fn password_and_keyboard_interactive_from_passwd_file() {
+    let f = Fixture::new();
+    let passwd = f.path("passwd");
+    std::fs::write(
+        &passwd,
+        format!(
+            "# whelk server passwords\nsomeone-else:{}\n{}:{}\n",
+            password_hash("not mine"),
+            me(),
+            password_hash("correct horse")
+        ),
+    )
+    .unwrap();
+    let server = f.start(&["--passwd-file", passwd.to_str().unwrap()]);
+
+    let out = sshpass_ssh(&server, "correct horse", "password", "echo pw-ok");
+    assert_eq!(
+        out.stdout_str(),
+        "pw-ok\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+
+    let out = sshpass_ssh(&server, "wrong horse", "password", "echo no");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout_str().is_empty());
+
+    let out = sshpass_ssh(
+        &server,
+        "correct horse",
+        "keyboard-interactive",
+        "echo kbd-ok",
+    );
+    assert_eq!(
+        out.stdout_str(),
+        "kbd-ok\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+
+    let log = server.log();
+    assert!(log.contains("accepted password for"), "{log}");
+    assert!(log.contains("failed password for"), "{log}");
+    assert!(log.contains("accepted keyboard-interactive for"), "{log}");
+}
+
+#[test]
+fn password_auth_is_off_without_a_passwd_file() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let out = sshpass_ssh(&server, "anything", "password", "true");
+    assert_ne!(out.status.code(), Some(0));
+    // Only publickey is offered.
+    assert!(
+        out.stderr_str().contains("Permission denied (publickey)."),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+fn fingerprint_in(log: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains("host key ssh-ed25519 SHA256:"))
+        .unwrap_or_else(|| panic!("no host key line in\n{log}"));
+    let at = line.find("SHA256:").unwrap();
+    line[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn host_key_is_generated_once_and_reused() {
+    let f = Fixture::new();
+    let args = || {
+        vec![
+            "--authorized-keys".into(),
+            f.authorized_keys().into_os_string(),
+        ]
+    };
+    let key_path = f.home().join(".local/state/whelk/ssh_host_ed25519_key");
+    assert!(!key_path.exists());
+
+    let first = f.start_raw(args());
+    let out = first
+        .ssh(&f.key())
+        .remote_command("echo one")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.stdout_str(), "one\n", "{}", out.stderr_str());
+    let log1 = first.stop();
+    assert!(log1.contains("generated a new host key"), "{log1}");
+    let fp1 = fingerprint_in(&log1);
+
+    let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // ssh-keygen agrees on the fingerprint.
+    let kg = Command::new(openssh::find("ssh-keygen").unwrap())
+        .arg("-lf")
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&kg.stdout).contains(&fp1));
+
+    let second = f.start_raw(args());
+    // ssh-keyscan sees the same key.
+    let scan = Command::new(openssh::find("ssh-keyscan").unwrap())
+        .args(["-t", "ed25519", "-p"])
+        .arg(second.addr.port().to_string())
+        .arg("127.0.0.1")
+        .output()
+        .unwrap();
+    let scanned = String::from_utf8_lossy(&scan.stdout).into_owned();
+    let public = std::fs::read_to_string(key_path.with_extension("pub")).unwrap();
+    let blob = public.split_whitespace().nth(1).unwrap();
+    assert!(scanned.contains(blob), "keyscan: {scanned:?}");
+    let log2 = second.stop();
+    assert!(!log2.contains("generated a new host key"), "{log2}");
+    assert_eq!(fingerprint_in(&log2), fp1);
+}
+
+#[test]
+fn xdg_state_home_is_used_when_set() {
+    let f = Fixture::new();
+    let state = f.path("state");
+    let port = openssh::free_port().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_whelk"));
+    cmd.arg("server")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--authorized-keys")
+        .arg(f.authorized_keys())
+        .env("HOME", f.home())
+        .env("XDG_STATE_HOME", &state);
+    let mut guard = openssh::ChildGuard::spawn(&mut cmd).unwrap();
+    let key = state.join("whelk/ssh_host_ed25519_key");
+    let start = std::time::Instant::now();
+    while !key.exists() {
+        assert!(start.elapsed() < support::READY, "{}", guard.stderr_str());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    guard.kill();
+}

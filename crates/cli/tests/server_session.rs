@@ -1,0 +1,248 @@
+//! `whelk server` sessions driven by OpenSSH's `ssh` (and whelk's own client where `ssh`
+//! cannot show the detail): exec with stdin/stdout/stderr and exit status, exit signals,
+//! PTYs with the requested size and window changes, signals, environment, forced commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "server_support.rs"]
+mod support;
+
+use std::time::Duration;
+
+use support::{Fixture, RUN, me, run_with_input};
+use tokio::io::AsyncReadExt;
+use whelk_tokio::{ClientConfig, HostKeyPolicy};
+
+fn whelk_client_config(f: &Fixture) -> ClientConfig {
+    let text = std::fs::read_to_string(f.key()).unwrap();
+    let key = whelk::PrivateKey::from_openssh(&text, None).unwrap();
+    ClientConfig::new(&me())
+        .key(key)
+        .host_key(HostKeyPolicy::AcceptAny)
+}
+
+#[test]
+fn exec_with_stdin_stdout_stderr_and_exit_status() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let cmd = server
+        .ssh(&f.key())
+        .remote_command("read line; echo \"got $line\"; echo oops >&2; cat; exit 7")
+        .command()
+        .unwrap();
+    let (code, out, err) = run_with_input(cmd, b"hello\nrest of stdin\n");
+    assert_eq!(code, Some(7), "stderr: {err}\nlog: {}", server.log());
+    assert_eq!(out, "got hello\nrest of stdin\n");
+    assert!(err.contains("oops"), "stderr: {err}");
+    let log = server.log();
+    assert!(log.contains("accepted publickey for"), "{log}");
+    assert!(log.contains("SHA256:"), "{log}");
+    assert!(log.contains("exec \"read line"), "{log}");
+}
+
+#[test]
+fn environment_of_a_session() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .option("SetEnv", "LANG=fr_FR.UTF-8 LC_TIME=C FOO=bar")
+        .remote_command(
+            "echo \"$USER|$LOGNAME|$HOME|$SHELL|$LANG|$LC_TIME|$FOO|${SSH_CONNECTION%% *}|$SSH_TTY|$(pwd)\"",
+        )
+        .run(RUN)
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_str());
+    let me = me();
+    let home = f.home();
+    assert_eq!(
+        out.stdout_str().trim(),
+        format!(
+            "{me}|{me}|{h}|/bin/sh|fr_FR.UTF-8|C||127.0.0.1||{h}",
+            h = home.display()
+        )
+    );
+}
+
+#[test]
+fn exit_signal_is_reported() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    // OpenSSH's client does not show exit-signal; whelk's does.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(async {
+        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
+            .await
+            .unwrap();
+        client.run("echo before; kill -TERM $$").await.unwrap()
+    });
+    assert_eq!(out.stdout, b"before\n");
+    assert_eq!(out.exit_signal.as_deref(), Some("TERM"));
+    assert_eq!(out.exit_status, None);
+    // ssh exits with 255 when the command died by a signal.
+    let o = server
+        .ssh(&f.key())
+        .remote_command("kill -KILL $$")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(o.status.code(), Some(255));
+    assert!(server.log().contains("signal KILL"), "{}", server.log());
+}
+
+#[test]
+fn signal_request_reaches_the_process() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (out, status) = rt.block_on(async {
+        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
+            .await
+            .unwrap();
+        let s = client.session().await.unwrap();
+        s.exec("trap 'echo got USR1; exit 3' USR1; echo ready; while :; do sleep 0.05; done")
+            .await
+            .unwrap();
+        let mut stdout = s.stdout();
+        let mut buf = [0u8; 6];
+        stdout.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ready\n");
+        s.signal("USR1").unwrap();
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).await.unwrap();
+        (rest, s.wait().await.unwrap())
+    });
+    assert_eq!(String::from_utf8_lossy(&out), "got USR1\n");
+    assert_eq!(status.status, Some(3), "{status:?}");
+}
+
+#[test]
+fn pty_with_requested_size_and_window_change() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(async {
+        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
+            .await
+            .unwrap();
+        let s = client.session().await.unwrap();
+        s.request_pty("xterm-256color", 100, 30).await.unwrap();
+        s.exec("tty; echo $TERM; stty size; read x; stty size")
+            .await
+            .unwrap();
+        let mut stdout = s.stdout();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Wait for the first size, then resize and let `read` go on.
+        while !String::from_utf8_lossy(&seen).contains("30 100") {
+            let n = stdout.read(&mut buf).await.unwrap();
+            assert!(n > 0, "early EOF: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        s.window_change(132, 43).unwrap();
+        let mut stdin = s.stdin();
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n")
+            .await
+            .unwrap();
+        stdout.read_to_end(&mut seen).await.unwrap();
+        let status = s.wait().await.unwrap();
+        assert_eq!(status.status, Some(0));
+        String::from_utf8_lossy(&seen).replace('\r', "")
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+    assert_eq!(lines[1], "xterm-256color", "{out}");
+    assert_eq!(lines[2], "30 100", "{out}");
+    // The echoed input, then the new size.
+    assert_eq!(lines.last().copied(), Some("43 132"), "{out}");
+}
+
+#[test]
+fn ssh_tt_gets_a_terminal() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .arg("-tt")
+        .remote_command("tty; test -t 0 && echo stdin-is-a-tty; echo \"tty=$SSH_TTY\"")
+        .run(RUN)
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_str());
+    let text = out.stdout_str().replace('\r', "");
+    let mut lines = text.lines();
+    let tty = lines.next().unwrap();
+    assert!(tty.starts_with("/dev/pts/"), "{text}");
+    assert_eq!(lines.next(), Some("stdin-is-a-tty"));
+    assert_eq!(lines.next(), Some(format!("tty={tty}").as_str()));
+}
+
+#[test]
+fn no_pty_option_refuses_the_terminal() {
+    let f = Fixture::new();
+    f.set_authorized_keys(&format!("no-pty {}\n", support::public_line(&f.key())));
+    let server = f.start(&[]);
+    // With -tt, ssh gives up on the channel when the PTY is refused (as with sshd).
+    let out = server
+        .ssh(&f.key())
+        .arg("-tt")
+        .remote_command("tty")
+        .run(RUN)
+        .unwrap();
+    assert!(
+        out.stderr_str().contains("PTY allocation request failed"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        !out.stdout_str().contains("/dev/pts"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(
+        server.log().contains("pty-req xterm 0x0 refused"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn forced_command_from_authorized_keys() {
+    let f = Fixture::new();
+    f.set_authorized_keys(&format!(
+        "command=\"echo forced:$SSH_ORIGINAL_COMMAND\" {}\n",
+        support::public_line(&f.key())
+    ));
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo not this")
+        .run(RUN)
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "forced:echo not this\n");
+}
+
+#[test]
+fn shell_session_without_pty() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let cmd = server.ssh(&f.key()).arg("-T").command().unwrap();
+    let (code, out, err) = run_with_input(cmd, b"echo in-shell $0\nexit 4\n");
+    assert_eq!(code, Some(4), "{err}");
+    assert_eq!(out, "in-shell -sh\n");
+}
+
+#[test]
+fn stdin_eof_closes_the_child_stdin() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let cmd = server
+        .ssh(&f.key())
+        .remote_command("wc -c")
+        .command()
+        .unwrap();
+    let data = vec![b'x'; 300_000];
+    let (code, out, _) = run_with_input(cmd, &data);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), "300000");
+    let _ = Duration::ZERO;
+}
