@@ -844,12 +844,34 @@ async fn server_login_grace_time_closes_idle_connections() {
     assert_eq!(f.server.connections(), 0);
 }
 
-/// A handler that never answers authentication.
-struct Stuck;
+/// A handler that never answers: authentication (unless `login`), forwarding, sessions.
+struct Stuck {
+    login: bool,
+}
 
 impl Handler for Stuck {
     async fn auth(&self, _request: &AuthRequest) -> Decision {
+        if self.login {
+            return Decision::Accept(whelk::Grant::default());
+        }
         std::future::pending().await
+    }
+
+    async fn direct_tcpip(
+        &self,
+        _conn: &ConnectionInfo,
+        _host: &str,
+        _port: u32,
+        _originator: &str,
+        _originator_port: u32,
+    ) -> bool {
+        std::future::pending().await
+    }
+
+    async fn exec(&self, _command: String, session: ServerSession) -> Exit {
+        // Never accepts, never returns until the client goes away.
+        session.closed().await;
+        Exit::Code(0)
     }
 }
 
@@ -857,12 +879,34 @@ impl Handler for Stuck {
 async fn server_decision_timeout_denies_a_stuck_handler() {
     let mut config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[5; 32])]);
     config.decision_timeout = Duration::from_millis(300);
-    let server = listen("127.0.0.1:0", config, Stuck).await.unwrap();
-    let config = ClientConfig::new("bob")
-        .password("pw")
-        .host_key(HostKeyPolicy::AcceptAny);
-    let r = connect("127.0.0.1", server.local_addr().port(), config).await;
+    let stuck = listen("127.0.0.1:0", config.clone(), Stuck { login: false })
+        .await
+        .unwrap();
+    let client = || {
+        ClientConfig::new("bob")
+            .password("pw")
+            .host_key(HostKeyPolicy::AcceptAny)
+    };
+    let r = connect("127.0.0.1", stuck.local_addr().port(), client()).await;
     assert!(r.is_err(), "authenticated through a stuck handler");
+
+    // Channel decisions: the open and the exec are refused once the time is up, and the
+    // connection still works.
+    let server = listen("127.0.0.1:0", config, Stuck { login: true })
+        .await
+        .unwrap();
+    let c = connect("127.0.0.1", server.local_addr().port(), client())
+        .await
+        .unwrap();
+    let echo = tcp_echo().await;
+    let r = c.direct_tcpip("127.0.0.1", echo).await;
+    assert!(matches!(r, Err(whelk_tokio::Error::Refused(_))), "{r:?}");
+    let r = c.exec("anything").await;
+    assert!(matches!(r, Err(whelk_tokio::Error::Refused(_))), "{r:?}");
+    let r = c.direct_tcpip("127.0.0.1", echo).await;
+    assert!(r.is_err());
+    assert!(c.is_connected());
+    c.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,17 +11,19 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use whelk::{ChannelOpenKind, ServerConnection};
 
-use super::session::open_channel;
+use super::session::{ServerStream, open_channel};
 use crate::driver::Shared;
 
-/// Copies both ways between a socket and a channel until both directions ended; the
-/// channel is closed when `ch` is dropped. Back-pressure: each side is read only as fast
-/// as the other side takes the bytes (the channel window, the socket buffer).
-pub(crate) async fn splice<S, C>(sock: S, ch: C)
+/// Copies both ways between a socket and a channel until both directions ended (or
+/// the socket's direction once the client closed the channel); the channel is closed
+/// when `ch` is dropped. Back-pressure: each side is read only as fast as the other side
+/// takes the bytes (the channel window, the socket buffer).
+pub(crate) async fn splice<S>(sock: S, ch: ServerStream)
 where
     S: AsyncRead + AsyncWrite,
-    C: AsyncRead + AsyncWrite,
 {
+    let shared = ch.shared().clone();
+    let id = ch.id();
     let (mut srd, mut swr) = tokio::io::split(sock);
     let (mut crd, mut cwr) = tokio::io::split(ch);
     let up = async {
@@ -32,7 +34,18 @@ where
         let _ = tokio::io::copy(&mut crd, &mut swr).await;
         let _ = swr.shutdown().await;
     };
-    tokio::join!(up, down);
+    tokio::pin!(up, down);
+    tokio::select! {
+        () = &mut up => down.await,
+        () = &mut down => {
+            // Everything the client sent is delivered; once it closes the channel nothing
+            // more can go to it, so an idle socket must not keep this task alive.
+            tokio::select! {
+                () = up => {}
+                () = super::channel_closed(&shared, id) => {}
+            }
+        }
+    }
 }
 
 /// The listeners one connection asked for; dropping it (when the connection ends) stops

@@ -122,10 +122,11 @@ pub(crate) fn refusal(software: &str, description: &str) -> Vec<u8> {
 
 /// Sends [`refusal`] without waiting and closes the socket once the client has had a
 /// moment to read it (reading what it sent first, so the close is not a reset).
-pub(crate) fn refuse(stream: tokio::net::TcpStream, software: &str, why: &str) {
+pub(crate) fn refuse(stream: tokio::net::TcpStream, software: &str, why: &str, slot: Slot) {
     let bytes = refusal(software, why);
     let _ = stream.try_write(&bytes);
     tokio::spawn(async move {
+        let _slot = slot;
         use tokio::io::AsyncReadExt;
         let mut stream = stream;
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;

@@ -739,10 +739,14 @@ async fn session_task<H: Handler>(
             ctx.respond_request(token, false);
         })
     };
+    let mut run_done = false;
     loop {
         let msg = tokio::select! {
             m = rx.recv() => m,
-            _ = &mut run => None,
+            _ = &mut run => {
+                run_done = true;
+                None
+            }
             () = channel_closed(&ctx.shared, id) => None,
         };
         let Some(SessionMsg { kind, token }) = msg else {
@@ -769,7 +773,18 @@ async fn session_task<H: Handler>(
         let ok = event.is_some_and(|e| ev_tx.try_send(e).is_ok());
         ctx.respond_request(token, ok);
     }
+    drop(ev_tx);
+    drop(rx);
+    // Once the handler is done and both sides closed the channel, forget it.
+    if !run_done {
+        let _ = run.await;
+    }
     watchdog.abort();
+    channel_closed(&ctx.shared, id).await;
+    let mut g = ctx.shared.lock();
+    if g.chans.get(&id).is_some_and(|c| c.closed) {
+        g.chans.remove(&id);
+    }
 }
 
 /// Runs the handler's session and reports how it ended.
@@ -831,6 +846,8 @@ struct State {
     stopping: AtomicBool,
     unauthenticated: Arc<AtomicUsize>,
     live: Arc<AtomicUsize>,
+    /// Refused connections still getting their message.
+    refusing: Arc<AtomicUsize>,
     next_id: AtomicU64,
 }
 
@@ -946,6 +963,7 @@ pub fn serve<H: Handler>(
         stopping: AtomicBool::new(false),
         unauthenticated: Arc::new(AtomicUsize::new(0)),
         live: Arc::new(AtomicUsize::new(0)),
+        refusing: Arc::new(AtomicUsize::new(0)),
         next_id: AtomicU64::new(1),
     });
     let task = tokio::spawn(accept_loop(
@@ -956,6 +974,9 @@ pub fn serve<H: Handler>(
     ));
     Ok(Server { addr, state, task })
 }
+
+/// Most refused connections being sent their refusal at once.
+const REFUSING: usize = 64;
 
 async fn accept_loop<H: Handler>(
     listener: TcpListener,
@@ -983,8 +1004,9 @@ async fn accept_loop<H: Handler>(
             None
         };
         if let Some(why) = refuse {
-            if config.refusal_message {
-                limits::refuse(stream, &software, why);
+            // At most REFUSING refusals are in flight; beyond that a plain close.
+            if config.refusal_message && state.refusing.load(Ordering::SeqCst) < REFUSING {
+                limits::refuse(stream, &software, why, limits::Slot::take(&state.refusing));
             }
             continue;
         }
@@ -997,10 +1019,10 @@ async fn accept_loop<H: Handler>(
         // The task starts once its entry (with its abort handle) is registered.
         let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let _live = live_slot;
             if go_rx.await.is_ok() {
                 serve_connection(stream, peer, id, config, handler, startup, &st).await;
             }
+            drop(live_slot);
             lock(&st.registry).conns.remove(&id);
             st.ended.notify_waiters();
         });

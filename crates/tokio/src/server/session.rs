@@ -291,7 +291,7 @@ impl ServerSession {
                 }
                 tokio::spawn(async move {
                     if let Ok(ch) = open_channel(&shared, ChannelOpenKind::AuthAgent).await {
-                        crate::server::forward::splice(sock, ch).await;
+                        super::forward::splice(sock, ch).await;
                     }
                 });
             }
@@ -383,6 +383,10 @@ impl ServerStream {
     #[must_use]
     pub fn id(&self) -> ChannelId {
         self.id
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<ServerConnection>> {
+        &self.shared
     }
 }
 
