@@ -1,18 +1,270 @@
-//! `whelk ssh`.
+//! `whelk ssh [options] destination [command...]`: an OpenSSH-style client on whelk-tokio.
+//!
+//! - Destination `[user@]host` or `ssh://[user@]host[:port]`; `-l`/`-p` override.
+//! - Configuration: `-F file` (or `~/.ssh/config` then `/etc/ssh/ssh_config`), with
+//!   `-o Option=value` and the flags taking precedence (first value wins), `Host`/`Match`,
+//!   tokens. Options mapped: algorithms (`Ciphers`, `MACs`, `KexAlgorithms`,
+//!   `HostKeyAlgorithms` with `+`/`-`/`^`), `IdentityFile`, `IdentitiesOnly`,
+//!   `IdentityAgent`, `Port`, `User`, `Hostname`, `HostKeyAlias`, `LocalForward`,
+//!   `RemoteForward`, `DynamicForward`, `ExitOnForwardFailure`, `ServerAliveInterval`,
+//!   `ServerAliveCountMax`, `ConnectTimeout`, `BatchMode`, `StrictHostKeyChecking`,
+//!   `UserKnownHostsFile`, `GlobalKnownHostsFile`, `HashKnownHosts`, `ProxyJump`,
+//!   `ProxyCommand`, `ForwardAgent`, `RequestTTY`, `RemoteCommand`, `SetEnv`, `SendEnv`,
+//!   `PreferredAuthentications`, `PasswordAuthentication`, `KbdInteractiveAuthentication`,
+//!   `PubkeyAuthentication`, `NumberOfPasswordPrompts`, `RekeyLimit`, `LogLevel`.
+//!   `Compression` (`-C`) is accepted and ignored: whelk does not compress.
+//! - Exit status: the remote command's; 255 when connecting or authenticating fails (with
+//!   OpenSSH's messages), when the command died of a signal or sent no status.
+//! - Interactive sessions (`-t`, or no command with a terminal): raw mode restored on every
+//!   exit path, window size sent and `SIGWINCH` forwarded, escapes `~.` and `~?` after a
+//!   newline (`~~` sends one `~`).
 
+mod forward;
+mod hostkey;
+mod options;
+mod session;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use whelk_config::client::{LogLevel, ProxyJump, RequestTty};
+
+use crate::common::tty;
+use options::{Resolved, parse_destination, resolve};
 
 /// Command-line arguments of `whelk ssh`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Arguments (not parsed yet).
+    /// Port to connect to on the remote host.
+    #[arg(short = 'p', value_name = "port")]
+    port: Option<u16>,
+    /// User to log in as.
+    #[arg(short = 'l', value_name = "login_name")]
+    login: Option<String>,
+    /// Identity (private key) file; repeatable.
+    #[arg(short = 'i', value_name = "identity_file")]
+    identity: Vec<String>,
+    /// Configuration file ("none" for none; default ~/.ssh/config).
+    #[arg(short = 'F', value_name = "configfile")]
+    config_file: Option<String>,
+    /// Option in ssh_config syntax (Option=value); repeatable.
+    #[arg(short = 'o', value_name = "option")]
+    options: Vec<String>,
+    /// Local forwarding: [bind_address:]port:host:hostport (or UNIX socket paths).
+    #[arg(short = 'L', value_name = "forward")]
+    local: Vec<String>,
+    /// Remote forwarding: [bind_address:]port:host:hostport.
+    #[arg(short = 'R', value_name = "forward")]
+    remote: Vec<String>,
+    /// Dynamic (SOCKS) forwarding: [bind_address:]port.
+    #[arg(short = 'D', value_name = "forward")]
+    dynamic: Vec<String>,
+    /// Do not run a remote command (forwarding only).
+    #[arg(short = 'N')]
+    no_command: bool,
+    /// Disable pseudo-terminal allocation.
+    #[arg(short = 'T')]
+    no_tty: bool,
+    /// Force pseudo-terminal allocation (-tt: even without a local terminal).
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    tty: u8,
+    /// Forward the authentication agent.
+    #[arg(short = 'A')]
+    forward_agent: bool,
+    /// Do not forward the authentication agent.
+    #[arg(short = 'a')]
+    no_forward_agent: bool,
+    /// Connect through these jump hosts: [user@]host[:port][,...].
+    #[arg(short = 'J', value_name = "destination")]
+    jump: Option<String>,
+    /// Verbose (repeat for more: -vvv).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Quiet: no warnings or diagnostics.
+    #[arg(short = 'q')]
+    quiet: bool,
+    /// Append debug logs to this file instead of stderr.
+    #[arg(short = 'E', value_name = "log_file")]
+    log_file: Option<PathBuf>,
+    /// Ciphers, comma-separated (+/-/^ modify the defaults).
+    #[arg(short = 'c', value_name = "cipher_spec")]
+    ciphers: Option<String>,
+    /// MACs, comma-separated.
+    #[arg(short = 'm', value_name = "mac_spec")]
+    macs: Option<String>,
+    /// Request compression (accepted; whelk does not compress).
+    #[arg(short = 'C')]
+    compression: bool,
+    /// Read stdin from /dev/null.
+    #[arg(short = 'n')]
+    null_stdin: bool,
+    /// [user@]host or ssh://[user@]host[:port].
+    destination: String,
+    /// Command to run (the remote login shell if none).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    command: Vec<String>,
+}
+
+/// A fatal error: the message (already in OpenSSH's words) and exit status 255.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    msg: String,
+}
+
+impl Fail {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
+        Self { msg: msg.into() }
+    }
+}
+
+/// The reason part of an I/O error, as `strerror` words it.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "Connection refused".into(),
+        K::TimedOut => "Connection timed out".into(),
+        K::NotFound => "No such file or directory".into(),
+        K::PermissionDenied => "Permission denied".into(),
+        K::HostUnreachable => "No route to host".into(),
+        K::NetworkUnreachable => "Network is unreachable".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s.get(..i).unwrap_or(&s).to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// Sets up `tracing` for `-v`/`-q`/`-E`/`LogLevel`.
+fn init_logging(args: &Args, level: Option<LogLevel>) {
+    let filter = match level {
+        Some(LogLevel::Quiet | LogLevel::Fatal | LogLevel::Error) => "error",
+        Some(LogLevel::Debug1) => "debug",
+        Some(LogLevel::Debug2 | LogLevel::Debug3) => "trace",
+        _ => "warn",
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .without_time();
+    if let Some(path) = &args.log_file {
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            Ok(f) => {
+                let _ = builder
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .try_init();
+            }
+            Err(e) => eprintln!("Couldn't open logfile {}: {e}", path.display()),
+        }
+    } else {
+        let _ = builder.with_writer(std::io::stderr).try_init();
+    }
 }
 
 /// Runs `whelk ssh`.
 pub(crate) fn main(args: Args) -> ExitCode {
-    let _ = args.rest;
-    eprintln!("whelk ssh: not implemented yet");
-    ExitCode::from(255)
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ssh: {e}");
+            return ExitCode::from(255);
+        }
+    };
+    let code = match rt.block_on(run(&args)) {
+        Ok(code) => code,
+        Err(f) => {
+            if !f.msg.is_empty() {
+                eprintln!("{}", f.msg);
+            }
+            255
+        }
+    };
+    // Do not wait for a blocked stdin reader.
+    rt.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Whether to ask for a PTY: `-T`/`-t`/`-tt`, `RequestTTY`, else when there is no command
+/// and stdin is a terminal.
+fn want_tty(args: &Args, r: &Resolved, has_command: bool) -> bool {
+    let mode = if args.no_tty {
+        RequestTty::No
+    } else if args.tty >= 2 {
+        RequestTty::Force
+    } else if args.tty == 1 {
+        RequestTty::Yes
+    } else {
+        r.cfg.request_tty.unwrap_or(RequestTty::Auto)
+    };
+    let stdin_tty = tty::is_tty(std::io::stdin());
+    match mode {
+        RequestTty::No => false,
+        RequestTty::Force => true,
+        RequestTty::Yes => {
+            if !stdin_tty && !args.quiet {
+                eprintln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
+            }
+            stdin_tty
+        }
+        RequestTty::Auto => !has_command && stdin_tty,
+    }
+}
+
+async fn run(args: &Args) -> Result<u8, Fail> {
+    let dest = parse_destination(&args.destination)?;
+    let r = resolve(
+        args,
+        &dest.host,
+        args.login.clone().or(dest.user.clone()),
+        args.port.or(dest.port),
+        true,
+    )?;
+    init_logging(args, r.cfg.log_level);
+    let quiet = r.cfg.log_level == Some(LogLevel::Quiet);
+    tracing::debug!(
+        "connecting to {} port {} as {} (config for {})",
+        r.host,
+        r.port,
+        r.user,
+        r.original_host
+    );
+    let (client, jumps) = session::connect_all(args, &r, quiet).await?;
+    let forwards = forward::start(args, &r, &client, quiet).await?;
+    let command = if args.command.is_empty() {
+        r.cfg.remote_command.clone().unwrap_or_default()
+    } else {
+        args.command.join(" ")
+    };
+    if args.no_command {
+        let why = client.closed().await;
+        drop(forwards);
+        drop(jumps);
+        tracing::debug!("connection closed: {why}");
+        return Ok(255);
+    }
+    let pty = want_tty(args, &r, !command.is_empty());
+    let code = session::run(args, &r, &client, &command, pty, quiet).await;
+    drop(forwards);
+    client.disconnect().await;
+    drop(jumps);
+    code
+}
+
+/// The jump hosts for `r`: `-J`/`ProxyJump`, unless `none`.
+fn jump_hosts(r: &Resolved) -> Vec<whelk_config::client::JumpHost> {
+    match &r.cfg.proxy_jump {
+        Some(ProxyJump::Hosts(h)) => h.clone(),
+        _ => Vec::new(),
+    }
 }

@@ -83,7 +83,6 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Re
 
 /// Appends a line (a newline is added) to `path`, creating it (mode 0644) and its parent
 /// directory (mode 0700) if needed.
-#[allow(dead_code)] // `whelk ssh` uses it
 pub(crate) fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()

@@ -29,7 +29,6 @@ impl<F: AsFd> Drop for ModeGuard<F> {
 
 /// Switches `fd` to raw mode; the guard restores the previous mode (also when an error or a
 /// panic unwinds through it).
-#[allow(dead_code)] // `whelk ssh` uses it
 pub(crate) fn raw_mode<F: AsFd>(fd: F) -> std::io::Result<ModeGuard<F>> {
     let saved = termios::tcgetattr(&fd)?;
     let mut raw = saved.clone();
@@ -39,13 +38,11 @@ pub(crate) fn raw_mode<F: AsFd>(fd: F) -> std::io::Result<ModeGuard<F>> {
 }
 
 /// Whether `fd` is a terminal.
-#[allow(dead_code)] // `whelk ssh` uses it
 pub(crate) fn is_tty<F: AsFd>(fd: F) -> bool {
     termios::isatty(fd)
 }
 
 /// The window size of the terminal on `fd`: (columns, rows).
-#[allow(dead_code)] // `whelk ssh` uses it
 pub(crate) fn window_size<F: AsFd>(fd: F) -> Option<(u32, u32)> {
     let ws = termios::tcgetwinsize(fd).ok()?;
     (ws.ws_col > 0 && ws.ws_row > 0).then(|| (u32::from(ws.ws_col), u32::from(ws.ws_row)))

@@ -1,0 +1,543 @@
+//! `whelk ssh` against test-started OpenSSH servers: commands with stdin piped, exit codes,
+//! stderr separation, known_hosts modes, `-o`/`-F` options, algorithms, `-L`/`-R`
+//! forwarding, `-J`, PTY with `-tt`, agent identities, BatchMode and connection errors.
+//! Fails (never skips) without OpenSSH.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use whelk_test::openssh::{self, ChildGuard, Sshd};
+
+/// A home directory with a client key at `~/.ssh/id_ed25519`.
+struct Home {
+    dir: tempfile::TempDir,
+    pub_line: String,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let o = Command::new(openssh::find("ssh-keygen").unwrap())
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "client", "-f"])
+            .arg(ssh.join("id_ed25519"))
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let pub_line = std::fs::read_to_string(ssh.join("id_ed25519.pub")).unwrap();
+        Self { dir, pub_line }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn known_hosts(&self) -> PathBuf {
+        self.path().join(".ssh").join("known_hosts")
+    }
+
+    fn sshd(&self) -> Sshd {
+        Sshd::builder()
+            .authorized_key(self.pub_line.trim())
+            .start()
+            .unwrap()
+    }
+
+    /// `whelk ssh` with HOME here, no config file, no agent.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_whelk"));
+        c.arg("ssh")
+            .env("HOME", self.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["-F", "none"]);
+        c
+    }
+
+    fn trust(&self, sshd: &Sshd) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.known_hosts())
+            .unwrap();
+        f.write_all(sshd.known_hosts().unwrap().as_bytes()).unwrap();
+    }
+}
+
+fn user() -> String {
+    let o = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+fn dest() -> String {
+    format!("{}@127.0.0.1", user())
+}
+
+fn run(mut c: Command, stdin: &[u8]) -> Output {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut si = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let t = std::thread::spawn(move || {
+        let _ = si.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// stderr without the `debug1:` lines the test sshd (LogLevel DEBUG1) sends into sessions.
+fn err_text(b: &[u8]) -> String {
+    text(b)
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("debug1:"))
+        .collect()
+}
+
+#[test]
+fn command_with_stdin_exit_status_and_stderr() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest()])
+        .arg("cat; echo to-stderr >&2; exit 7");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let out = run(c, &data);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, data);
+    assert_eq!(err_text(&out.stderr), "to-stderr\n");
+    // Arguments are joined with spaces, as ssh does; exit 0.
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "echo", "a", "b"]);
+    let out = run(c, b"");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "a b\n".into())
+    );
+    // ssh://user@host:port destinations.
+    let mut c = home.cmd();
+    c.arg(format!("ssh://{}@127.0.0.1:{}", user(), sshd.port()))
+        .arg("exit 3");
+    assert_eq!(run(c, b"").status.code(), Some(3));
+}
+
+#[test]
+fn known_hosts_accept_new_strict_and_changed_key() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    let port = sshd.port().to_string();
+    // Strict checking with nothing known: refused with 255.
+    let mut c = home.cmd();
+    c.args([
+        "-p",
+        &port,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        &dest(),
+        "true",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("Host key verification failed."),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!home.known_hosts().exists());
+    // BatchMode with the default (ask): refused too, no prompt.
+    let mut c = home.cmd();
+    c.args(["-p", &port, "-o", "BatchMode=yes", &dest(), "true"]);
+    assert_eq!(run(c, b"").status.code(), Some(255));
+    // accept-new: added to known_hosts with a warning.
+    let mut c = home.cmd();
+    c.args([
+        "-p",
+        &port,
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        &dest(),
+        "echo ok",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "ok\n", "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "Warning: Permanently added '[127.0.0.1]:{port}' (ED25519) to the list of known hosts."
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let written = std::fs::read_to_string(home.known_hosts()).unwrap();
+    assert_eq!(written, sshd.known_hosts().unwrap());
+    // Now strict checking passes, silently.
+    let mut c = home.cmd();
+    c.args([
+        "-p",
+        &port,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        &dest(),
+        "echo ok",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "ok\n");
+    assert_eq!(err_text(&out.stderr), "");
+    // ssh-keygen -F finds the entry whelk wrote.
+    let o = Command::new(openssh::find("ssh-keygen").unwrap())
+        .args(["-F", &format!("[127.0.0.1]:{port}"), "-f"])
+        .arg(home.known_hosts())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    // A changed key fails with 255 even with accept-new (and with no).
+    let other = tempfile::tempdir().unwrap();
+    let o = Command::new(openssh::find("ssh-keygen").unwrap())
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(other.path().join("k"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let fake = std::fs::read_to_string(other.path().join("k.pub")).unwrap();
+    let fake: Vec<&str> = fake.split_whitespace().collect();
+    std::fs::write(
+        home.known_hosts(),
+        format!("[127.0.0.1]:{port} {} {}\n", fake[0], fake[1]),
+    )
+    .unwrap();
+    for mode in ["accept-new", "no"] {
+        let mut c = home.cmd();
+        c.args([
+            "-p",
+            &port,
+            "-o",
+            &format!("StrictHostKeyChecking={mode}"),
+            &dest(),
+            "true",
+        ]);
+        let out = run(c, b"");
+        assert_eq!(out.status.code(), Some(255), "{mode}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+            "{err}"
+        );
+        assert!(err.contains("Host key verification failed."), "{err}");
+    }
+}
+
+#[test]
+fn options_config_file_and_algorithms() {
+    let home = Home::new();
+    let sshd = Sshd::builder()
+        .authorized_key(home.pub_line.trim())
+        .option("Ciphers", "aes128-ctr,aes256-gcm@openssh.com")
+        .option("MACs", "hmac-sha2-256")
+        .start()
+        .unwrap();
+    home.trust(&sshd);
+    // Port and User through -o; a cipher the server has.
+    let mut c = home.cmd();
+    c.args([
+        "-o",
+        &format!("Port={}", sshd.port()),
+        "-o",
+        &format!("User={}", user()),
+    ])
+    .args([
+        "-c",
+        "aes128-ctr",
+        "-m",
+        "hmac-sha2-256",
+        "127.0.0.1",
+        "echo via-o",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "via-o\n", "{}", text(&out.stderr));
+    // A cipher the server does not have: the connection fails with 255.
+    let mut c = home.cmd();
+    c.args([
+        "-p",
+        &sshd.port().to_string(),
+        "-c",
+        "chacha20-poly1305@openssh.com",
+        &dest(),
+        "true",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(!text(&out.stderr).is_empty());
+    // A config file: Host alias, Hostname, Port, User, IdentityFile, then -o beats it.
+    let cfg = home.path().join("cfg");
+    let key = home.path().join(".ssh").join("id_ed25519");
+    std::fs::rename(&key, home.path().join("elsewhere")).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host box\n  Hostname 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile %d/elsewhere\n  \
+             RemoteCommand echo from-config\nHost *\n  Ciphers aes256-gcm@openssh.com\n",
+            sshd.port(),
+            user()
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_whelk"));
+    c.arg("ssh")
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(&cfg)
+        .arg("box");
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "from-config\n", "{}", text(&out.stderr));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_whelk"));
+    c.arg("ssh")
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-o", "Port=1", "box"]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("ssh: connect to host 127.0.0.1 port 1: Connection refused"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn connection_refused_and_batch_mode_password_failure() {
+    let home = Home::new();
+    let port = openssh::free_port().unwrap();
+    let mut c = home.cmd();
+    c.args(["-p", &port.to_string(), &dest(), "true"]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!("ssh: connect to host 127.0.0.1 port {port}: Connection refused")
+    );
+    // A server that only takes passwords: BatchMode cannot prompt.
+    let sshd = Sshd::builder()
+        .option("AuthenticationMethods", "password")
+        .start()
+        .unwrap();
+    home.trust(&sshd);
+    let mut c = home.cmd();
+    c.args([
+        "-p",
+        &sshd.port().to_string(),
+        "-o",
+        "BatchMode=yes",
+        &dest(),
+        "true",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!("{}@127.0.0.1: Permission denied (password).", user())
+    );
+}
+
+#[test]
+fn pty_with_tt_and_escape_disconnect() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let mut c = home.cmd();
+    c.args(["-tt", "-p", &sshd.port().to_string(), &dest(), "tty"]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // With a PTY, the session's stderr (sshd's debug lines) comes on stdout too.
+    let tty = err_text(&out.stdout);
+    assert!(
+        tty.trim_start_matches('\r')
+            .trim_end()
+            .starts_with("/dev/pts/"),
+        "{tty:?}"
+    );
+    // Without -t there is no terminal.
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "tty"]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "not a tty\n");
+    // `~.` after a newline ends the session (255) although the remote command waits.
+    let mut c = home.cmd();
+    c.args(["-tt", "-p", &sshd.port().to_string(), &dest(), "sleep 60"]);
+    let start = Instant::now();
+    let out = run(c, b"\n~.");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert!(text(&out.stderr).contains("Connection to 127.0.0.1 closed."));
+}
+
+/// A TCP echo service on loopback (one thread per connection).
+fn echo_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Connects to `port` (retrying while the forwarding starts) and checks an echo.
+fn echo_through(port: u16, guard: &mut ChildGuard) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            if s.write_all(b"ping through the tunnel").is_ok() {
+                let mut buf = [0u8; 23];
+                if s.read_exact(&mut buf).is_ok() {
+                    assert_eq!(&buf, b"ping through the tunnel");
+                    return;
+                }
+            }
+        }
+        assert!(
+            guard.try_wait().unwrap().is_none(),
+            "whelk ssh exited: {}",
+            guard.stderr_str()
+        );
+        assert!(Instant::now() < deadline, "{}", guard.stderr_str());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn local_and_remote_forwarding() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let echo = echo_server();
+    let lport = openssh::free_port().unwrap();
+    let mut c = home.cmd();
+    c.args(["-N", "-p", &sshd.port().to_string()])
+        .args(["-L", &format!("{lport}:127.0.0.1:{echo}")])
+        .arg(dest());
+    let mut g = ChildGuard::spawn(&mut c).unwrap();
+    echo_through(lport, &mut g);
+    g.kill();
+    // -R with port 0: the allocated port is printed, connections come back here.
+    let mut c = home.cmd();
+    c.args(["-N", "-p", &sshd.port().to_string()])
+        .args(["-R", &format!("0:127.0.0.1:{echo}")])
+        .arg(dest());
+    let mut g = ChildGuard::spawn(&mut c).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rport: u16 = loop {
+        let err = g.stderr_str();
+        if let Some(p) = err
+            .lines()
+            .find_map(|l| l.strip_prefix("Allocated port "))
+            .and_then(|l| l.split_whitespace().next())
+        {
+            break p.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "{err}");
+        assert!(g.try_wait().unwrap().is_none(), "{err}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    echo_through(rport, &mut g);
+    g.kill();
+}
+
+#[test]
+fn proxy_jump_through_a_second_sshd() {
+    let home = Home::new();
+    let jump = home.sshd();
+    let target = home.sshd();
+    home.trust(&jump);
+    home.trust(&target);
+    let mut c = home.cmd();
+    c.args(["-J", &format!("{}:{}", dest(), jump.port())])
+        .args([
+            "-p",
+            &target.port().to_string(),
+            &dest(),
+            "echo $SSH_CONNECTION",
+        ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The target saw a connection from the jump host (loopback) to its own port.
+    let line = text(&out.stdout);
+    assert!(
+        line.trim_end().ends_with(&format!(" {}", target.port())),
+        "{line}"
+    );
+    // The jump host logged a direct-tcpip request for the target.
+    assert!(
+        jump.stderr_log().contains("direct-tcpip"),
+        "{}",
+        jump.stderr_log()
+    );
+}
+
+#[test]
+fn identity_from_whelk_agent_and_log_file() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let sock = home.path().join("agent.sock");
+    let mut agent = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_whelk"))
+            .args(["agent", "-D", "-a"])
+            .arg(&sock),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "{}", agent.stderr_str());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let key = home.path().join(".ssh").join("id_ed25519");
+    let o = Command::new(openssh::find("ssh-add").unwrap())
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::remove_file(&key).unwrap();
+    let log = home.path().join("ssh.log");
+    let mut c = home.cmd();
+    c.env("SSH_AUTH_SOCK", &sock)
+        .args(["-v", "-E"])
+        .arg(&log)
+        .args(["-p", &sshd.port().to_string(), &dest(), "echo agent-ok"]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "agent-ok\n", "{}", text(&out.stderr));
+    assert_eq!(err_text(&out.stderr), "");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("DEBUG"), "{logged}");
+    agent.kill();
+}
