@@ -38,4 +38,6 @@ pub use whelk_sftp::codec::{
     Attrs, Limits, Name, OpenFlags, Status, StatusCode, Statvfs, file_type,
 };
 pub use whelk_sftp::codec::{ExtendedRequest, Request};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use whelk_sftp::fs::{StdFs, StdFsConfig};
 pub use whelk_sftp::server::{Filesystem, ServerConfig};
