@@ -541,3 +541,118 @@ fn identity_from_whelk_agent_and_log_file() {
     assert!(logged.contains("DEBUG"), "{logged}");
     agent.kill();
 }
+
+const TEST_USER: &str = "whelk-test";
+const TEST_PASSWORD: &str = "whelk-test-password";
+
+/// The local account the password tests log in as (created when running as root, as the
+/// other interop tests do).
+fn require_test_user() {
+    let exists = || {
+        Command::new("getent")
+            .args(["passwd", TEST_USER])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if exists() {
+        return;
+    }
+    let _ = Command::new("useradd")
+        .args(["-M", "-s", "/bin/sh", TEST_USER])
+        .status();
+    let mut child = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        exists(),
+        "create {TEST_USER} as root: useradd -M -s /bin/sh {TEST_USER} && echo '{TEST_USER}:{TEST_PASSWORD}' | chpasswd"
+    );
+}
+
+#[test]
+fn password_prompt_on_the_terminal() {
+    require_test_user();
+    let home = Home::new();
+    let sshd = Sshd::builder()
+        .option("AuthenticationMethods", "password")
+        .start()
+        .unwrap();
+    home.trust(&sshd);
+    let port = sshd.port().to_string();
+    let dest = format!("{TEST_USER}@127.0.0.1");
+    // sshpass answers the prompt on the terminal it gives whelk.
+    for (password, code) in [(TEST_PASSWORD, Some(0)), ("wrong", Some(255))] {
+        let mut c = Command::new(openssh::find("sshpass").unwrap());
+        c.args(["-p", password])
+            .arg(env!("CARGO_BIN_EXE_whelk"))
+            .args(["ssh", "-F", "none", "-p", &port])
+            .args(["-o", "NumberOfPasswordPrompts=1", &dest, "echo pw-ok"])
+            .env("HOME", home.path())
+            .env_remove("SSH_AUTH_SOCK");
+        let out = run(c, b"");
+        assert_eq!(out.status.code(), code, "{}", text(&out.stderr));
+        if code == Some(0) {
+            assert_eq!(text(&out.stdout), "pw-ok\n");
+        } else {
+            assert!(
+                err_text(&out.stderr).contains("Permission denied (password)."),
+                "{}",
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn dynamic_forwarding_socks5() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let echo = echo_server();
+    let dport = openssh::free_port().unwrap();
+    let mut c = home.cmd();
+    c.args([
+        "-N",
+        "-D",
+        &dport.to_string(),
+        "-p",
+        &sshd.port().to_string(),
+    ])
+    .arg(dest());
+    let mut g = ChildGuard::spawn(&mut c).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut s = loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", dport)) {
+            break s;
+        }
+        assert!(g.try_wait().unwrap().is_none(), "{}", g.stderr_str());
+        assert!(Instant::now() < deadline, "{}", g.stderr_str());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // SOCKS5: no authentication, CONNECT 127.0.0.1:echo.
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, [5, 0]);
+    let p = echo.to_be_bytes();
+    s.write_all(&[5, 1, 0, 1, 127, 0, 0, 1, p[0], p[1]])
+        .unwrap();
+    let mut reply = [0u8; 10];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[..2], [5, 0]);
+    s.write_all(b"socks!").unwrap();
+    let mut buf = [0u8; 6];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"socks!");
+    g.kill();
+}
