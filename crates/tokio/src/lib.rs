@@ -50,8 +50,8 @@ pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use stream::ChildStream;
 pub use server::{
-    AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Pty, Server, ServerConfig,
-    ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve,
+    AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Permissions, Pty, Server,
+    ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve,
 };
 
 /// A ChaCha20 generator seeded from the operating system.

@@ -108,6 +108,7 @@ impl Handler for App {
             // Before taking a stream: the exec request itself fails.
             return Exit::Refused;
         }
+        self.note(format!("exec {command} (asked {:?})", session.kind()));
         let mut out = session.stdout();
         match command.as_str() {
             "cat" => {
@@ -237,6 +238,15 @@ struct Fixture {
 
 impl Fixture {
     async fn start(forwarding: bool, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_with_options(forwarding, "", tweak).await
+    }
+
+    /// `options`: the `authorized_keys` options of the client key's line.
+    async fn start_with_options(
+        forwarding: bool,
+        options: &str,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         find("ssh").expect("OpenSSH not installed: these tests need openssh-client");
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("id_ed25519");
@@ -247,6 +257,7 @@ impl Fixture {
             .unwrap();
         assert!(st.success());
         let line = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+        let line = format!("{options} {line}");
         let log = Arc::new(Mutex::new(Vec::new()));
         let app = App {
             policy: Arc::new(AuthorizedKeysPolicy::new(&line)),
@@ -780,6 +791,38 @@ async fn server_refuses_forwarding_the_handler_denies() {
     assert_eq!(code, Some(255), "{err}");
     assert!(!sock.exists());
     assert!(f.logged("direct-tcpip") && f.logged("tcpip-forward"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_enforces_authorized_keys_options() {
+    let f = Fixture::start_with_options(
+        true,
+        r#"no-pty,permitopen="127.0.0.1:1",command="cat""#,
+        |_| {},
+    )
+    .await;
+    // The forced command runs whatever the client asks for.
+    let (code, out, err) = run(f.ssh().remote_command("split"), b"forced").await;
+    assert_eq!((code, out.as_str()), (Some(0), "forced"), "{err}");
+    assert!(
+        f.logged(r#"exec cat (asked Exec("split"))"#),
+        "{:?}",
+        f.log.lock().unwrap()
+    );
+    // permitopen: the handler would allow it, the key does not.
+    let echo = tcp_echo().await;
+    let (code, _, err) = run(f.ssh().arg("-W").arg(format!("127.0.0.1:{echo}")), b"x").await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("administratively prohibited"), "{err}");
+    assert!(!f.logged("direct-tcpip"), "the handler was asked");
+    // no-pty.
+    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    let s = c.session().await.unwrap();
+    assert!(s.request_pty("xterm", 80, 24).await.is_err());
+    assert!(!f.logged("pty "), "the handler was asked for a PTY");
+    c.disconnect().await;
 }
 
 // ------------------------------------------------------------ limits, shutdown

@@ -108,8 +108,8 @@ use crate::{os_rng, wait_for};
 
 pub use limits::MaxStartups;
 pub use session::{
-    AgentListener, ConnectionInfo, Exit, Pty, ServerSession, ServerStream, SessionEvent,
-    SessionKind,
+    AgentListener, ConnectionInfo, Exit, Permissions, Pty, ServerSession, ServerStream,
+    SessionEvent, SessionKind,
 };
 
 type Conn = ServerConnection;
@@ -400,6 +400,14 @@ impl<H: Handler> ServerHooks<H> {
                 let port = *port;
                 let orig = originator_address.to_string_lossy().into_owned();
                 let oport = *originator_port;
+                if !info.permissions.permits_open(&host, port) {
+                    let _ = inner.conn.reject_channel(
+                        incoming,
+                        ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                        "forwarding not permitted for this key",
+                    );
+                    return;
+                }
                 tokio::spawn(async move {
                     let ok = decide(
                         limit,
@@ -437,6 +445,14 @@ impl<H: Handler> ServerHooks<H> {
             }
             ChannelOpenKind::DirectStreamlocal { socket_path, .. } => {
                 let path = socket_path.to_string_lossy().into_owned();
+                if !info.permissions.port_forwarding {
+                    let _ = inner.conn.reject_channel(
+                        incoming,
+                        ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                        "forwarding not permitted for this key",
+                    );
+                    return;
+                }
                 tokio::spawn(async move {
                     let ok =
                         decide(limit, false, ctx.handler.direct_streamlocal(&info, &path)).await;
@@ -501,10 +517,20 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                     ctx.shared.wake.notify_one();
                 });
             }
-            Event::Authenticated { user, .. } => {
+            Event::Authenticated {
+                user,
+                methods,
+                outcome,
+            } => {
                 self.startup = None;
                 let mut info = (*self.info).clone();
                 info.user = user;
+                info.methods = methods;
+                if let Some(out) = outcome {
+                    info.permissions = Permissions::from_grants(&out.grants);
+                    info.keys = out.keys;
+                    info.grants = out.grants;
+                }
                 self.info = Arc::new(info);
                 *lock(&self.latest) = self.info.clone();
                 let info = self.info.clone();
@@ -551,6 +577,7 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                 tokio::spawn(async move {
                     let full = lock(&table).len() >= ctx.config.max_forwards;
                     let ok = !full
+                        && info.permissions.permits_listen(&address, port)
                         && decide(
                             limit,
                             false,
@@ -589,6 +616,7 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                 tokio::spawn(async move {
                     let full = lock(&table).len() >= ctx.config.max_forwards;
                     let ok = !full
+                        && info.permissions.port_forwarding
                         && decide(limit, false, ctx.handler.streamlocal_forward(&info, &path))
                             .await;
                     let ok = ok && forward::start_unix(&ctx.shared, &table, path).is_ok();
@@ -663,8 +691,9 @@ async fn session_task<H: Handler>(
                     height_px,
                     modes: TerminalModes::decode(&modes).unwrap_or_default(),
                 };
-                let ok =
-                    pty.is_none() && decide(limit, false, ctx.handler.pty_request(&info, &p)).await;
+                let ok = pty.is_none()
+                    && info.permissions.pty
+                    && decide(limit, false, ctx.handler.pty_request(&info, &p)).await;
                 if ok {
                     pty = Some(p);
                 }
@@ -682,7 +711,9 @@ async fn session_task<H: Handler>(
                 ctx.respond_request(token, ok);
             }
             ChannelRequestKind::AuthAgentReq => {
-                let ok = agent || decide(limit, false, ctx.handler.agent_forwarding(&info)).await;
+                let ok = agent
+                    || (info.permissions.agent_forwarding
+                        && decide(limit, false, ctx.handler.agent_forwarding(&info)).await);
                 agent = ok;
                 ctx.respond_request(token, ok);
             }
@@ -791,10 +822,15 @@ async fn session_task<H: Handler>(
 async fn run_session<H: Handler>(ctx: Ctx<H>, kind: SessionKind, session: ServerSession) {
     let id = session.id;
     let reply = session.reply.clone();
-    let exit = match kind {
-        SessionKind::Shell => ctx.handler.shell(session).await,
-        SessionKind::Exec(command) => ctx.handler.exec(command, session).await,
-        SessionKind::Subsystem(name) => ctx.handler.subsystem(name, session).await,
+    let permissions = &session.info.permissions;
+    let forced = permissions.forced_command.clone();
+    let exit = match (kind, forced) {
+        _ if permissions.conflicting_commands => Exit::Refused,
+        // A forced command replaces whatever the client asked for.
+        (_, Some(command)) => ctx.handler.exec(command, session).await,
+        (SessionKind::Shell, None) => ctx.handler.shell(session).await,
+        (SessionKind::Exec(command), None) => ctx.handler.exec(command, session).await,
+        (SessionKind::Subsystem(name), None) => ctx.handler.subsystem(name, session).await,
     };
     let token = lock(&reply).take();
     let mut g = ctx.shared.lock();
@@ -1053,6 +1089,10 @@ async fn serve_connection<H: Handler>(
         peer,
         local,
         user: String::new(),
+        methods: Vec::new(),
+        keys: Vec::new(),
+        grants: Vec::new(),
+        permissions: Permissions::default(),
     });
     if !decide(config.decision_timeout, false, handler.connected(&info)).await {
         return;

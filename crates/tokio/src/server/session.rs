@@ -8,7 +8,10 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
-use whelk::{ChannelId, ChannelOpenKind, RequestToken, ServerConnection, TerminalModes};
+use whelk::{
+    ChannelId, ChannelOpenKind, Grant, Method, PublicKey, RequestToken, ServerConnection,
+    TerminalModes,
+};
 
 use crate::channel::{ChannelReader, ChannelWriter};
 use crate::driver::Shared;
@@ -23,6 +26,10 @@ pub struct ConnectionInfo {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) user: String,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) keys: Vec<PublicKey>,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) permissions: Permissions,
 }
 
 impl ConnectionInfo {
@@ -48,6 +55,142 @@ impl ConnectionInfo {
     #[must_use]
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// The authentication methods that succeeded, in order.
+    #[must_use]
+    pub fn methods(&self) -> &[Method] {
+        &self.methods
+    }
+
+    /// The keys whose signatures verified (publickey), in order.
+    #[must_use]
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// What each successful method granted: the `authorized_keys` options and the
+    /// certificate that authenticated.
+    #[must_use]
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// What the grants allow; the server enforces it before asking the handler.
+    #[must_use]
+    pub fn permissions(&self) -> &Permissions {
+        &self.permissions
+    }
+}
+
+/// What authentication allows the session to do, from the `authorized_keys` options
+/// (`restrict`, `no-pty`, `no-port-forwarding`, `no-agent-forwarding`, `permitopen`,
+/// `permitlisten`, `command=`) and the certificate (`permit-*` extensions,
+/// `force-command`) of every method that succeeded; the most restrictive wins. The
+/// server enforces it: a denied PTY, forwarding or agent request is refused without
+/// asking the [`crate::Handler`], and a forced command replaces whatever session the
+/// client starts (the handler's `exec` runs it; [`ServerSession::kind`] tells what the
+/// client asked for, sshd's `SSH_ORIGINAL_COMMAND`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Permissions {
+    /// PTYs may be allocated.
+    pub pty: bool,
+    /// TCP and UNIX-socket forwarding are allowed (then also [`Permissions::permits_open`]
+    /// and [`Permissions::permits_listen`]).
+    pub port_forwarding: bool,
+    /// Agent forwarding is allowed.
+    pub agent_forwarding: bool,
+    /// X11 forwarding is allowed.
+    pub x11_forwarding: bool,
+    /// `~/.ssh/rc` may run.
+    pub user_rc: bool,
+    /// The forced command, if any.
+    pub forced_command: Option<String>,
+    /// Two grants force different commands: every session is refused.
+    pub conflicting_commands: bool,
+    grants: Vec<Grant>,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Self {
+            pty: true,
+            port_forwarding: true,
+            agent_forwarding: true,
+            x11_forwarding: true,
+            user_rc: true,
+            forced_command: None,
+            conflicting_commands: false,
+            grants: Vec::new(),
+        }
+    }
+}
+
+impl Permissions {
+    /// The permissions of these grants (everything allowed when they restrict nothing).
+    #[must_use]
+    pub fn from_grants(grants: &[Grant]) -> Self {
+        let mut p = Self {
+            grants: grants.to_vec(),
+            ..Self::default()
+        };
+        let force = |cmd: &str, p: &mut Self| match &p.forced_command {
+            Some(c) if c != cmd => p.conflicting_commands = true,
+            Some(_) => {}
+            None => p.forced_command = Some(cmd.to_string()),
+        };
+        for g in grants {
+            if let Some(o) = &g.options {
+                p.pty &= o.permits_pty();
+                p.port_forwarding &= o.permits_port_forwarding();
+                p.agent_forwarding &= o.permits_agent_forwarding();
+                p.x11_forwarding &= o.permits_x11_forwarding();
+                p.user_rc &= o.permits_user_rc();
+                if let Some(c) = &o.command {
+                    force(c, &mut p);
+                }
+            }
+            if let Some(c) = &g.certificate {
+                p.pty &= c.has_extension("permit-pty");
+                p.port_forwarding &= c.has_extension("permit-port-forwarding");
+                p.agent_forwarding &= c.has_extension("permit-agent-forwarding");
+                p.x11_forwarding &= c.has_extension("permit-X11-forwarding");
+                p.user_rc &= c.has_extension("permit-user-rc");
+                if let Some(cmd) = c.force_command() {
+                    force(cmd, &mut p);
+                }
+            }
+        }
+        p
+    }
+
+    /// Whether a `direct-tcpip` connection to `host:port` is allowed (`permitopen`).
+    #[must_use]
+    pub fn permits_open(&self, host: &str, port: u32) -> bool {
+        let Ok(port) = u16::try_from(port) else {
+            return false;
+        };
+        self.port_forwarding
+            && self
+                .grants
+                .iter()
+                .filter_map(|g| g.options.as_ref())
+                .all(|o| o.permits_open(host, port))
+    }
+
+    /// Whether a `tcpip-forward` on `address:port` is allowed (`permitlisten`).
+    #[must_use]
+    pub fn permits_listen(&self, address: &str, port: u32) -> bool {
+        let Ok(port) = u16::try_from(port) else {
+            return false;
+        };
+        self.port_forwarding
+            && self
+                .grants
+                .iter()
+                .filter_map(|g| g.options.as_ref())
+                .all(|o| o.permits_listen(address, port))
     }
 }
 
