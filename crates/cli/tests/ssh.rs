@@ -539,6 +539,27 @@ fn identity_from_whelk_agent_and_log_file() {
     assert_eq!(err_text(&out.stderr), "");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("DEBUG"), "{logged}");
+    // -A: the agent is forwarded; ssh-add on the server side lists the key.
+    let mut c = home.cmd();
+    c.env("SSH_AUTH_SOCK", &sock).args([
+        "-A",
+        "-p",
+        &sshd.port().to_string(),
+        &dest(),
+        "ssh-add -L",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(home.pub_line.split_whitespace().nth(1).unwrap()),
+        "{}",
+        text(&out.stdout)
+    );
+    // Without -A there is no agent over there.
+    let mut c = home.cmd();
+    c.env("SSH_AUTH_SOCK", &sock)
+        .args(["-p", &sshd.port().to_string(), &dest(), "ssh-add -L"]);
+    assert_eq!(run(c, b"").status.code(), Some(2));
     agent.kill();
 }
 
@@ -655,4 +676,72 @@ fn dynamic_forwarding_socks5() {
     s.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"socks!");
     g.kill();
+}
+
+#[test]
+fn proxy_command_through_openssh_w() {
+    let home = Home::new();
+    let jump = home.sshd();
+    let target = home.sshd();
+    home.trust(&target);
+    let kh = home.path().join("jump_known_hosts");
+    std::fs::write(&kh, jump.known_hosts().unwrap()).unwrap();
+    let proxy = format!(
+        "ProxyCommand={} -F /dev/null -i {} -o UserKnownHostsFile={} -o BatchMode=yes -p {} -W %h:%p {}",
+        openssh::find("ssh").unwrap().display(),
+        home.path().join(".ssh").join("id_ed25519").display(),
+        kh.display(),
+        jump.port(),
+        dest()
+    );
+    let mut c = home.cmd();
+    c.args([
+        "-o",
+        &proxy,
+        "-p",
+        &target.port().to_string(),
+        &dest(),
+        "echo proxied",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "proxied\n", "{}", text(&out.stderr));
+}
+
+/// Runs `sh -c script` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_terminal(script: &str, input: &[u8]) -> (Option<i32>, String) {
+    let mut c = Command::new("timeout");
+    c.args(["60", "script", "-qec", script, "/dev/null"]);
+    let out = run(c, input);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+    )
+}
+
+#[test]
+fn unknown_host_key_prompt_on_the_terminal() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    let ssh = format!(
+        "HOME={} {} ssh -F none -p {} {} echo ok; echo rc=$?",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_whelk"),
+        sshd.port(),
+        dest()
+    );
+    let (_, out) = on_terminal(&ssh, b"no\n");
+    assert!(out.contains("can't be established"), "{out}");
+    assert!(out.contains("Host key verification failed."), "{out}");
+    assert!(out.contains("rc=255"), "{out}");
+    assert!(!home.known_hosts().exists());
+    let (_, out) = on_terminal(&ssh, b"yes\n");
+    assert!(
+        out.contains("Are you sure you want to continue connecting (yes/no/[fingerprint])?"),
+        "{out}"
+    );
+    assert!(out.contains("ok\nrc=0"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(home.known_hosts()).unwrap(),
+        sshd.known_hosts().unwrap()
+    );
 }
