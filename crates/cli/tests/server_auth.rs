@@ -2,7 +2,12 @@
 //! `from=`, other users refused), passwords from `--passwd-file` (password and
 //! keyboard-interactive through sshpass), and the host key generated on first run.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "server_support.rs"]
 mod support;
@@ -268,4 +273,205 @@ fn xdg_state_home_is_used_when_set() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     guard.kill();
+}
+
+/// Signs `key`'s public half with `ca` for `principals`; returns the certificate path.
+fn certify(ca: &std::path::Path, key: &std::path::Path, principals: &str) -> std::path::PathBuf {
+    let out = Command::new(openssh::find("ssh-keygen").unwrap())
+        .arg("-q")
+        .arg("-s")
+        .arg(ca)
+        .args(["-I", "test-cert", "-n", principals, "-V", "-5m:+1h"])
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cert = std::path::PathBuf::from(format!("{}-cert.pub", key.display()));
+    assert!(cert.exists());
+    cert
+}
+
+#[test]
+fn user_certificates_from_trusted_cas_and_cert_authority_lines() {
+    let f = Fixture::new();
+    let ca = f.path("ca");
+    support::keygen(&ca, "ed25519");
+    f.set_authorized_keys("");
+    let ca_pub = ca.with_extension("pub");
+    let server = f.start(&["-o", &format!("TrustedUserCAKeys={}", ca_pub.display())]);
+
+    // A certificate for this user, signed by the trusted CA.
+    let mine = f.path("mine");
+    support::keygen(&mine, "ed25519");
+    certify(&ca, &mine, &me());
+    let out = server
+        .ssh(&mine)
+        .remote_command("echo cert-ok")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(
+        out.stdout_str(),
+        "cert-ok\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+    assert!(
+        server.log().contains("certificate ssh-ed25519"),
+        "{}",
+        server.log()
+    );
+
+    // A certificate for another principal is refused.
+    let theirs = f.path("theirs");
+    support::keygen(&theirs, "ed25519");
+    certify(&ca, &theirs, "someone-else");
+    let out = server.ssh(&theirs).remote_command("true").run(RUN).unwrap();
+    assert_eq!(out.status.code(), Some(255));
+
+    // cert-authority with principals= in authorized_keys (no TrustedUserCAKeys).
+    drop(server);
+    f.set_authorized_keys(&format!(
+        "cert-authority,principals=\"ops\" {}\n",
+        support::public_line(&ca)
+    ));
+    let server = f.start(&[]);
+    let ops = f.path("ops");
+    support::keygen(&ops, "ed25519");
+    certify(&ca, &ops, "ops");
+    let out = server
+        .ssh(&ops)
+        .remote_command("echo ops-ok")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(
+        out.stdout_str(),
+        "ops-ok\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+    let out = server.ssh(&mine).remote_command("true").run(RUN).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "principal {} is not listed",
+        me()
+    );
+}
+
+#[test]
+fn expired_key_is_refused() {
+    let f = Fixture::new();
+    f.set_authorized_keys(&format!(
+        "expiry-time=\"20200101\" {}\n",
+        support::public_line(&f.key())
+    ));
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("true")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+}
+
+#[test]
+fn authentication_methods_chain_needs_key_and_password() {
+    let f = Fixture::new();
+    let passwd = f.path("passwd");
+    std::fs::write(&passwd, format!("{}:{}\n", me(), password_hash("s3cret"))).unwrap();
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = f.start(&[
+        "--passwd-file",
+        passwd.to_str().unwrap(),
+        "-o",
+        "AuthenticationMethods=publickey,password",
+    ]);
+    // The key alone is only a partial success.
+    let out = server
+        .ssh(&f.key())
+        .remote_command("true")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255), "{}", out.stdout_str());
+
+    // Key, then password.
+    let mut cmd = Command::new(openssh::find("sshpass").unwrap());
+    cmd.arg("-p")
+        .arg("s3cret")
+        .arg(openssh::find("ssh").unwrap());
+    cmd.args(
+        openssh::Ssh::new(server.addr)
+            .user(me())
+            .identity(f.key())
+            .option("BatchMode", "no")
+            .option("NumberOfPasswordPrompts", "1")
+            .option("PreferredAuthentications", "publickey,password")
+            .option("LogLevel", "ERROR")
+            .remote_command("echo both")
+            .args(),
+    );
+    let out = openssh::run(cmd, RUN).unwrap();
+    assert_eq!(
+        out.stdout_str(),
+        "both\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+}
+
+#[test]
+fn banner_from_the_configuration() {
+    let f = Fixture::new();
+    let banner = f.path("banner");
+    std::fs::write(&banner, "Welcome to whelk\n").unwrap();
+    let server = f.start(&["-o", &format!("Banner {}", banner.display())]);
+    let out = openssh::Ssh::new(server.addr)
+        .user(me())
+        .identity(f.key())
+        .remote_command("true")
+        .run(RUN)
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("Welcome to whelk"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn sshd_config_file_with_user_environment() {
+    let f = Fixture::new();
+    f.set_authorized_keys(&format!(
+        "environment=\"FROM_KEY=yes\" {}\n",
+        support::public_line(&f.key())
+    ));
+    let config = f.path("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "# whelk server configuration\nAuthorizedKeysFile {}\nHostKey {}\nPasswordAuthentication no\n\
+             PermitUserEnvironment yes\nAcceptEnv FOO LANG\nMaxSessions 2\n",
+            f.authorized_keys().display(),
+            f.host_key().display()
+        ),
+    )
+    .unwrap();
+    let server = f.start_raw(vec!["-f".into(), config.into_os_string()]);
+    let out = server
+        .ssh(&f.key())
+        .option("SetEnv", "FOO=bar LC_ALL=C")
+        .remote_command("echo \"$FROM_KEY $FOO [$LC_ALL]\"")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(
+        out.stdout_str(),
+        "yes bar []\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
 }

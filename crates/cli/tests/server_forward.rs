@@ -2,7 +2,12 @@
 //! configuration allows, subsystems (the built-in SFTP server and external commands) and agent
 //! forwarding, driven by OpenSSH's `ssh`, `sftp`, `ssh-agent` and `ssh-add`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "server_support.rs"]
 mod support;

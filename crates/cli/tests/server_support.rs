@@ -2,7 +2,12 @@
 //! `server_*.rs` file): a server on a free loopback port with its own home directory, a client
 //! key, and OpenSSH clients pointed at it.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::new_without_default)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream};

@@ -187,6 +187,14 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let passwords = match &settings.passwd_file {
         Some(p) => {
+            if let Ok(meta) = std::fs::metadata(p)
+                && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0
+            {
+                warn!(
+                    "{} is readable or writable by other users: chmod 600 it",
+                    p.display()
+                );
+            }
             let (file, errors) = passwd::PasswdFile::load(p)?;
             for e in errors {
                 warn!("{}: {e}", p.display());
@@ -202,6 +210,25 @@ async fn run(args: Args) -> Result<(), String> {
         }
         None => None,
     };
+    for path in &settings.authorized_keys {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let keys = whelk_keys::authorized_keys::AuthorizedKeys::parse(&text);
+                info!(
+                    "authorized keys: {} ({} keys{})",
+                    path.display(),
+                    keys.keys().len(),
+                    if keys.errors().is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} bad lines skipped", keys.errors().len())
+                    }
+                );
+            }
+            Err(e) => warn!("authorized keys: {}: {e}", path.display()),
+        }
+    }
+    info!("logins allowed for {} only", account.name);
     let banner = match &settings.banner {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,

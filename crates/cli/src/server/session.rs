@@ -270,7 +270,7 @@ async fn run_piped(session: &mut ServerSession, launch: &Launch<'_>) -> Exit {
         }
     };
     let pid = child.id();
-    let (Some(mut child_in), Some(mut out), Some(mut err)) =
+    let (Some(mut child_in), Some(out), Some(err)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         return fail(session, "no stdio for the child").await;
@@ -283,16 +283,23 @@ async fn run_piped(session: &mut ServerSession, launch: &Launch<'_>) -> Exit {
     });
     let mut stdout = session.stdout();
     let mut stderr = session.stderr();
+    // A stream is dropped at its EOF, or when the channel cannot take its data any more
+    // (the client went away): the child then gets EPIPE/SIGPIPE instead of blocking.
+    let (mut out, mut err) = (Some(out), Some(err));
     let (mut b1, mut b2) = (vec![0u8; BUF], vec![0u8; BUF]);
-    let (mut out_eof, mut err_eof, mut events_open) = (false, false, true);
+    let mut events_open = true;
     let mut status = None;
-    while status.is_none() || !out_eof || !err_eof {
+    while status.is_none() || out.is_some() || err.is_some() {
         tokio::select! {
-            r = out.read(&mut b1), if !out_eof => {
-                out_eof = !forward(r, &b1, &mut stdout).await;
+            r = read_some(out.as_mut(), &mut b1), if out.is_some() => {
+                if !forward(r, &b1, &mut stdout).await {
+                    out = None;
+                }
             }
-            r = err.read(&mut b2), if !err_eof => {
-                err_eof = !forward(r, &b2, &mut stderr).await;
+            r = read_some(err.as_mut(), &mut b2), if err.is_some() => {
+                if !forward(r, &b2, &mut stderr).await {
+                    err = None;
+                }
             }
             st = child.wait(), if status.is_none() => {
                 status = Some(st);
@@ -307,6 +314,17 @@ async fn run_piped(session: &mut ServerSession, launch: &Launch<'_>) -> Exit {
     match status {
         Some(Ok(st)) => to_exit(process::Exit::from_status(st)),
         _ => Exit::Code(255),
+    }
+}
+
+/// Reads from `r` if there is one (the caller only polls when there is).
+async fn read_some(
+    r: Option<&mut (impl tokio::io::AsyncRead + Unpin)>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match r {
+        Some(r) => r.read(buf).await,
+        None => Ok(0),
     }
 }
 
