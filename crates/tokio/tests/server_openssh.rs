@@ -32,6 +32,7 @@ struct App {
     policy: Arc<AuthorizedKeysPolicy>,
     forwarding: bool,
     log: Arc<Mutex<Vec<String>>>,
+    flooded: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl App {
@@ -103,7 +104,9 @@ impl Handler for App {
     }
 
     async fn exec(&self, command: String, mut session: ServerSession) -> Exit {
-        const KNOWN: &[&str] = &["cat", "split", "killed", "env", "wait", "events", "agent"];
+        const KNOWN: &[&str] = &[
+            "cat", "split", "killed", "env", "wait", "events", "agent", "flood",
+        ];
         if !KNOWN.contains(&command.as_str()) {
             // Before taking a stream: the exec request itself fails.
             return Exit::Refused;
@@ -137,6 +140,15 @@ impl Handler for App {
                     out.write_all(format!("{k}={v}\n").as_bytes())
                         .await
                         .unwrap();
+                }
+                Exit::Code(0)
+            }
+            "flood" => {
+                // Writes until the client goes away; counts what the channel took.
+                let chunk = vec![b'x'; 16 * 1024];
+                while out.write_all(&chunk).await.is_ok() {
+                    self.flooded
+                        .fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
                 }
                 Exit::Code(0)
             }
@@ -234,6 +246,7 @@ struct Fixture {
     key: PathBuf,
     server: Server,
     log: Arc<Mutex<Vec<String>>>,
+    flooded: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Fixture {
@@ -259,10 +272,12 @@ impl Fixture {
         let line = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
         let line = format!("{options} {line}");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let flooded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let app = App {
             policy: Arc::new(AuthorizedKeysPolicy::new(&line)),
             forwarding,
             log: log.clone(),
+            flooded: flooded.clone(),
         };
         let mut config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[5; 32])]);
         tweak(&mut config);
@@ -272,6 +287,7 @@ impl Fixture {
             key,
             server,
             log,
+            flooded,
         }
     }
 
@@ -1044,4 +1060,75 @@ async fn server_200_concurrent_sessions_complete() {
     for r in runs {
         r.await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_200_concurrent_connections_complete() {
+    let f = Fixture::start(false, |c| {
+        c.max_startups = MaxStartups::hard(1000);
+    })
+    .await;
+    let port = f.addr().port();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let config = f.whelk_config();
+        tasks.push(tokio::spawn(async move {
+            let c = connect("127.0.0.1", port, config).await.unwrap();
+            let s = c.exec("cat").await.unwrap();
+            let msg = format!("connection {i}");
+            let mut stdin = s.stdin();
+            stdin.write_all(msg.as_bytes()).await.unwrap();
+            stdin.shutdown().await.unwrap();
+            let o = s.collect().await.unwrap();
+            assert_eq!(o.stdout, msg.as_bytes());
+            c.disconnect().await;
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("200 connections hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stalled_reader_holds_back_only_its_own_session() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::start(false, |_| {}).await;
+    // A client that never reads a session producing without end.
+    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    let flood = c.exec("flood").await.unwrap();
+    for _ in 0..400 {
+        if f.flooded.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Other sessions on the same connection and other connections go on.
+    let o = c.run("split").await.unwrap();
+    assert_eq!(o.exit_status, Some(3));
+    let (code, out, err) = run(f.ssh().remote_command("cat"), b"meanwhile").await;
+    assert_eq!((code, out.as_str()), (Some(0), "meanwhile"), "{err}");
+    // What the handler could write is bounded by the client's window (2 MiB by default)
+    // plus the channel's send buffer: nothing grows without the client reading.
+    let stalled = f.flooded.load(Ordering::SeqCst);
+    assert!(
+        stalled <= 4 * 1024 * 1024,
+        "{stalled} bytes taken without a reader"
+    );
+    // Reading lets it go on.
+    let mut r = flood.stdout();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut got = 0;
+    while got < 8 * 1024 * 1024 {
+        got += r.read(&mut buf).await.unwrap();
+    }
+    assert!(f.flooded.load(Ordering::SeqCst) > stalled);
+    drop(r);
+    flood.close();
+    c.disconnect().await;
 }
