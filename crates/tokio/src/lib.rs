@@ -27,7 +27,7 @@ mod client;
 mod driver;
 mod error;
 mod forward;
-mod server;
+pub mod server;
 mod socks;
 mod stream;
 pub mod scp;

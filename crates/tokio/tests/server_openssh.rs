@@ -207,9 +207,9 @@ impl Handler for App {
         if name != "echo" {
             return Exit::Refused;
         }
-        let mut input = session.stdin();
-        let mut out = session.stdout();
-        tokio::io::copy(&mut input, &mut out).await.unwrap();
+        // One stream, as a protocol server would use it.
+        let (mut r, mut w) = tokio::io::split(session.stream());
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
         Exit::Code(0)
     }
 

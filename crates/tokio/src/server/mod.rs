@@ -13,7 +13,15 @@
 //!
 //! Requests on one session channel are handled in order (an `env` decision completes
 //! before the `shell` it precedes starts); `window-change`, `signal` and `break` reach
-//! the running session as [`SessionEvent`]s.
+//! the running session as [`SessionEvent`]s. The `shell`/`exec`/`subsystem` request is
+//! answered with success once the handler takes a stream of its [`ServerSession`] (or
+//! calls [`ServerSession::accept`]); returning [`Exit::Refused`] before that answers
+//! with failure. The return value becomes `exit-status` or `exit-signal`, then EOF and
+//! CLOSE.
+//!
+//! What authentication granted is enforced before the handler is asked
+//! ([`Permissions`]: `authorized_keys` options such as `no-pty`, `permitopen=`,
+//! `command=`, and certificate `permit-*` extensions and `force-command`).
 //!
 //! Limits: [`ServerConfig::max_startups`] (sshd's `MaxStartups`, random early drop of
 //! unauthenticated connections), [`ServerConfig::max_connections`], the login grace time

@@ -392,6 +392,17 @@ impl ServerSession {
         ChannelWriter::stderr(self.shared.clone(), self.id)
     }
 
+    /// stdin and stdout as one [`AsyncRead`] + [`AsyncWrite`] stream (for a subsystem
+    /// speaking a protocol, e.g. an SFTP server). Shutting it down sends EOF; dropping it
+    /// does not close the channel (the exit status follows the handler's return).
+    #[must_use]
+    pub fn stream(&self) -> ServerStream {
+        self.accept();
+        let mut s = ServerStream::new(self.shared.clone(), self.id);
+        s.close_on_drop = false;
+        s
+    }
+
     /// The next `window-change`, `signal` or `break` of the client; `None` once the
     /// channel or the connection closed.
     pub async fn next_event(&mut self) -> Option<SessionEvent> {
@@ -495,13 +506,15 @@ pub(crate) async fn open_channel(
 }
 
 /// One channel as a byte stream ([`AsyncRead`] + [`AsyncWrite`]): a forwarded
-/// connection or an agent channel. Shutting down the writing half sends EOF; dropping it
-/// closes the channel.
+/// connection, an agent channel, or a session's stdin + stdout ([`ServerSession::stream`]).
+/// Shutting down the writing half sends EOF; dropping it closes the channel (except a
+/// session's, which closes after the handler returned).
 pub struct ServerStream {
     shared: Arc<Shared<ServerConnection>>,
     id: ChannelId,
     reader: ChannelReader<ServerConnection>,
     writer: ChannelWriter<ServerConnection>,
+    close_on_drop: bool,
 }
 
 impl std::fmt::Debug for ServerStream {
@@ -519,6 +532,7 @@ impl ServerStream {
             writer: ChannelWriter::stdout(shared.clone(), id),
             shared,
             id,
+            close_on_drop: true,
         }
     }
 
@@ -535,6 +549,9 @@ impl ServerStream {
 
 impl Drop for ServerStream {
     fn drop(&mut self) {
+        if !self.close_on_drop {
+            return;
+        }
         let mut g = self.shared.lock();
         let closed = g.chans.get(&self.id).is_none_or(|c| c.closed);
         if closed {
