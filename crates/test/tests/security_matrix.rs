@@ -15,31 +15,9 @@
 
 mod common;
 
-use std::time::Instant;
-
-use bytes::Bytes;
 use common::*;
 use whelk::DisconnectReason as R;
-use whelk_test::hostile::{Enc, Hostile, Peer, PeerEvent, minimal_message};
-use whelk_test::pair::Side;
-use whelk_transport::Event as TEvent;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// The message is the hostile peer's first packet, before its KEXINIT (strict kex off
-    /// on the hostile side, so only the state rule applies).
-    BeforeKex,
-    /// Right after the hostile peer's KEXINIT, both sides strict.
-    StrictInitialKex,
-    /// First packet after the hostile peer's NEWKEYS, no service yet.
-    AfterNewKeys,
-    /// After SERVICE_ACCEPT(ssh-userauth), before authentication.
-    Userauth,
-    /// After USERAUTH_SUCCESS.
-    Authenticated,
-    /// Right after the hostile peer's KEXINIT of a re-exchange.
-    Rekey,
-}
+use whelk_test::hostile::minimal_message;
 
 const STATES: [State; 6] = [
     State::BeforeKex,
@@ -123,196 +101,15 @@ fn expect(victim_server: bool, state: State, n: u8) -> Expect {
     }
 }
 
-struct Outcome {
-    /// The victim's DISCONNECT as the hostile peer read it.
-    disconnect: Option<(R, String)>,
-    /// UNIMPLEMENTED sequence numbers the hostile peer received.
-    unimplemented: Vec<u32>,
-    /// The sequence number of the injected packet (when it was the last one sent).
-    injected_seq: u32,
-    /// Application events after the injection.
-    app_after: Vec<String>,
-    victim_closed: bool,
-}
-
-fn marker(log: &Log) {
-    log.borrow_mut().push("INJECTED".to_owned());
-}
-
-fn run(victim_server: bool, state: State, n: u8) -> Outcome {
-    let now = Instant::now();
-    let seed = u64::from(n) << 8 | state as u64;
-    let log: Log = Log::default();
-    let strict = state != State::BeforeKex;
-    let msg = minimal_message(n, !victim_server);
-    let msg2 = msg.clone();
-    let mut h = if victim_server {
-        Hostile::client(hostile_transport(strict), seed, now)
-    } else {
-        let mut c = hostile_transport(strict);
-        c.ext_info = false; // keep the first packet after NEWKEYS ours
-        Hostile::server(c, vec![host_key()], seed, now)
-    };
-    match state {
-        State::BeforeKex | State::StrictInitialKex => {
-            let before = state == State::BeforeKex;
-            let m = msg.clone();
-            let mut done = false;
-            h.filter(move |p| {
-                if done || p.first() != Some(&20) {
-                    return vec![p];
-                }
-                done = true;
-                if before {
-                    vec![m.clone(), p]
-                } else {
-                    vec![p, m.clone()]
-                }
-            });
-            marker(&log);
-        }
-        State::AfterNewKeys => {
-            h.send(msg.clone());
-            marker(&log);
-        }
-        _ => {}
-    }
-    if victim_server && matches!(state, State::Userauth | State::Authenticated | State::Rekey) {
-        h.conn.request_service("ssh-userauth").unwrap();
-    }
-    let victim = if victim_server {
-        victim_server_peer(now, seed)
-    } else {
-        victim_client_peer(now, seed)
-    };
-    let hostile_peer = Peer::Hostile(Box::new(h));
-    let mut p = if victim_server {
-        pair(hostile_peer, victim, now, seed)
-    } else {
-        pair(victim, hostile_peer, now, seed)
-    };
-    let vside = if victim_server {
-        Side::Server
-    } else {
-        Side::Client
-    };
-    let hside = if victim_server {
-        Side::Client
-    } else {
-        Side::Server
-    };
-    p.set_responder(vside, victim_responder(log.clone()));
-    // The hostile side's script for the later states.
-    let hlog = log.clone();
-    let mut sent = false;
-    p.set_responder(
-        hside,
-        Box::new(move |peer, ev| {
-            let h = peer.hostile().unwrap();
-            if sent {
-                return Some(ev);
-            }
-            let inject = |h: &mut Hostile, now_too: bool| {
-                if now_too {
-                    h.send_now(msg.clone());
-                } else {
-                    h.send(msg.clone());
-                }
-                hlog.borrow_mut().push("INJECTED".to_owned());
-            };
-            match (&ev, victim_server, state) {
-                (PeerEvent::Transport(TEvent::ServiceAccepted(_)), true, State::Userauth) => {
-                    inject(h, false);
-                    sent = true;
-                }
-                (PeerEvent::Transport(TEvent::ServiceAccepted(_)), true, _) => {
-                    h.send(
-                        Enc::msg(50)
-                            .string(USER.as_bytes())
-                            .string(b"ssh-connection")
-                            .string(b"password")
-                            .bool(false)
-                            .string(PASSWORD.as_bytes())
-                            .done(),
-                    );
-                }
-                (PeerEvent::Transport(TEvent::Payload(b)), true, _) if b.first() == Some(&52) => {
-                    h.conn.authenticated();
-                    if state == State::Rekey {
-                        assert!(h.conn.rekey());
-                        inject(h, true);
-                    } else {
-                        inject(h, false);
-                    }
-                    sent = true;
-                }
-                (PeerEvent::Transport(TEvent::ServiceRequested(_)), false, State::Userauth) => {
-                    inject(h, false);
-                    sent = true;
-                }
-                (
-                    PeerEvent::Transport(TEvent::Payload(b)),
-                    false,
-                    State::Authenticated | State::Rekey,
-                ) if b.first() == Some(&50) => {
-                    h.send(Bytes::from_static(&[52]));
-                    h.conn.authenticated();
-                    if state == State::Rekey {
-                        assert!(h.conn.rekey());
-                        inject(h, true);
-                    } else {
-                        inject(h, false);
-                    }
-                    sent = true;
-                }
-                _ => {}
-            }
-            Some(ev)
-        }),
-    );
-    settle(&mut p, 20_000);
-    let victim = victim_ref(&p);
-    let victim_closed = victim.is_closed() || victim.error().is_some();
-    let h = hostile_ref(&p);
-    let injected_seq = h.seq_of(&msg2).unwrap_or(u32::MAX);
-    let log = log.borrow();
-    let at = log.iter().position(|l| l == "INJECTED");
-    assert!(at.is_some(), "{state:?} {n}: never reached the state");
-    let mut app_after: Vec<String> = log[at.unwrap() + 1..]
-        .iter()
-        .filter(|l| l.starts_with("app:"))
-        .cloned()
-        .collect();
-    // A client victim learns of its authentication after the injection was queued (the
-    // hostile server sends USERAUTH_SUCCESS and the message together).
-    if !victim_server
-        && matches!(state, State::Authenticated | State::Rekey)
-        && app_after.first().map(String::as_str) == Some("app:Authenticated")
-    {
-        app_after.remove(0);
-    }
-    Outcome {
-        disconnect: h.peer_disconnect().cloned(),
-        unimplemented: h.unimplemented_replies(),
-        injected_seq,
-        app_after,
-        victim_closed,
-    }
-}
-
-fn victim_server_peer(now: Instant, seed: u64) -> Peer {
-    victim_server(server_config(), seed + 1000, now)
-}
-
-fn victim_client_peer(now: Instant, seed: u64) -> Peer {
-    let mut c = client_config();
-    c.auth.methods = vec![whelk::Method::Password];
-    victim_client(c, seed + 1000, now)
-}
-
 fn check(victim_server: bool, state: State, n: u8, failures: &mut Vec<String>) {
     let want = expect(victim_server, state, n);
-    let o = run(victim_server, state, n);
+    let seed = u64::from(n) << 8 | state as u64;
+    let o = scenario(
+        victim_server,
+        state,
+        vec![minimal_message(n, !victim_server)],
+        seed,
+    );
     let role = if victim_server { "server" } else { "client" };
     let mut fail = |why: String| failures.push(format!("{role} {state:?} msg {n}: {why}"));
     match want {
