@@ -1132,3 +1132,60 @@ async fn server_stalled_reader_holds_back_only_its_own_session() {
     flood.close();
     c.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_cancel_forwarding_from_whelk_client() {
+    use whelk_tokio::Endpoint;
+    let f = Fixture::start(true, |_| {}).await;
+    let echo = tcp_echo().await;
+    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    // tcpip-forward with port 0, used, then cancelled.
+    let mut fwd = c
+        .forward_remote("127.0.0.1", 0, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let port = fwd.remote_port().unwrap();
+    let mut s = connect_retry(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    assert_eq!(round_trip(&mut s, b"before cancel").await, b"before cancel");
+    fwd.close();
+    let mut closed = false;
+    for _ in 0..400 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(closed, "cancel-tcpip-forward left the listener");
+    // The connection carried before the cancel goes on, and so does the SSH connection.
+    assert_eq!(round_trip(&mut s, b"after cancel").await, b"after cancel");
+    assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
+
+    // streamlocal-forward, cancelled: the socket file goes.
+    let target = f.path("t.sock");
+    unix_echo(&target);
+    let listen_on = f.path("l.sock");
+    let mut fwd = c
+        .forward_remote_to(
+            Endpoint::unix(listen_on.clone()),
+            Endpoint::unix(target.clone()),
+        )
+        .await
+        .unwrap();
+    let mut s = connect_unix_retry(&listen_on).await;
+    assert_eq!(round_trip(&mut s, b"unix").await, b"unix");
+    fwd.close();
+    let mut gone = false;
+    for _ in 0..400 {
+        if !listen_on.exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "cancel-streamlocal-forward left the socket");
+    assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
+    c.disconnect().await;
+}

@@ -571,7 +571,7 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
     fn global_request(
         &mut self,
         _shared: &Arc<Shared<Conn>>,
-        _inner: &mut Inner<Conn>,
+        inner: &mut Inner<Conn>,
         kind: GlobalRequestKind,
         token: Option<GlobalRequestToken>,
     ) -> Option<GlobalRequestToken> {
@@ -616,7 +616,10 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
             GlobalRequestKind::CancelTcpipForward { address, port } => {
                 let address = address.to_string_lossy();
                 let ok = lock(&table).cancel_tcp(&address, port);
-                ctx.respond_global(token, reply_of(ok));
+                // Answered here, under the driver's lock (ctx.respond_global would lock again).
+                if let Some(token) = token {
+                    let _ = inner.conn.respond_global(token, reply_of(ok));
+                }
                 None
             }
             GlobalRequestKind::StreamlocalForward { socket_path } => {
@@ -634,7 +637,9 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
             }
             GlobalRequestKind::CancelStreamlocalForward { socket_path } => {
                 let ok = lock(&table).cancel_unix(&socket_path.to_string_lossy());
-                ctx.respond_global(token, reply_of(ok));
+                if let Some(token) = token {
+                    let _ = inner.conn.respond_global(token, reply_of(ok));
+                }
                 None
             }
             _ => token,
