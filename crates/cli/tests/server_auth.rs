@@ -475,3 +475,41 @@ fn sshd_config_file_with_user_environment() {
         server.log()
     );
 }
+
+#[test]
+fn match_blocks_apply_to_each_connection() {
+    let f = Fixture::new();
+    let config = f.path("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "AuthorizedKeysFile {}\nHostKey {}\n\
+             Match Address 10.0.0.0/8\n  ForceCommand echo not-this-one\n\
+             Match Address 127.0.0.1 User {}\n  ForceCommand echo \"matched:$SSH_ORIGINAL_COMMAND\"\n  AllowTcpForwarding no\n",
+            f.authorized_keys().display(),
+            f.host_key().display(),
+            me()
+        ),
+    )
+    .unwrap();
+    let server = f.start_raw(vec!["-f".into(), config.into_os_string()]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo x")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(
+        out.stdout_str(),
+        "matched:echo x\n",
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+    let out = server
+        .ssh(&f.key())
+        .arg("-W")
+        .arg("127.0.0.1:9")
+        .run(RUN)
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+}

@@ -178,6 +178,35 @@ fn ssh_tt_gets_a_terminal() {
     assert!(tty.starts_with("/dev/pts/"), "{text}");
     assert_eq!(lines.next(), Some("stdin-is-a-tty"));
     assert_eq!(lines.next(), Some(format!("tty={tty}").as_str()));
+
+    // The exit status comes through the terminal path too.
+    let out = server
+        .ssh(&f.key())
+        .arg("-tt")
+        .remote_command("exit 7")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", out.stderr_str());
+}
+
+#[test]
+fn max_sessions_limits_sessions_per_connection() {
+    let f = Fixture::new();
+    let server = f.start(&["-o", "MaxSessions=1"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
+            .await
+            .unwrap();
+        let first = client.session().await.unwrap();
+        assert!(
+            client.session().await.is_err(),
+            "a second session was opened"
+        );
+        first.exec("echo one").await.unwrap();
+        let out = first.collect().await.unwrap();
+        assert_eq!(out.stdout, b"one\n");
+    });
 }
 
 #[test]

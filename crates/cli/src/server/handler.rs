@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use whelk::{
     AlgorithmsExt, AuthRequest, AuthorizedKeysPolicy, Decision, Grant, Method, RequestKind,
 };
 use whelk_auth::Prompts;
-use whelk_config::server::AllowTcpForwarding;
+use whelk_config::server::{AllowTcpForwarding, ServerMatchContext};
 use whelk_keys::HashAlg;
 use whelk_keys::authorized_keys::KeyOptions;
 use whelk_keys::cert::KeyOrCert;
@@ -19,7 +19,7 @@ use whelk_tokio::{ConnectionInfo, Exit, Pty, ServerSession};
 
 use super::session;
 
-use super::options::Settings;
+use super::options::{Settings, Sources};
 use super::passwd::PasswdFile;
 use super::process::Account;
 
@@ -90,8 +90,10 @@ pub(crate) fn protocol_config(
 /// What every connection shares.
 #[derive(Debug)]
 pub(crate) struct State {
-    /// The resolved settings.
-    pub(crate) settings: Settings,
+    /// The global settings.
+    pub(crate) settings: Arc<Settings>,
+    /// What they were made from, to evaluate `Match` blocks per connection.
+    sources: Sources,
     /// The account sessions run as.
     pub(crate) account: Account,
     /// `--passwd-file`.
@@ -100,19 +102,51 @@ pub(crate) struct State {
 
 impl State {
     /// Shares the settings.
-    pub(crate) fn new(settings: Settings, account: Account, passwords: Option<PasswdFile>) -> Self {
+    pub(crate) fn new(
+        settings: Settings,
+        sources: Sources,
+        account: Account,
+        passwords: Option<PasswdFile>,
+    ) -> Self {
         Self {
-            settings,
+            settings: Arc::new(settings),
+            sources,
             account,
             passwords,
         }
     }
 
+    /// The settings of a connection from `peer` to `local`: the global ones overridden by
+    /// the `Match` blocks that match it (`User`, `Group`, `Address`, `LocalAddress`,
+    /// `LocalPort`; `Host` never matches: no DNS). Authentication methods offered are the
+    /// global ones, so a `Match` block can narrow them but not add one.
+    pub(crate) fn settings_for(&self, peer: SocketAddr, local: SocketAddr) -> Arc<Settings> {
+        if !self.sources.has_match() {
+            return self.settings.clone();
+        }
+        let ctx = ServerMatchContext {
+            user: Some(self.account.name.clone()),
+            groups: self.sources.groups.clone(),
+            host: None,
+            address: Some(peer.ip().to_string()),
+            local_address: Some(local.ip().to_string()),
+            local_port: Some(local.port()),
+            rdomain: None,
+        };
+        match Settings::resolve(&self.sources, Some(&ctx)) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                warn!("Match blocks for {peer}: {e}; using the global settings");
+                self.settings.clone()
+            }
+        }
+    }
+
     /// The authorized_keys policy for a client at `peer`, read afresh (edits apply to the
     /// next attempt, as with sshd).
-    fn policy(&self, peer: Option<SocketAddr>) -> AuthorizedKeysPolicy {
+    fn policy(&self, settings: &Settings, peer: Option<SocketAddr>) -> AuthorizedKeysPolicy {
         let mut text = String::new();
-        for path in &self.settings.authorized_keys {
+        for path in &settings.authorized_keys {
             match std::fs::read_to_string(path) {
                 Ok(t) => {
                     text.push_str(&t);
@@ -125,7 +159,7 @@ impl State {
         for e in policy.authorized_keys().errors() {
             debug!("authorized_keys: skipped a line: {e:?}");
         }
-        if let Some(path) = &self.settings.trusted_user_ca_keys {
+        if let Some(path) = &settings.trusted_user_ca_keys {
             match std::fs::read_to_string(path) {
                 Ok(t) => {
                     for line in t.lines().map(str::trim) {
@@ -146,18 +180,23 @@ impl State {
         policy
     }
 
-    /// Decides one authentication request from `peer`.
-    pub(crate) fn decide(&self, req: &AuthRequest, peer: Option<SocketAddr>) -> Decision {
+    /// Decides one authentication request from `peer` under `settings`.
+    pub(crate) fn decide(
+        &self,
+        settings: &Settings,
+        req: &AuthRequest,
+        peer: Option<SocketAddr>,
+    ) -> Decision {
         let me = req.user == self.account.name;
         let peer_s = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
         match &req.kind {
             RequestKind::PublicKey { key, signed, .. } => {
-                if !self.settings.pubkey_auth {
+                if !settings.pubkey_auth {
                     Decision::Reject
                 } else {
                     // The policy runs for other users too (and rejects below), so that the
                     // work done does not depend on the user name.
-                    let d = self.policy(peer).decide(req, unix_now());
+                    let d = self.policy(settings, peer).decide(req, unix_now());
                     let d = if me { d } else { Decision::Reject };
                     if *signed || !matches!(d, Decision::Accept(_)) {
                         info!(
@@ -175,7 +214,7 @@ impl State {
                 }
             }
             RequestKind::Password { password, .. } => {
-                let ok = self.settings.password_auth && self.check_password(&req.user, password);
+                let ok = settings.password_auth && self.check_password(&req.user, password);
                 info!(
                     "{} password for {} from {peer_s}",
                     if ok { "accepted" } else { "failed" },
@@ -188,7 +227,7 @@ impl State {
                 }
             }
             RequestKind::KeyboardInteractive { .. } => {
-                if self.settings.kbd_interactive_auth && self.passwords.is_some() {
+                if settings.kbd_interactive_auth && self.passwords.is_some() {
                     Decision::Prompts(Prompts {
                         name: String::new(),
                         instruction: String::new(),
@@ -199,10 +238,11 @@ impl State {
                 }
             }
             RequestKind::KeyboardInteractiveResponse { responses } => {
-                let ok = match responses.as_slice() {
-                    [one] => self.check_password(&req.user, one),
-                    _ => false,
-                };
+                let ok = settings.kbd_interactive_auth
+                    && match responses.as_slice() {
+                        [one] => self.check_password(&req.user, one),
+                        _ => false,
+                    };
                 info!(
                     "{} keyboard-interactive for {} from {peer_s}",
                     if ok { "accepted" } else { "failed" },
@@ -330,6 +370,8 @@ pub(crate) struct ServerHandler {
     state: Arc<State>,
     /// What each authenticated connection may do, by connection id.
     grants: Arc<Mutex<HashMap<u64, Restrictions>>>,
+    /// Each connection's settings (`Match` blocks applied), by connection id.
+    settings: Arc<Mutex<HashMap<u64, Arc<Settings>>>>,
 }
 
 impl ServerHandler {
@@ -338,7 +380,19 @@ impl ServerHandler {
         Self {
             state,
             grants: Arc::default(),
+            settings: Arc::default(),
         }
+    }
+
+    /// The connection's settings (computed when it connected).
+    fn settings(&self, conn: &ConnectionInfo) -> Arc<Settings> {
+        let known = self
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&conn.id())
+            .cloned();
+        known.unwrap_or_else(|| self.state.settings_for(conn.peer_addr(), conn.local_addr()))
     }
 
     fn restrictions(&self, conn: &ConnectionInfo) -> Restrictions {
@@ -360,7 +414,7 @@ impl ServerHandler {
 
     fn tcp_allowed(&self, conn: &ConnectionInfo, local: bool) -> bool {
         let r = self.restrictions(conn);
-        let mode = self.state.settings.allow_tcp_forwarding;
+        let mode = self.settings(conn).allow_tcp_forwarding;
         r.port_forwarding
             && match mode {
                 AllowTcpForwarding::Yes => true,
@@ -373,6 +427,11 @@ impl ServerHandler {
 
 impl whelk_tokio::Handler for ServerHandler {
     async fn connected(&self, conn: &ConnectionInfo) -> bool {
+        let settings = self.state.settings_for(conn.peer_addr(), conn.local_addr());
+        self.settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(conn.id(), settings);
         info!(
             "connection {} from {} to {}",
             conn.id(),
@@ -383,11 +442,14 @@ impl whelk_tokio::Handler for ServerHandler {
     }
 
     async fn auth(&self, request: &AuthRequest) -> Decision {
-        self.state.decide(request, None)
+        self.state.decide(&self.state.settings, request, None)
     }
 
     async fn auth_from(&self, conn: &ConnectionInfo, request: &AuthRequest) -> Decision {
-        let decision = self.state.decide(request, Some(conn.peer_addr()));
+        let settings = self.settings(conn);
+        let decision = self
+            .state
+            .decide(&settings, request, Some(conn.peer_addr()));
         if let Decision::Accept(g) | Decision::Partial(g) = &decision {
             let signed_key = matches!(request.kind, RequestKind::PublicKey { signed: true, .. });
             let query = matches!(request.kind, RequestKind::PublicKey { signed: false, .. });
@@ -415,6 +477,10 @@ impl whelk_tokio::Handler for ServerHandler {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&conn.id());
+        self.settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&conn.id());
         info!(
             "connection {} from {} closed: {reason}",
             conn.id(),
@@ -423,7 +489,7 @@ impl whelk_tokio::Handler for ServerHandler {
     }
 
     async fn pty_request(&self, conn: &ConnectionInfo, pty: &Pty) -> bool {
-        let ok = self.state.settings.permit_tty && self.restrictions(conn).pty;
+        let ok = self.settings(conn).permit_tty && self.restrictions(conn).pty;
         info!(
             "connection {}: pty-req {} {}x{} {}",
             conn.id(),
@@ -436,7 +502,7 @@ impl whelk_tokio::Handler for ServerHandler {
     }
 
     async fn env(&self, conn: &ConnectionInfo, name: &str, value: &str) -> bool {
-        let ok = self.state.settings.accepts_env(name);
+        let ok = self.settings(conn).accepts_env(name);
         debug!(
             "connection {}: env {name}={value:?} {}",
             conn.id(),
@@ -447,7 +513,7 @@ impl whelk_tokio::Handler for ServerHandler {
 
     async fn agent_forwarding(&self, conn: &ConnectionInfo) -> bool {
         let ok =
-            self.state.settings.allow_agent_forwarding && self.restrictions(conn).agent_forwarding;
+            self.settings(conn).allow_agent_forwarding && self.restrictions(conn).agent_forwarding;
         info!(
             "connection {}: agent forwarding {}",
             conn.id(),
@@ -458,17 +524,20 @@ impl whelk_tokio::Handler for ServerHandler {
 
     async fn shell(&self, session: ServerSession) -> Exit {
         let r = self.restrictions(session.connection());
-        session::run(&self.state, &r, session).await
+        let settings = self.settings(session.connection());
+        session::run(&self.state, &settings, &r, session).await
     }
 
     async fn exec(&self, _command: String, session: ServerSession) -> Exit {
         let r = self.restrictions(session.connection());
-        session::run(&self.state, &r, session).await
+        let settings = self.settings(session.connection());
+        session::run(&self.state, &settings, &r, session).await
     }
 
     async fn subsystem(&self, _name: String, session: ServerSession) -> Exit {
         let r = self.restrictions(session.connection());
-        session::run(&self.state, &r, session).await
+        let settings = self.settings(session.connection());
+        session::run(&self.state, &settings, &r, session).await
     }
 
     async fn direct_tcpip(
@@ -483,7 +552,7 @@ impl whelk_tokio::Handler for ServerHandler {
         let r = self.restrictions(conn);
         let ok = self.tcp_allowed(conn, true)
             && listed(
-                self.state.settings.permit_open.as_ref(),
+                self.settings(conn).permit_open.as_ref(),
                 host,
                 port16,
                 false,
@@ -498,7 +567,7 @@ impl whelk_tokio::Handler for ServerHandler {
     }
 
     async fn direct_streamlocal(&self, conn: &ConnectionInfo, path: &str) -> bool {
-        let ok = self.state.settings.allow_stream_local_forwarding
+        let ok = self.settings(conn).allow_stream_local_forwarding
             && self.restrictions(conn).port_forwarding
             && self.restrictions(conn).options.permit_open.is_empty();
         info!(
@@ -514,7 +583,7 @@ impl whelk_tokio::Handler for ServerHandler {
         let r = self.restrictions(conn);
         let ok = self.tcp_allowed(conn, false)
             && listed(
-                self.state.settings.permit_listen.as_ref(),
+                self.settings(conn).permit_listen.as_ref(),
                 address,
                 port16,
                 true,
@@ -530,7 +599,7 @@ impl whelk_tokio::Handler for ServerHandler {
 
     async fn streamlocal_forward(&self, conn: &ConnectionInfo, path: &str) -> bool {
         let r = self.restrictions(conn);
-        let ok = self.state.settings.allow_stream_local_forwarding
+        let ok = self.settings(conn).allow_stream_local_forwarding
             && r.port_forwarding
             && r.options.permit_listen.is_empty();
         info!(

@@ -19,7 +19,8 @@
 //! sessions).
 //!
 //! The server always stays in the foreground and logs to stderr: `-D` and `-e` are accepted
-//! for `sshd` compatibility, `-d` turns on debug logging (`RUST_LOG` overrides both).
+//! for `sshd` compatibility, `-d` turns on debug logging and `-dd` trace logging
+//! (`RUST_LOG` overrides both).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,9 +64,9 @@ pub(crate) struct Args {
     /// Root directory of the built-in SFTP server [default: home].
     #[arg(long = "sftp-root", value_name = "DIR")]
     sftp_root: Option<PathBuf>,
-    /// Debug: log debug messages (stays in the foreground).
-    #[arg(short = 'd')]
-    debug: bool,
+    /// Debug: log debug messages (`-dd`: trace); the server stays in the foreground.
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    debug: u8,
     /// Do not detach (the server never does; accepted for sshd compatibility).
     #[arg(short = 'D')]
     foreground: bool,
@@ -82,7 +83,11 @@ pub(crate) fn main(args: Args) -> ExitCode {
     if args.hash_password {
         return hash_password();
     }
-    let filter = if args.debug { "debug" } else { "info" };
+    let filter = match args.debug {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -132,26 +137,26 @@ fn hash_password() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     let account = process::current_account();
-    let config_text = match &args.config {
-        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
+    let config_file = match &args.config {
+        Some(p) => Some((
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
         None => None,
     };
-    let config_name = args
-        .config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let settings = Settings::resolve(&Sources {
-        listen: &args.listen,
-        host_keys: &args.host_keys,
-        authorized_keys: &args.authorized_keys,
-        passwd_file: args.passwd_file.as_deref(),
-        sftp_root: args.sftp_root.as_deref(),
-        config_file: config_text.as_deref().map(|t| (config_name.as_str(), t)),
-        options: &args.options,
-        user: &account.name,
-        home: &account.home,
-    })?;
+    let sources = Sources {
+        listen: args.listen.clone(),
+        host_keys: args.host_keys.clone(),
+        authorized_keys: args.authorized_keys.clone(),
+        passwd_file: args.passwd_file.clone(),
+        sftp_root: args.sftp_root.clone(),
+        config_file,
+        options: args.options.clone(),
+        user: account.name.clone(),
+        home: account.home.clone(),
+        groups: process::groups(&account.name),
+    };
+    let settings = Settings::resolve(&sources, None)?;
 
     let mut host_keys = Vec::new();
     if settings.host_keys.is_empty() {
@@ -234,7 +239,12 @@ async fn run(args: Args) -> Result<(), String> {
         None => None,
     };
     let ssh = handler::protocol_config(&settings, host_keys, banner)?;
-    let state = Arc::new(handler::State::new(settings.clone(), account, passwords));
+    let state = Arc::new(handler::State::new(
+        settings.clone(),
+        sources,
+        account,
+        passwords,
+    ));
 
     let mut servers = Vec::new();
     for addr in &settings.listen {

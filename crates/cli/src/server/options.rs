@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use whelk::Method;
-use whelk_config::server::{AllowTcpForwarding, AuthenticationMethods, MaxStartups};
+use whelk_config::server::{
+    AllowTcpForwarding, AuthenticationMethods, MaxStartups, ServerMatchContext,
+};
 use whelk_config::{AlgorithmList, ServerConfig as FileConfig};
 
 /// The default listening address: loopback only, an unprivileged port.
@@ -100,27 +102,46 @@ pub(crate) struct Settings {
     pub(crate) sftp_root: Option<PathBuf>,
 }
 
-/// The inputs [`Settings::resolve`] combines.
-#[derive(Debug)]
-pub(crate) struct Sources<'a> {
+/// The inputs [`Settings::resolve`] combines (kept for the whole run: `Match` blocks are
+/// evaluated again for each connection).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sources {
     /// `--listen` values.
-    pub(crate) listen: &'a [String],
+    pub(crate) listen: Vec<String>,
     /// `--host-key` values.
-    pub(crate) host_keys: &'a [PathBuf],
+    pub(crate) host_keys: Vec<PathBuf>,
     /// `--authorized-keys`.
-    pub(crate) authorized_keys: &'a [PathBuf],
+    pub(crate) authorized_keys: Vec<PathBuf>,
     /// `--passwd-file`.
-    pub(crate) passwd_file: Option<&'a Path>,
+    pub(crate) passwd_file: Option<PathBuf>,
     /// `--sftp-root`.
-    pub(crate) sftp_root: Option<&'a Path>,
+    pub(crate) sftp_root: Option<PathBuf>,
     /// `-f` file name and its text.
-    pub(crate) config_file: Option<(&'a str, &'a str)>,
+    pub(crate) config_file: Option<(String, String)>,
     /// `-o` values.
-    pub(crate) options: &'a [String],
-    /// The user's name and home, for `%u`/`%h` and relative paths.
-    pub(crate) user: &'a str,
-    /// Home directory.
-    pub(crate) home: &'a Path,
+    pub(crate) options: Vec<String>,
+    /// The user's name, for `%u` and `Match User`.
+    pub(crate) user: String,
+    /// Home directory, for `%h`, `~` and relative paths.
+    pub(crate) home: PathBuf,
+    /// The user's groups, for `Match Group`.
+    pub(crate) groups: Vec<String>,
+}
+
+impl Sources {
+    /// Whether a `Match` block could make a connection's settings differ from the global ones.
+    pub(crate) fn has_match(&self) -> bool {
+        let is_match = |l: &str| {
+            l.trim_start()
+                .get(..5)
+                .is_some_and(|w| w.eq_ignore_ascii_case("match"))
+        };
+        self.options.iter().any(|o| is_match(o))
+            || self
+                .config_file
+                .as_ref()
+                .is_some_and(|(_, t)| t.lines().any(is_match))
+    }
 }
 
 /// Turns `-o Key=Value` (or `Key Value`) into a configuration line.
@@ -221,29 +242,33 @@ fn method_chains(m: Option<&AuthenticationMethods>) -> Result<Vec<Vec<Method>>, 
 }
 
 impl Settings {
-    /// Combines the flags, the `-o` options and the configuration file.
-    pub(crate) fn resolve(src: &Sources<'_>) -> Result<Self, String> {
+    /// Combines the flags, the `-o` options and the configuration file; with `conn`, the
+    /// `Match` blocks that match it override the global options (as sshd does).
+    pub(crate) fn resolve(
+        src: &Sources,
+        conn: Option<&ServerMatchContext>,
+    ) -> Result<Self, String> {
         let files = whelk_config::io::StdFiles::new(
             Some("/etc/ssh".into()),
             Some(src.home.to_string_lossy().into_owned()),
         );
         let o_text: String = src.options.iter().map(|o| option_line(o) + "\n").collect();
-        let from_o = whelk_config::parse_server(&o_text, "-o", &files, None)
+        let from_o = whelk_config::parse_server(&o_text, "-o", &files, conn)
             .map_err(|e| format!("-o: {e}"))?;
-        let cfg: FileConfig = match src.config_file {
-            Some((name, text)) => whelk_config::parse_server(text, name, &files, None)
+        let cfg: FileConfig = match &src.config_file {
+            Some((name, text)) => whelk_config::parse_server(text, name, &files, conn)
                 .map_err(|e| e.to_string())?
                 .overlaid_with(from_o),
             None => from_o,
         };
         let mut texts = vec![o_text.as_str()];
-        if let Some((_, t)) = src.config_file {
+        if let Some((_, t)) = &src.config_file {
             texts.push(t);
         }
         let extra = |k: &str| extra_option(&texts, k);
 
         let listen = if !src.listen.is_empty() {
-            src.listen.to_vec()
+            src.listen.clone()
         } else if cfg.listen_addresses.is_empty() && cfg.ports.is_empty() {
             vec![DEFAULT_LISTEN.to_owned()]
         } else {
@@ -268,14 +293,14 @@ impl Settings {
                 })
                 .collect()
         };
-        let expand = |p: &str| expand_path(p, src.user, src.home);
+        let expand = |p: &str| expand_path(p, &src.user, &src.home);
         let host_keys = if src.host_keys.is_empty() {
             cfg.host_keys.iter().map(|p| expand(p)).collect()
         } else {
-            src.host_keys.to_vec()
+            src.host_keys.clone()
         };
         let authorized_keys = if !src.authorized_keys.is_empty() {
-            src.authorized_keys.to_vec()
+            src.authorized_keys.clone()
         } else if let Some(list) = &cfg.authorized_keys_files {
             list.iter()
                 .filter(|p| p.as_str() != "none")
@@ -309,7 +334,7 @@ impl Settings {
                 .as_deref()
                 .filter(|p| *p != "none")
                 .map(&expand),
-            passwd_file: src.passwd_file.map(Path::to_path_buf),
+            passwd_file: src.passwd_file.clone(),
             pubkey_auth: cfg.pubkey_authentication.unwrap_or(true),
             password_auth: cfg.password_authentication.unwrap_or(true),
             kbd_interactive_auth: cfg.kbd_interactive_authentication.unwrap_or(true),
@@ -349,7 +374,7 @@ impl Settings {
             macs: algorithms(cfg.macs.as_ref()),
             kex: algorithms(cfg.kex_algorithms.as_ref()),
             host_key_algorithms: algorithms(cfg.host_key_algorithms.as_ref()),
-            sftp_root: src.sftp_root.map(Path::to_path_buf),
+            sftp_root: src.sftp_root.clone(),
         })
     }
 
@@ -376,20 +401,43 @@ impl Settings {
 mod tests {
     use super::*;
 
+    fn sources(opts: &[&str], file: Option<&str>) -> Sources {
+        Sources {
+            options: opts.iter().map(|s| (*s).to_owned()).collect(),
+            config_file: file.map(|t| ("sshd_config".to_owned(), t.to_owned())),
+            user: "alice".into(),
+            home: PathBuf::from("/home/alice"),
+            ..Sources::default()
+        }
+    }
+
     fn resolve(opts: &[&str], file: Option<&str>) -> Settings {
-        let options: Vec<String> = opts.iter().map(|s| (*s).to_owned()).collect();
-        Settings::resolve(&Sources {
-            options: &options,
-            config_file: file.map(|t| ("sshd_config", t)),
-            user: "alice",
-            home: Path::new("/home/alice"),
-            listen: &[],
-            host_keys: &[],
-            authorized_keys: &[],
-            passwd_file: None,
-            sftp_root: None,
-        })
-        .unwrap()
+        Settings::resolve(&sources(opts, file), None).unwrap()
+    }
+
+    #[test]
+    fn match_blocks_apply_per_connection() {
+        let file = "AllowTcpForwarding yes\nMatch Address 10.0.0.0/8\n  AllowTcpForwarding no\n  ForceCommand echo matched\n  PermitTTY no\n";
+        let src = sources(&[], Some(file));
+        assert!(src.has_match());
+        let global = Settings::resolve(&src, None).unwrap();
+        assert_eq!(global.allow_tcp_forwarding, AllowTcpForwarding::Yes);
+        let ctx = ServerMatchContext {
+            user: Some("alice".into()),
+            address: Some("10.1.2.3".into()),
+            ..ServerMatchContext::default()
+        };
+        let m = Settings::resolve(&src, Some(&ctx)).unwrap();
+        assert_eq!(m.allow_tcp_forwarding, AllowTcpForwarding::No);
+        assert_eq!(m.force_command.as_deref(), Some("echo matched"));
+        assert!(!m.permit_tty);
+        let other = ServerMatchContext {
+            address: Some("127.0.0.1".into()),
+            ..ctx
+        };
+        let o = Settings::resolve(&src, Some(&other)).unwrap();
+        assert_eq!(o.allow_tcp_forwarding, AllowTcpForwarding::Yes);
+        assert!(!sources(&["Port 22"], None).has_match());
     }
 
     #[test]

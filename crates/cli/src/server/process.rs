@@ -78,6 +78,37 @@ pub(crate) fn current_account() -> Account {
     Account { name, home, shell }
 }
 
+/// The names of `user`'s groups (primary and supplementary) from `/etc/passwd` and
+/// `/etc/group`, for `Match Group`.
+pub(crate) fn groups(user: &str) -> Vec<String> {
+    let primary = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            match f.as_slice() {
+                [name, _, _, gid, ..] if *name == user => Some((*gid).to_owned()),
+                _ => None,
+            }
+        })
+    });
+    let Ok(text) = std::fs::read_to_string("/etc/group") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            match f.as_slice() {
+                [name, _, gid, members, ..]
+                    if primary.as_deref() == Some(*gid)
+                        || members.split(',').any(|m| m == user) =>
+                {
+                    Some((*name).to_owned())
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// What to start.
 #[derive(Debug)]
 pub(crate) struct Launch<'a> {
@@ -279,6 +310,14 @@ mod tests {
         assert_eq!(signal_by_name("BOGUS"), None);
         assert_eq!(signal_name(Signal::KILL.as_raw()), "KILL");
         assert_eq!(signal_name(64), "SIG64@whelk");
+    }
+
+    #[test]
+    fn groups_of_root() {
+        if current_account().name == "root" {
+            assert!(groups("root").contains(&"root".to_owned()));
+        }
+        assert!(groups("no-such-user-here").is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tracing::{debug, info, warn};
 use whelk_tokio::{Exit, ServerSession, SessionEvent, SessionKind};
 
 use super::handler::{Restrictions, State};
+use super::options::Settings;
 use super::process::{self, Launch};
 use super::pty::{self, Size};
 
@@ -31,10 +32,11 @@ enum Plan {
 /// Runs `session` to its end.
 pub(crate) async fn run(
     state: &State,
+    settings: &Settings,
     restrictions: &Restrictions,
     mut session: ServerSession,
 ) -> Exit {
-    let s = &state.settings;
+    let s = settings;
     let id = session.connection().id();
     let kind = session.kind().clone();
     let forced = s
@@ -71,7 +73,7 @@ pub(crate) async fn run(
         info!("connection {id}: forced command {f:?}");
     }
     if plan == Plan::InternalSftp {
-        return internal_sftp(state, &session).await;
+        return internal_sftp(state, settings, &session).await;
     }
     let Plan::Process(command) = plan else {
         return Exit::Refused;
@@ -104,6 +106,7 @@ pub(crate) async fn run(
 
     let env = environment(
         state,
+        settings,
         restrictions,
         &session,
         forced.is_some().then_some(original).flatten(),
@@ -155,6 +158,7 @@ fn pty_note(session: &ServerSession) -> String {
 /// The child's environment, as sshd builds it.
 fn environment(
     state: &State,
+    settings: &Settings,
     restrictions: &Restrictions,
     session: &ServerSession,
     original_command: Option<String>,
@@ -172,7 +176,7 @@ fn environment(
     for (k, v) in session.env() {
         set(k, v.clone());
     }
-    if state.settings.permit_user_environment {
+    if settings.permit_user_environment {
         for (k, v) in &restrictions.environment {
             set(k, v.clone());
         }
@@ -250,6 +254,15 @@ fn on_event(id: u64, pid: Option<u32>, ev: &SessionEvent, master: Option<&std::o
                 }
             }
             _ => debug!("connection {id}: signal {name:?} ignored"),
+        },
+        SessionEvent::Break { length_ms } => match master {
+            Some(m) => {
+                debug!("connection {id}: break ({length_ms} ms)");
+                if let Err(e) = rustix::termios::tcsendbreak(m) {
+                    debug!("connection {id}: break: {e}");
+                }
+            }
+            None => debug!("connection {id}: break ignored (no terminal)"),
         },
         _ => debug!("connection {id}: {ev:?} ignored"),
     }
@@ -418,10 +431,9 @@ fn to_exit(e: process::Exit) -> Exit {
 }
 
 /// The built-in SFTP server over the session's streams, rooted at `--sftp-root` or home.
-async fn internal_sftp(state: &State, session: &ServerSession) -> Exit {
+async fn internal_sftp(state: &State, settings: &Settings, session: &ServerSession) -> Exit {
     let id = session.connection().id();
-    let root = state
-        .settings
+    let root = settings
         .sftp_root
         .clone()
         .unwrap_or_else(|| state.account.home.clone());
