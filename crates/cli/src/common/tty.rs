@@ -23,7 +23,7 @@ pub(crate) struct ModeGuard<F: AsFd> {
 
 impl<F: AsFd> Drop for ModeGuard<F> {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(&self.fd, OptionalActions::Flush, &self.saved);
+        let _ = termios::tcsetattr(&self.fd, OptionalActions::Drain, &self.saved);
     }
 }
 
@@ -33,7 +33,7 @@ pub(crate) fn raw_mode<F: AsFd>(fd: F) -> std::io::Result<ModeGuard<F>> {
     let saved = termios::tcgetattr(&fd)?;
     let mut raw = saved.clone();
     raw.make_raw();
-    termios::tcsetattr(&fd, OptionalActions::Flush, &raw)?;
+    termios::tcsetattr(&fd, OptionalActions::Drain, &raw)?;
     Ok(ModeGuard { fd, saved })
 }
 
@@ -68,18 +68,20 @@ fn read_line(r: &mut impl BufRead) -> std::io::Result<Zeroizing<String>> {
 pub(crate) fn read_secret(prompt: &str, allow_stdin: bool) -> std::io::Result<Zeroizing<String>> {
     match open_tty() {
         Ok(tty) => {
-            let mut out = tty.try_clone()?;
-            out.write_all(prompt.as_bytes())?;
-            out.flush()?;
+            // Echo goes off before the prompt appears (as readpassphrase(3) does), so an
+            // answer typed or sent as soon as the prompt shows is never flushed or echoed.
             let saved = termios::tcgetattr(&tty)?;
             let mut quiet = saved.clone();
             quiet.local_modes -= LocalModes::ECHO;
             quiet.local_modes |= LocalModes::ECHONL;
-            termios::tcsetattr(&tty, OptionalActions::Flush, &quiet)?;
+            termios::tcsetattr(&tty, OptionalActions::Drain, &quiet)?;
             let guard = ModeGuard {
                 fd: tty.try_clone()?,
                 saved,
             };
+            let mut out = tty.try_clone()?;
+            out.write_all(prompt.as_bytes())?;
+            out.flush()?;
             let line = read_line(&mut std::io::BufReader::new(&tty));
             drop(guard);
             line
