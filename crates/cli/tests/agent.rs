@@ -238,3 +238,33 @@ fn background_agent_prints_csh_lines_and_is_killed_with_k() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn default_lifetime_expires_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let sock = dir.join("life.sock");
+    let mut agent = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_whelk"))
+            .args(["agent", "-D", "-t", "1", "-a"])
+            .arg(&sock),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "{}", agent.stderr_str());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ssh_keygen(dir, "k", "ed25519");
+    ok(
+        &ssh_add(&sock, &[dir.join("k").to_str().unwrap()]),
+        "ssh-add",
+    );
+    // The key goes away by itself (checked by polling, not by timing).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ssh_add(&sock, &["-l"]).status.code() != Some(1) {
+        assert!(Instant::now() < deadline, "the key did not expire");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent.kill();
+}

@@ -187,6 +187,24 @@ fn known_hosts_accept_new_strict_and_changed_key() {
     );
     let written = std::fs::read_to_string(home.known_hosts()).unwrap();
     assert_eq!(written, sshd.known_hosts().unwrap());
+    // -q: a key added quietly.
+    let quiet_home = Home::new();
+    let mut c = quiet_home.cmd();
+    c.env("HOME", quiet_home.path())
+        .args(["-q", "-i"])
+        .arg(home.path().join(".ssh").join("id_ed25519"))
+        .args([
+            "-p",
+            &port,
+            "-o",
+            "StrictHostKeyChecking=no",
+            &dest(),
+            "echo ok",
+        ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "ok\n", "{}", text(&out.stderr));
+    assert_eq!(err_text(&out.stderr), "");
+    assert!(quiet_home.known_hosts().exists());
     // Now strict checking passes, silently.
     let mut c = home.cmd();
     c.args([

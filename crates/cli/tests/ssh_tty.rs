@@ -17,17 +17,27 @@ fn user() -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
-/// Runs `sh -c script` on a fresh pseudo-terminal; returns the transcript (CR removed).
-fn on_terminal(script: &str) -> (Option<i32>, String) {
-    let out = Command::new("timeout")
+/// Runs `sh -c script` on a fresh pseudo-terminal, typing `input`; returns the transcript
+/// (CR removed).
+fn on_terminal_typing(script: &str, input: &[u8]) -> (Option<i32>, String) {
+    let mut child = Command::new("timeout")
         .args(["60", "script", "-qec", script, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .expect("util-linux `script` is needed (package bsdutils)");
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, input).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).replace('\r', ""),
     )
+}
+
+fn on_terminal(script: &str) -> (Option<i32>, String) {
+    on_terminal_typing(script, b"")
 }
 
 struct Setup {
@@ -114,4 +124,21 @@ fn sigwinch_is_forwarded() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("30 100\n"), "{out}");
     assert!(out.contains("resized\n"), "{out}");
+}
+
+#[test]
+fn interactive_shell_with_escape_help() {
+    let s = setup();
+    let (code, out) = on_terminal_typing(
+        &format!("{}; echo rc=$?", s.ssh),
+        b"~?echo hello-$((6*7))\nexit 5\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Supported escape sequences:"), "{out}");
+    assert!(out.contains(" ~.   - terminate connection"), "{out}");
+    assert!(out.contains("hello-42\n"), "{out}");
+    assert!(
+        out.contains("Connection to 127.0.0.1 closed.\nrc=5"),
+        "{out}"
+    );
 }
