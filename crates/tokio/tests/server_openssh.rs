@@ -1189,3 +1189,58 @@ async fn server_cancel_forwarding_from_whelk_client() {
     assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
     c.disconnect().await;
 }
+
+/// A handler with bugs: it panics.
+struct Panicky;
+
+impl Handler for Panicky {
+    async fn auth(&self, request: &AuthRequest) -> Decision {
+        assert_ne!(request.user, "panic", "handler bug in auth");
+        Decision::Accept(whelk::Grant::default())
+    }
+
+    async fn direct_tcpip(
+        &self,
+        _conn: &ConnectionInfo,
+        _host: &str,
+        _port: u32,
+        _originator: &str,
+        _originator_port: u32,
+    ) -> bool {
+        panic!("handler bug in direct_tcpip")
+    }
+
+    async fn exec(&self, command: String, session: ServerSession) -> Exit {
+        if command == "late" {
+            session.stdout().write_all(b"started\n").await.unwrap();
+        }
+        panic!("handler bug in exec")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_a_panicking_handler() {
+    let config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[5; 32])]);
+    let server = listen("127.0.0.1:0", config, Panicky).await.unwrap();
+    let port = server.local_addr().port();
+    let client = |user: &str| {
+        ClientConfig::new(user)
+            .password("pw")
+            .host_key(HostKeyPolicy::AcceptAny)
+    };
+    // A panic deciding authentication is a rejection.
+    assert!(connect("127.0.0.1", port, client("panic")).await.is_err());
+    let c = connect("127.0.0.1", port, client("bob")).await.unwrap();
+    // ... deciding a channel open, a refusal.
+    let r = c.direct_tcpip("127.0.0.1", 1).await;
+    assert!(matches!(r, Err(whelk_tokio::Error::Refused(_))), "{r:?}");
+    // ... before a session started, a failed request.
+    let r = c.exec("early").await;
+    assert!(matches!(r, Err(whelk_tokio::Error::Refused(_))), "{r:?}");
+    // ... in a running session, the channel closes without a status.
+    let o = c.run("late").await.unwrap();
+    assert_eq!(o.stdout, b"started\n");
+    assert_eq!((o.exit_status, o.exit_signal), (None, None));
+    assert!(c.is_connected());
+    c.disconnect().await;
+}

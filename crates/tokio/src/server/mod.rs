@@ -97,8 +97,11 @@ mod session;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -308,9 +311,33 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// Runs `fut` for at most `limit`; `default` if it took longer.
-async fn decide<T>(limit: Duration, default: T, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, fut).await.unwrap_or(default)
+/// Runs a handler decision for at most `limit`; `default` if it took longer or panicked.
+async fn decide<T>(limit: Duration, default: T, fut: impl Future<Output = T> + Send) -> T {
+    match tokio::time::timeout(limit, guarded(fut)).await {
+        Ok(Some(v)) => v,
+        _ => default,
+    }
+}
+
+/// A handler future whose panic becomes `None`: a buggy handler must not leave the peer
+/// waiting for an answer or a channel open forever.
+struct CatchPanic<'a, T>(Pin<Box<dyn Future<Output = T> + Send + 'a>>);
+
+impl<T> Future for CatchPanic<'_, T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Some(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
+    }
+}
+
+fn guarded<'a, T>(fut: impl Future<Output = T> + Send + 'a) -> CatchPanic<'a, T> {
+    CatchPanic(Box::pin(fut))
 }
 
 /// A session channel request, queued to the channel's session task.
@@ -543,7 +570,9 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                 *lock(&self.latest) = self.info.clone();
                 let info = self.info.clone();
                 let handler = self.ctx.handler.clone();
-                tokio::spawn(async move { handler.authenticated(&info).await });
+                tokio::spawn(async move {
+                    let _ = guarded(handler.authenticated(&info)).await;
+                });
             }
             Event::Channel(ChannelEvent::OpenRequest(incoming)) => {
                 self.open_request(inner, incoming);
@@ -837,13 +866,18 @@ async fn run_session<H: Handler>(ctx: Ctx<H>, kind: SessionKind, session: Server
     let reply = session.reply.clone();
     let permissions = &session.info.permissions;
     let forced = permissions.forced_command.clone();
-    let exit = match (kind, forced) {
-        _ if permissions.conflicting_commands => Exit::Refused,
+    let run = match (kind, forced) {
+        _ if permissions.conflicting_commands => None,
         // A forced command replaces whatever the client asked for.
-        (_, Some(command)) => ctx.handler.exec(command, session).await,
-        (SessionKind::Shell, None) => ctx.handler.shell(session).await,
-        (SessionKind::Exec(command), None) => ctx.handler.exec(command, session).await,
-        (SessionKind::Subsystem(name), None) => ctx.handler.subsystem(name, session).await,
+        (_, Some(command)) => Some(guarded(ctx.handler.exec(command, session))),
+        (SessionKind::Shell, None) => Some(guarded(ctx.handler.shell(session))),
+        (SessionKind::Exec(command), None) => Some(guarded(ctx.handler.exec(command, session))),
+        (SessionKind::Subsystem(name), None) => Some(guarded(ctx.handler.subsystem(name, session))),
+    };
+    // A panicking handler ends its session like a refusal: failure or CLOSE.
+    let exit = match run {
+        Some(run) => run.await.unwrap_or(Exit::Refused),
+        None => Exit::Refused,
     };
     let token = lock(&reply).take();
     let mut g = ctx.shared.lock();
@@ -1144,5 +1178,5 @@ async fn serve_connection<H: Handler>(
         .clone()
         .unwrap_or_else(|| "connection closed".to_string());
     let info = lock(&latest).clone();
-    handler.disconnected(&info, &why).await;
+    let _ = guarded(handler.disconnected(&info, &why)).await;
 }
