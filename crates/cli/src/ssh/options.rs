@@ -146,14 +146,9 @@ pub(crate) fn resolve(
     ctx.uid = rustix::process::getuid().as_raw();
     let cfg_err = |e: whelk_config::Error| Fail::new(format!("ssh: {e}"));
     let mut cfg = ClientConfig::default();
-    let flag_text = if flags {
-        flag_lines(args)
-    } else {
-        // Jump hosts get the -o options too, but not -i/-c/-m/... meant for the target.
-        let mut t = args.options.join("\n");
-        t.push('\n');
-        t
-    };
+    // Jump hosts are configured by the files alone, as the `ssh -W` OpenSSH runs for
+    // each hop does not get the flags and `-o` options meant for the destination.
+    let flag_text = if flags { flag_lines(args) } else { String::new() };
     parse_client_into(&mut cfg, &flag_text, "command line", &NoFiles, &mut ctx).map_err(cfg_err)?;
     match args.config_file.as_deref() {
         Some("none") => {}
