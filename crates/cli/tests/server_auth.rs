@@ -513,3 +513,65 @@ fn match_blocks_apply_to_each_connection() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
 }
+
+#[test]
+fn test_mode_checks_the_configuration() {
+    let f = Fixture::new();
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_whelk"));
+        cmd.arg("server")
+            .arg("-t")
+            .arg("--host-key")
+            .arg(f.host_key())
+            .args(extra)
+            .env("HOME", f.home());
+        openssh::run(cmd, RUN).unwrap()
+    };
+    let ok = run(&["-o", "Ciphers=aes256-gcm@openssh.com"]);
+    assert!(ok.status.success(), "{}", ok.stderr_str());
+    assert!(
+        ok.stderr_str().contains("configuration OK"),
+        "{}",
+        ok.stderr_str()
+    );
+    let bad = run(&["-o", "Ciphers=no-such-cipher"]);
+    assert!(!bad.status.success());
+    assert!(bad.stderr_str().contains("Ciphers"), "{}", bad.stderr_str());
+    let bad = run(&["-o", "MaxAuthTries=lots"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn port_flag_listens_on_loopback() {
+    let f = Fixture::new();
+    let port = openssh::free_port().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_whelk"));
+    cmd.arg("server")
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("--host-key")
+        .arg(f.host_key())
+        .arg("--authorized-keys")
+        .arg(f.authorized_keys())
+        .env("HOME", f.home())
+        .env("SHELL", "/bin/sh");
+    let guard = openssh::ChildGuard::spawn(&mut cmd).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(start.elapsed() < support::READY, "{}", guard.stderr_str());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let server = support::Server { guard, addr };
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo p")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.stdout_str(), "p\n", "{}", out.stderr_str());
+    assert!(
+        server
+            .log()
+            .contains(&format!("listening on 127.0.0.1:{port}"))
+    );
+}

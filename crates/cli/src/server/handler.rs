@@ -214,17 +214,7 @@ impl State {
                 }
             }
             RequestKind::Password { password, .. } => {
-                let ok = settings.password_auth && self.check_password(&req.user, password);
-                info!(
-                    "{} password for {} from {peer_s}",
-                    if ok { "accepted" } else { "failed" },
-                    req.user
-                );
-                if ok {
-                    Decision::Accept(Grant::default())
-                } else {
-                    Decision::Reject
-                }
+                self.password_decision(settings, &req.user, Method::Password, Some(password), peer)
             }
             RequestKind::KeyboardInteractive { .. } => {
                 if settings.kbd_interactive_auth && self.passwords.is_some() {
@@ -237,24 +227,45 @@ impl State {
                     Decision::Reject
                 }
             }
-            RequestKind::KeyboardInteractiveResponse { responses } => {
-                let ok = settings.kbd_interactive_auth
-                    && match responses.as_slice() {
-                        [one] => self.check_password(&req.user, one),
-                        _ => false,
-                    };
-                info!(
-                    "{} keyboard-interactive for {} from {peer_s}",
-                    if ok { "accepted" } else { "failed" },
-                    req.user
-                );
-                if ok {
-                    Decision::Accept(Grant::default())
-                } else {
-                    Decision::Reject
-                }
-            }
+            RequestKind::KeyboardInteractiveResponse { responses } => self.password_decision(
+                settings,
+                &req.user,
+                Method::KeyboardInteractive,
+                match responses.as_slice() {
+                    [one] => Some(one),
+                    _ => None,
+                },
+                peer,
+            ),
             _ => Decision::Reject,
+        }
+    }
+
+    /// Decides a password (or the single keyboard-interactive answer) of `user`: CPU-bound
+    /// hash work, run on a blocking thread by the handler.
+    pub(crate) fn password_decision(
+        &self,
+        settings: &Settings,
+        user: &str,
+        method: Method,
+        password: Option<&[u8]>,
+        peer: Option<SocketAddr>,
+    ) -> Decision {
+        let enabled = match method {
+            Method::Password => settings.password_auth,
+            _ => settings.kbd_interactive_auth,
+        };
+        let ok = enabled && password.is_some_and(|p| self.check_password(user, p));
+        info!(
+            "{} {} for {user} from {}",
+            if ok { "accepted" } else { "failed" },
+            method.name(),
+            peer.map_or_else(|| "?".to_owned(), |p| p.to_string())
+        );
+        if ok {
+            Decision::Accept(Grant::default())
+        } else {
+            Decision::Reject
         }
     }
 
@@ -503,11 +514,12 @@ impl whelk_tokio::Handler for ServerHandler {
 
     async fn env(&self, conn: &ConnectionInfo, name: &str, value: &str) -> bool {
         let ok = self.settings(conn).accepts_env(name);
-        debug!(
-            "connection {}: env {name}={value:?} {}",
+        info!(
+            "connection {}: env {name} {}",
             conn.id(),
             if ok { "accepted" } else { "refused" }
         );
+        debug!("connection {}: env {name}={value:?}", conn.id());
         ok
     }
 

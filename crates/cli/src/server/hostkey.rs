@@ -63,6 +63,19 @@ pub(crate) fn load_or_generate(path: &Path) -> Result<(PrivateKey, bool), String
     Ok((key, true))
 }
 
+/// Warns when a private key file is accessible to other users (sshd refuses such keys).
+pub(crate) fn check_permissions(path: &Path) {
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "host key {} is accessible to other users (mode {:o}): chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+}
+
 /// The SHA-256 fingerprint as `ssh-keygen -l` prints it (`SHA256:...`).
 pub(crate) fn fingerprint(key: &PrivateKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()

@@ -51,6 +51,12 @@ pub(crate) struct Args {
     /// authorized_keys file (repeatable) [default: ~/.ssh/authorized_keys].
     #[arg(long = "authorized-keys", value_name = "FILE")]
     authorized_keys: Vec<PathBuf>,
+    /// Port to listen on (sshd's -p: `Port`; on 127.0.0.1 unless ListenAddress says otherwise).
+    #[arg(short = 'p', value_name = "PORT")]
+    port: Option<u16>,
+    /// Test mode: check the configuration and host keys, then exit (like sshd -t).
+    #[arg(short = 't')]
+    test: bool,
     /// Read this sshd_config file.
     #[arg(short = 'f', value_name = "CONFIG")]
     config: Option<PathBuf>,
@@ -151,7 +157,13 @@ async fn run(args: Args) -> Result<(), String> {
         passwd_file: args.passwd_file.clone(),
         sftp_root: args.sftp_root.clone(),
         config_file,
-        options: args.options.clone(),
+        // -p is a Port option that wins over the file (-o Port, given first, wins over it).
+        options: args
+            .options
+            .iter()
+            .cloned()
+            .chain(args.port.map(|p| format!("Port {p}")))
+            .collect(),
         user: account.name.clone(),
         home: account.home.clone(),
         groups: process::groups(&account.name),
@@ -162,6 +174,7 @@ async fn run(args: Args) -> Result<(), String> {
     if settings.host_keys.is_empty() {
         let path = hostkey::state_dir(&account.home).join(hostkey::GENERATED_KEY_NAME);
         let (key, generated) = hostkey::load_or_generate(&path)?;
+        hostkey::check_permissions(&path);
         if generated {
             info!("generated a new host key in {}", path.display());
         }
@@ -174,6 +187,7 @@ async fn run(args: Args) -> Result<(), String> {
         host_keys.push(key);
     } else {
         for path in &settings.host_keys {
+            hostkey::check_permissions(path);
             let key = hostkey::load(path)?;
             info!(
                 "host key {} {} ({})",
@@ -239,6 +253,10 @@ async fn run(args: Args) -> Result<(), String> {
         None => None,
     };
     let ssh = handler::protocol_config(&settings, host_keys, banner)?;
+    if args.test {
+        info!("configuration OK");
+        return Ok(());
+    }
     let state = Arc::new(handler::State::new(
         settings.clone(),
         sources,
