@@ -105,7 +105,15 @@ impl Handler for App {
 
     async fn exec(&self, command: String, mut session: ServerSession) -> Exit {
         const KNOWN: &[&str] = &[
-            "cat", "split", "killed", "env", "wait", "events", "agent", "flood",
+            "cat",
+            "split",
+            "killed",
+            "env",
+            "wait",
+            "events",
+            "agent",
+            "agent-sock",
+            "flood",
         ];
         if !KNOWN.contains(&command.as_str()) {
             // Before taking a stream: the exec request itself fails.
@@ -175,6 +183,31 @@ impl Handler for App {
                     .await
                     .unwrap();
                 Exit::Code(0)
+            }
+            "agent-sock" => {
+                // A per-session agent socket, as sshd's SSH_AUTH_SOCK: ssh-add talks to the
+                // client's agent through it.
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("agent");
+                let listener = match session.agent_listener(&path) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        out.write_all(format!("no agent: {e}\n").as_bytes())
+                            .await
+                            .unwrap();
+                        return Exit::Code(1);
+                    }
+                };
+                let o = tokio::process::Command::new(find("ssh-add").unwrap())
+                    .arg("-l")
+                    .env("SSH_AUTH_SOCK", listener.path())
+                    .output()
+                    .await
+                    .unwrap();
+                out.write_all(&o.stdout).await.unwrap();
+                drop(listener);
+                assert!(!path.exists());
+                Exit::Code(o.status.code().map_or(1, |c| c as u32))
             }
             "agent" => {
                 // SSH_AGENTC_REQUEST_IDENTITIES, then count the keys in the answer.
@@ -608,6 +641,16 @@ async fn server_agent_forwarding() {
     )
     .await;
     assert_eq!((code, out.as_str()), (Some(0), "agent keys: 1\n"), "{err}");
+    let (code, out, err) = run(
+        f.ssh()
+            .arg("-A")
+            .option("IdentityAgent", sock.display().to_string())
+            .remote_command("agent-sock"),
+        b"",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("ED25519") && out.contains(" t "), "{out}");
     // Without -A the session has no agent.
     let (code, out, _) = run(f.ssh().remote_command("agent"), b"").await;
     assert_eq!(code, Some(1));
