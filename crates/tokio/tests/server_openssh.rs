@@ -207,7 +207,7 @@ impl Handler for App {
                 out.write_all(&o.stdout).await.unwrap();
                 drop(listener);
                 assert!(!path.exists());
-                Exit::Code(o.status.code().map_or(1, |c| c as u32))
+                Exit::Code(o.status.code().map_or(1, i32::cast_unsigned))
             }
             "agent" => {
                 // SSH_AGENTC_REQUEST_IDENTITIES, then count the keys in the answer.
