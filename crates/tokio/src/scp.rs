@@ -348,6 +348,7 @@ async fn sink<R, W>(
     target: &Path,
     target_should_be_dir: bool,
     opts: &Options,
+    expected: &[String],
 ) -> Result<u32>
 where
     R: AsyncRead + Unpin,
@@ -407,6 +408,22 @@ where
                     w.write_all(msg.as_bytes()).await?;
                     w.flush().await?;
                     return Err(bad(format!("scp: refusing unsafe name {name:?}")));
+                }
+                // CVE-2019-6111: a top-level name must be one we asked for.
+                if dirs.is_empty()
+                    && !expected.is_empty()
+                    && !expected
+                        .iter()
+                        .any(|p| crate::sftp::glob::fnmatch(p, &name) || p == &name)
+                {
+                    let msg = format!(
+                        "\x02scp: protocol error: filename {name:?} does not match request\n"
+                    );
+                    w.write_all(msg.as_bytes()).await?;
+                    w.flush().await?;
+                    return Err(bad(format!(
+                        "scp: protocol error: filename {name:?} does not match request"
+                    )));
                 }
                 let dest = match dirs.last() {
                     Some((d, _, _)) => d.join(&name),
@@ -640,7 +657,15 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let errors = sink(&mut stdin, &mut stdout, target, target_should_be_dir, opts).await?;
+    let errors = sink(
+        &mut stdin,
+        &mut stdout,
+        target,
+        target_should_be_dir,
+        opts,
+        &[],
+    )
+    .await?;
     stdout.flush().await?;
     Ok(u32::from(errors > 0))
 }
@@ -815,7 +840,20 @@ pub async fn download(
             let mut r = session.stdout();
             let mut w = session.stdin();
             let should_be_dir = sources.len() > 1;
-            let errors = sink(&mut r, &mut w, target, should_be_dir, opts).await?;
+            // The names the server may send at the top level: the sources' last components
+            // (patterns stay patterns); unknown when a name has shell syntax we do not model.
+            let expected: Vec<String> = sources
+                .iter()
+                .map(|s| {
+                    let t = s.trim_end_matches('/');
+                    t.rsplit('/').next().unwrap_or(t).to_string()
+                })
+                .collect();
+            let check = expected.iter().all(|e| {
+                !e.is_empty() && e != "." && e != ".." && !e.contains(['{', '~', '$', '`', '\\'])
+            });
+            let expected = if check { expected } else { Vec::new() };
+            let errors = sink(&mut r, &mut w, target, should_be_dir, opts, &expected).await?;
             w.shutdown_eof().await?;
             finish(&session, "scp download", errors).await
         }
@@ -888,5 +926,37 @@ mod tests {
         assert_eq!(parse_entry(b"C644 12 a"), None);
         assert_eq!(parse_times(b"T1 0 2 0"), Some((1, 2)));
         assert!(!safe_name("..") && !safe_name("a/b") && safe_name("ok"));
+    }
+
+    /// A source that sends a name the client did not ask for is refused (CVE-2019-6111), as
+    /// is a path-like name (CVE-2018-20685 style `..`).
+    #[tokio::test]
+    async fn sink_refuses_unrequested_and_unsafe_names() {
+        for (line, expected) in [
+            (&b"C0644 3 evil.txt\n"[..], vec!["wanted.txt".to_string()]),
+            (&b"C0644 3 ..\n"[..], Vec::new()),
+            (&b"D0755 0 ../up\n"[..], Vec::new()),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut ours, theirs) = tokio::io::duplex(1024);
+            let (mut r, mut w) = tokio::io::split(theirs);
+            let opts = Options {
+                recursive: true,
+                ..Options::default()
+            };
+            let target = dir.path().to_path_buf();
+            let task = tokio::spawn(async move {
+                sink(&mut r, &mut w, &target, false, &opts, &expected).await
+            });
+            let mut ack = [0u8; 1];
+            ours.read_exact(&mut ack).await.unwrap();
+            ours.write_all(line).await.unwrap();
+            ours.write_all(b"abc").await.unwrap();
+            assert!(task.await.unwrap().is_err());
+            let mut reply = Vec::new();
+            let _ = ours.read_to_end(&mut reply).await;
+            assert_eq!(reply.first(), Some(&2), "fatal error byte sent");
+            assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+        }
     }
 }
