@@ -189,6 +189,14 @@ impl ServerSession {
         self.info().env.clone()
     }
 
+    /// Whether the channel is closed (the client closed it, or the connection ended): a
+    /// long-running command should stop then.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        let g = self.chan.shared.lock();
+        g.done.is_some() || g.chans.get(&self.chan.id).is_none_or(|c| c.closed)
+    }
+
     /// The signals the client sent since the last call (`"INT"`, `"TERM"`...).
     #[must_use]
     pub fn take_signals(&self) -> Vec<String> {
@@ -211,7 +219,7 @@ type Pending = (Arc<ChanRef<Conn>>, Arc<Mutex<SessionInfo>>);
 struct ServerHooks<H> {
     handler: Arc<H>,
     user: Mutex<String>,
-    sessions: Mutex<HashMap<ChannelId, Pending>>,
+    sessions: Arc<Mutex<HashMap<ChannelId, Pending>>>,
     _slot: Slot,
 }
 
@@ -237,11 +245,21 @@ impl<H: Handler> ServerHooks<H> {
                     if let Some(c) = g.chans.get_mut(&id) {
                         c.open = Some(Ok(()));
                     }
-                    drop(g);
-                    self.sessions
+                    let mut sessions = self
+                        .sessions
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(id, (chan, Arc::default()));
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    // Forget sessions closed before they ran anything.
+                    sessions.retain(|id, (_, info)| {
+                        g.chans.get(id).is_some_and(|c| !c.closed)
+                            || info
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .running
+                    });
+                    sessions.insert(id, (chan, Arc::default()));
+                    drop(sessions);
+                    drop(g);
                 }
             }
             ChannelOpenKind::DirectTcpip { host, port, .. } => {
@@ -393,6 +411,8 @@ impl<H: Handler> ServerHooks<H> {
         token: Option<whelk::RequestToken>,
     ) {
         let id = chan.id;
+        // Held until the exit status is queued (the session's own handles may be gone).
+        let keep = chan.clone();
         let session = ServerSession {
             chan,
             info: info.clone(),
@@ -422,12 +442,8 @@ impl<H: Handler> ServerHooks<H> {
         if !ok {
             return;
         }
-        // The session is the command's now: the channel closes when it is done with it.
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&id);
         let handler = self.handler.clone();
+        let sessions = self.sessions.clone();
         let shared2 = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("whelk-session".into())
@@ -446,6 +462,12 @@ impl<H: Handler> ServerHooks<H> {
                     let _ = g.conn.close(id);
                 }
                 drop(g);
+                // The channel closes once the command is done with it.
+                sessions
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
+                drop(keep);
                 shared2.kick();
             });
         if spawned.is_err() {
@@ -623,7 +645,7 @@ pub fn listen<H: Handler>(
                 let hooks = Arc::new(ServerHooks {
                     handler: handler.clone(),
                     user: Mutex::default(),
-                    sessions: Mutex::default(),
+                    sessions: Arc::default(),
                     _slot: Slot(count2.clone()),
                 });
                 if spawn(&shared, stream, hooks, "whelk-server").is_ok() {

@@ -1,0 +1,448 @@
+//! The whelk-std server: OpenSSH's `ssh` against it, and the whelk-std client against it
+//! in-process. Fails (never skips) when OpenSSH is not installed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey, RequestKind};
+use whelk_std::*;
+use whelk_test::openssh::{Ssh, find};
+
+struct TestHandler {
+    policy: AuthorizedKeysPolicy,
+}
+
+impl Handler for TestHandler {
+    fn auth(&self, request: &AuthRequest) -> Decision {
+        match &request.kind {
+            RequestKind::Password { password, .. } => {
+                if password.as_slice() == b"pw" {
+                    Decision::Accept(whelk::Grant::default())
+                } else {
+                    Decision::Reject
+                }
+            }
+            RequestKind::KeyboardInteractive { .. } => Decision::Prompts(whelk_auth_prompts()),
+            RequestKind::KeyboardInteractiveResponse { responses } => {
+                let r: Vec<&[u8]> = responses.iter().map(|r| r.as_slice()).collect();
+                if r == [&b"42"[..], &b"1234"[..]] {
+                    Decision::Accept(whelk::Grant::default())
+                } else {
+                    Decision::Reject
+                }
+            }
+            _ => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                self.policy.decide(request, now)
+            }
+        }
+    }
+
+    fn accept(&self, _request: &SessionRequest, _session: &ServerSession) -> bool {
+        true
+    }
+
+    fn exec(&self, command: String, session: ServerSession) -> u32 {
+        let mut out = session.stdout();
+        match command.as_str() {
+            "cat" => {
+                std::io::copy(&mut session.stdin(), &mut out).unwrap();
+                0
+            }
+            "count" => {
+                let n = std::io::copy(&mut session.stdin(), &mut std::io::sink()).unwrap();
+                writeln!(out, "{n}").unwrap();
+                0
+            }
+            "env" => {
+                for (k, v) in session.env() {
+                    writeln!(out, "{k}={v}").unwrap();
+                }
+                0
+            }
+            "pty" => {
+                let p = session.pty();
+                match p {
+                    Some(p) => writeln!(out, "{} {}x{}", p.term, p.columns, p.rows).unwrap(),
+                    None => writeln!(out, "no pty").unwrap(),
+                }
+                0
+            }
+            "wait-signal" => loop {
+                let s = session.take_signals();
+                if let Some(sig) = s.first() {
+                    writeln!(out, "got {sig}").unwrap();
+                    return 0;
+                }
+                if session.is_closed() {
+                    return 1;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            },
+            "panic" => panic!("handler panicked on purpose"),
+            _ => {
+                writeln!(out, "ran: {command} as {}", session.user()).unwrap();
+                session.stderr().write_all(b"to stderr\n").unwrap();
+                7
+            }
+        }
+    }
+
+    fn shell(&self, session: ServerSession) -> u32 {
+        let mut out = session.stdout();
+        let term = session.pty().map_or_else(|| "none".to_string(), |p| p.term);
+        writeln!(out, "shell on {term}").unwrap();
+        for line in BufReader::new(session.stdin()).lines() {
+            let line = line.unwrap();
+            if let Some(code) = line.strip_prefix("exit ") {
+                return code.parse().unwrap();
+            }
+            writeln!(out, "> {line}").unwrap();
+        }
+        0
+    }
+
+    fn subsystem(&self, name: String, session: ServerSession) -> u32 {
+        writeln!(session.stdout(), "subsystem {name}").unwrap();
+        0
+    }
+
+    fn direct_tcpip(&self, host: &str, _port: u16) -> bool {
+        host == "127.0.0.1"
+    }
+}
+
+fn whelk_auth_prompts() -> whelk_auth::Prompts {
+    whelk_auth::Prompts {
+        name: "2FA".into(),
+        instruction: "answer both".into(),
+        prompts: vec![("Code: ".into(), true), ("PIN: ".into(), false)],
+    }
+}
+
+fn keygen(dir: &Path) -> PathBuf {
+    let path = dir.join("id_ed25519");
+    let st = Command::new(find("ssh-keygen").unwrap())
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    path
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    key_path: PathBuf,
+    key: PrivateKey,
+    server: Server,
+}
+
+fn fixture(max_connections: usize) -> Fixture {
+    find("ssh").expect("OpenSSH not installed: this interop test needs openssh-client");
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = keygen(dir.path());
+    let line = std::fs::read_to_string(format!("{}.pub", key_path.display())).unwrap();
+    let key = PrivateKey::from_openssh(&std::fs::read_to_string(&key_path).unwrap(), None).unwrap();
+    let host = PrivateKey::ed25519_from_seed(&[3; 32]);
+    let server = listen(
+        "127.0.0.1:0",
+        ServerConfig::new(vec![host]).max_connections(max_connections),
+        TestHandler {
+            policy: AuthorizedKeysPolicy::new(&line),
+        },
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        key_path,
+        key,
+        server,
+    }
+}
+
+/// Runs `cmd` with `input` on stdin, killing it after 20 s.
+fn run_with_stdin(mut cmd: Command, input: &[u8]) -> std::process::Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > end {
+            child.kill().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    feeder.join().unwrap();
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+#[test]
+fn openssh_client_against_the_whelk_std_server() {
+    let f = fixture(8);
+    let ssh = |cmd: &str| {
+        Ssh::new(f.server.local_addr())
+            .user("alice")
+            .identity(&f.key_path)
+            .remote_command(cmd)
+    };
+    // exec with stdin piped through, exit status 0.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let out = run_with_stdin(ssh("cat").command().unwrap(), &data);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == data);
+    // stdout, stderr and a non-zero exit status.
+    let out = run_with_stdin(ssh("hello world").command().unwrap(), b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ran: hello world as alice\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to stderr"));
+    assert_eq!(out.status.code(), Some(7));
+    // A pty (ssh -tt) carries the terminal type.
+    let mut cmd = Ssh::new(f.server.local_addr())
+        .user("alice")
+        .identity(&f.key_path)
+        .arg("-tt")
+        .remote_command("pty")
+        .command()
+        .unwrap();
+    cmd.env("TERM", "xterm-whelk");
+    let out = run_with_stdin(cmd, b"");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("xterm-whelk"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A handler that panics ends its session with 255, not the server.
+    let out = run_with_stdin(ssh("panic").command().unwrap(), b"");
+    assert_eq!(out.status.code(), Some(255));
+    let out = run_with_stdin(ssh("cat").command().unwrap(), b"still up");
+    assert_eq!(out.stdout, b"still up");
+}
+
+fn client_config(user: &str) -> ClientConfig {
+    ClientConfig::new(user).host_key(HostKeyPolicy::AcceptAny)
+}
+
+#[test]
+fn whelk_client_against_whelk_server() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+
+    // Both directions larger than the window, at once: stdin written on another thread.
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let s = c.exec("cat").unwrap();
+    let mut stdin = s.stdin();
+    let send = data.clone();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&send).unwrap();
+        stdin.send_eof().unwrap();
+    });
+    let mut got = Vec::new();
+    s.stdout().read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(got == data);
+    assert_eq!(s.wait().unwrap().status, Some(0));
+
+    // Output, stderr, exit status.
+    let out = c.run("hi").unwrap();
+    assert_eq!(out.stdout, b"ran: hi as alice\n");
+    assert_eq!(out.stderr, b"to stderr\n");
+    assert_eq!(out.exit_status, Some(7));
+
+    // Many sessions from many threads.
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let s = c.exec("count").unwrap();
+                let mut stdin = s.stdin();
+                stdin.write_all(&vec![1u8; 100_000 * i]).unwrap();
+                stdin.send_eof().unwrap();
+                let out = s.collect().unwrap();
+                assert_eq!(out.stdout, format!("{}\n", 100_000 * i).as_bytes());
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+
+    // env and pty + window-change reach the handler; a shell and a subsystem.
+    let s = c.session().unwrap();
+    s.env("LANG", "C.UTF-8").unwrap();
+    s.exec("env").unwrap();
+    assert_eq!(s.collect().unwrap().stdout, b"LANG=C.UTF-8\n");
+    let s = c.session().unwrap();
+    s.request_pty("vt100", 80, 24).unwrap();
+    s.window_change(132, 50).unwrap();
+    s.exec("pty").unwrap();
+    assert_eq!(s.collect().unwrap().stdout, b"vt100 132x50\n");
+    let s = c.session().unwrap();
+    s.request_pty("xterm", 80, 24).unwrap();
+    s.shell().unwrap();
+    let mut stdin = s.stdin();
+    stdin.write_all(b"one\ntwo\nexit 5\n").unwrap();
+    let out = s.collect().unwrap();
+    assert_eq!(out.stdout, b"shell on xterm\n> one\n> two\n");
+    assert_eq!(out.exit_status, Some(5));
+    let s = c.session().unwrap();
+    s.subsystem("demo").unwrap();
+    assert_eq!(s.collect().unwrap().stdout, b"subsystem demo\n");
+    // A second command on a running session is refused; signals reach the handler.
+    let s = c.exec("wait-signal").unwrap();
+    let r = s.exec("again");
+    assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
+    s.signal("INT").unwrap();
+    assert_eq!(s.collect().unwrap().stdout, b"got INT\n");
+
+    // A reader with a timeout.
+    let s = c.exec("cat").unwrap();
+    let mut so = s.stdout();
+    so.set_read_timeout(Some(Duration::from_millis(50)));
+    let e = so.read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    s.stdin().write_all(b"late").unwrap();
+    let mut buf = [0u8; 8];
+    so.set_read_timeout(None);
+    let n = so.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"late");
+    drop((s, so));
+
+    c.disconnect();
+    assert!(!c.is_connected());
+}
+
+#[test]
+fn password_and_keyboard_interactive_against_whelk_server() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let c = connect("127.0.0.1", port, client_config("bob").password("pw")).unwrap();
+    assert_eq!(c.run("x").unwrap().stdout, b"ran: x as bob\n");
+    c.disconnect();
+    let r = connect("127.0.0.1", port, client_config("bob").password("nope"));
+    assert!(matches!(r, Err(Error::Ssh(whelk::Error::Auth(_)))), "{r:?}");
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let config = client_config("carol").keyboard_interactive(move |p: &Prompts| {
+        s2.lock().unwrap().push(p.clone());
+        Some(vec!["42".to_string(), "1234".to_string()])
+    });
+    let c = connect("127.0.0.1", port, config).unwrap();
+    assert_eq!(c.run("y").unwrap().exit_status, Some(7));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].name, "2FA");
+    assert_eq!(
+        seen[0].prompts,
+        vec![("Code: ".to_string(), true), ("PIN: ".to_string(), false)]
+    );
+    c.disconnect();
+}
+
+#[test]
+fn local_forwarding_through_the_whelk_server() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let svc = TcpListener::bind("127.0.0.1:0").unwrap();
+    let svc_port = svc.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for sock in svc.incoming() {
+            let mut sock = sock.unwrap();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                sock.read_to_end(&mut buf).unwrap();
+                buf.reverse();
+                sock.write_all(&buf).unwrap();
+            });
+        }
+    });
+    let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+    let fwd = c
+        .forward_local("127.0.0.1:0", "127.0.0.1", svc_port)
+        .unwrap();
+    let mut sock = TcpStream::connect(fwd.local_addr()).unwrap();
+    sock.write_all(b"abcdef").unwrap();
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    sock.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"fedcba");
+    // The handler refuses other hosts.
+    let r = c.direct_tcpip("localhost", svc_port);
+    assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
+    fwd.close();
+    c.disconnect();
+}
+
+/// Polls (no timing assertion) until `f` holds, failing after 10 s.
+fn eventually(mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < end, "condition never became true");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn connection_cap_and_shutdown() {
+    let mut f = fixture(1);
+    let port = f.server.local_addr().port();
+    let config = || client_config("alice").key(f.key.clone());
+    let c = connect("127.0.0.1", port, config()).unwrap();
+    assert_eq!(f.server.connections(), 1);
+    // The second connection is closed at once.
+    let r = connect("127.0.0.1", port, config());
+    assert!(r.is_err(), "{r:?}");
+    c.disconnect();
+    eventually(|| f.server.connections() == 0);
+    let c = connect("127.0.0.1", port, config()).unwrap();
+    // Shutdown ends running sessions and the connection, and stops accepting.
+    let s = c.exec("wait-signal").unwrap();
+    f.server.shutdown();
+    let st = s.wait().unwrap();
+    assert_eq!(st.status, None);
+    eventually(|| !c.is_connected());
+    assert!(connect("127.0.0.1", port, config()).is_err());
+}
