@@ -122,7 +122,7 @@ pub(crate) enum Stream {
 pub struct ChannelReader<C: DerefMut<Target = Connection>> {
     chan: Arc<ChanRef<C>>,
     stream: Stream,
-    deadline: Option<std::time::Duration>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl<C: DerefMut<Target = Connection>> std::fmt::Debug for ChannelReader<C> {
@@ -139,14 +139,14 @@ impl<C: DerefMut<Target = Connection>> ChannelReader<C> {
         Self {
             chan,
             stream,
-            deadline: None,
+            timeout: None,
         }
     }
 
     /// Makes [`io::Read::read`] fail with [`io::ErrorKind::TimedOut`] when nothing arrived
     /// for this long (`None`, the default: wait forever).
     pub fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) {
-        self.deadline = timeout;
+        self.timeout = timeout;
     }
 }
 
@@ -157,7 +157,7 @@ impl<C: DerefMut<Target = Connection>> io::Read for ChannelReader<C> {
         }
         let shared = &self.chan.shared;
         let id = self.chan.id;
-        let deadline = self.deadline.map(|d| Instant::now() + d);
+        let deadline = self.timeout.map(|d| Instant::now() + d);
         let mut g = shared.lock();
         loop {
             let got = match self.stream {

@@ -1,7 +1,7 @@
 //! The blocking client: [`connect`], then [`Client::run`], [`Client::exec`],
 //! [`Client::session`], port forwarding and [`Client::disconnect`].
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1126,16 +1126,4 @@ pub(crate) fn splice(sock: TcpStream, ch: &Session) {
     if let Ok(up) = up {
         let _ = up.join();
     }
-}
-
-#[allow(dead_code)]
-fn _assert_traits() {
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<Client>();
-    send_sync::<Session>();
-    send_sync::<ChannelReader<Conn>>();
-    let _ = |r: &mut ChannelReader<Conn>| {
-        let mut b = [0u8; 1];
-        r.read(&mut b)
-    };
 }

@@ -449,8 +449,10 @@ where
             pending.clear();
         }
         g = pump(shared, hooks, g);
+        // Once over, stop when the writer is done and the peer had time to read our
+        // DISCONNECT; or, if the writer is stuck in a write the peer never reads, cut it off
+        // (shutting the socket down below fails that write).
         if let Some(at) = g.done_at
-            && g.writer_done
             && at.elapsed() >= LINGER
         {
             break;

@@ -263,40 +263,48 @@ impl<H: Handler> ServerHooks<H> {
                 }
             }
             ChannelOpenKind::DirectTcpip { host, port, .. } => {
+                drop(g);
                 let host = lossy(host.as_bytes());
                 let port = u16::try_from(port).unwrap_or(0);
-                drop(g);
-                let allowed = port != 0 && self.handler.direct_tcpip(&host, port);
-                // Connect first, so a refused connection is reported as the open failure.
-                let sock = if allowed {
-                    TcpStream::connect((host.as_str(), port)).ok()
-                } else {
-                    None
-                };
-                let mut g = shared.lock();
-                let Some(sock) = sock else {
-                    let (reason, why) = if allowed {
-                        (ChannelOpenFailureReason::CONNECT_FAILED, "connect failed")
-                    } else {
-                        (
-                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
-                            "not allowed",
-                        )
-                    };
-                    let _ = g.conn.reject_channel(incoming, reason, why);
-                    return;
-                };
-                if let Ok(id) = g.conn.accept_channel(incoming) {
-                    let chan = ChanRef::new(shared.clone(), id, &mut g);
-                    if let Some(c) = g.chans.get_mut(&id) {
-                        c.open = Some(Ok(()));
-                    }
-                    drop(g);
-                    let _ = sock.set_nodelay(true);
-                    let _ = std::thread::Builder::new()
-                        .name("whelk-direct-tcpip".into())
-                        .spawn(move || splice(&sock, &chan));
-                }
+                let (handler, shared) = (self.handler.clone(), shared.clone());
+                // Deciding and connecting may take a while: not on the connection's threads.
+                let _ = std::thread::Builder::new()
+                    .name("whelk-direct-tcpip".into())
+                    .spawn(move || {
+                        let allowed = port != 0 && handler.direct_tcpip(&host, port);
+                        // Connect first, so a refused connection is the open failure.
+                        let sock = if allowed {
+                            TcpStream::connect((host.as_str(), port)).ok()
+                        } else {
+                            None
+                        };
+                        let mut g = shared.lock();
+                        let Some(sock) = sock else {
+                            let (reason, why) = if allowed {
+                                (ChannelOpenFailureReason::CONNECT_FAILED, "connect failed")
+                            } else {
+                                (
+                                    ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                                    "not allowed",
+                                )
+                            };
+                            let _ = g.conn.reject_channel(incoming, reason, why);
+                            drop(g);
+                            shared.kick();
+                            return;
+                        };
+                        let Ok(id) = g.conn.accept_channel(incoming) else {
+                            return;
+                        };
+                        let chan = ChanRef::new(shared.clone(), id, &mut g);
+                        if let Some(c) = g.chans.get_mut(&id) {
+                            c.open = Some(Ok(()));
+                        }
+                        drop(g);
+                        shared.kick();
+                        let _ = sock.set_nodelay(true);
+                        splice(&sock, &chan);
+                    });
             }
             _ => {
                 let _ = g.conn.reject_channel(
