@@ -39,6 +39,9 @@ pub(crate) mod session;
 
 use options::{Settings, Sources};
 
+/// How long shutdown waits for connections to close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// Command-line arguments of `whelk server`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -283,11 +286,15 @@ async fn run(args: Args) -> Result<(), String> {
     }
     shutdown_signal().await;
     info!("shutting down");
+    // Stop accepting and disconnect every client (each gets SSH_MSG_DISCONNECT).
     for s in &servers {
-        s.shutdown();
+        if !s.shutdown_and_wait(SHUTDOWN_GRACE).await {
+            warn!(
+                "{}: connections still open after {SHUTDOWN_GRACE:?}",
+                s.local_addr()
+            );
+        }
     }
-    // Give running sessions a moment to flush their last messages.
-    tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }
 
