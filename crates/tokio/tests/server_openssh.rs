@@ -1114,7 +1114,10 @@ async fn server_200_concurrent_connections_complete() {
     let port = f.addr().port();
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let config = f.whelk_config();
+        // The cheapest key exchange: this measures the server, not post-quantum math in a
+        // debug build.
+        let mut config = f.whelk_config();
+        config.ssh.algorithms().kex = vec!["curve25519-sha256".to_string()];
         tasks.push(tokio::spawn(async move {
             let c = connect("127.0.0.1", port, config).await.unwrap();
             let s = c.exec("cat").await.unwrap();
@@ -1286,4 +1289,30 @@ async fn server_survives_a_panicking_handler() {
     assert_eq!((o.exit_status, o.exit_signal), (None, None));
     assert!(c.is_connected());
     c.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_max_connections_counts_authenticated_ones_too() {
+    let f = Fixture::start(false, |c| c.max_connections = 1).await;
+    let mut bg = Bg::spawn(f.ssh().remote_command("wait"));
+    let mut line = String::new();
+    let mut stdout = BufReader::new(bg.child.stdout.take().unwrap());
+    tokio::time::timeout(GUARD, stdout.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    assert_eq!(f.server.unauthenticated(), 0);
+    let (code, _, err) = run(f.ssh().remote_command("cat"), b"").await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("too many connections"), "{err}");
+    bg.child.kill().await.unwrap();
+    for _ in 0..400 {
+        if f.server.connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (code, out, err) = run(f.ssh().remote_command("cat"), b"now").await;
+    assert_eq!((code, out.as_str()), (Some(0), "now"), "{err}");
 }
