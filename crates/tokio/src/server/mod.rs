@@ -244,9 +244,10 @@ pub trait Handler: Send + Sync + 'static {
         async { Exit::Refused }
     }
 
-    /// Runs `command` (`exec`) until it ends. Default: refused. The session's stdin,
-    /// stdout and stderr are async streams; EOF, the exit status and CLOSE follow the
-    /// return.
+    /// Runs `command` (`exec`; invalid UTF-8 replaced) until it ends. Default: refused.
+    /// The session's stdin, stdout and stderr are async streams; EOF, the exit status and
+    /// CLOSE follow the return. Also runs forced commands ([`Permissions`]) whatever the
+    /// client asked for.
     fn exec(&self, command: String, session: ServerSession) -> impl Future<Output = Exit> + Send {
         let _ = (command, session);
         async { Exit::Refused }
@@ -714,6 +715,7 @@ async fn session_task<H: Handler>(
             () = channel_closed(&ctx.shared, id) => None,
         };
         let Some(SessionMsg { kind, token }) = msg else {
+            forget_closed(&ctx.shared, id);
             return;
         };
         match kind {
@@ -854,7 +856,12 @@ async fn session_task<H: Handler>(
     }
     watchdog.abort();
     channel_closed(&ctx.shared, id).await;
-    let mut g = ctx.shared.lock();
+    forget_closed(&ctx.shared, id);
+}
+
+/// Drops the bookkeeping of a closed channel nobody uses any more.
+fn forget_closed(shared: &Arc<Shared<Conn>>, id: ChannelId) {
+    let mut g = shared.lock();
     if g.chans.get(&id).is_some_and(|c| c.closed) {
         g.chans.remove(&id);
     }
