@@ -278,6 +278,7 @@ async fn run(args: Args) -> Result<(), String> {
         };
         // A per-user server: a plain close for refused connections, as sshd.
         config.refusal_message = false;
+        config.gateway_ports = settings.gateway_ports;
         let server = whelk_tokio::listen(addr, config, handler::ServerHandler::new(state.clone()))
             .await
             .map_err(|e| format!("listen on {addr}: {e}"))?;

@@ -4,7 +4,7 @@
 //! Precedence follows `sshd`: `-o` wins over the file (first value wins, and `-o` lines are
 //! read first); the dedicated flags (`--listen`, `--host-key`, `--authorized-keys`) win over
 //! both. Options that `whelk-config` does not model (`PermitListen`,
-//! `PermitUserEnvironment`, `AllowStreamLocalForwarding`) are read here with the same
+//! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`) are read here with the same
 //! first-value-wins rule, ignoring `Match` blocks.
 
 use std::path::{Path, PathBuf};
@@ -74,6 +74,9 @@ pub(crate) struct Settings {
     pub(crate) permit_open: Option<Vec<String>>,
     /// `PermitListen` (`None`: any).
     pub(crate) permit_listen: Option<Vec<String>>,
+    /// `GatewayPorts` (`yes`: remote forwards may listen on any address the client names;
+    /// otherwise loopback only).
+    pub(crate) gateway_ports: bool,
     /// `PermitTTY`.
     pub(crate) permit_tty: bool,
     /// `PermitUserEnvironment` (honours `environment=` in authorized_keys).
@@ -352,6 +355,7 @@ impl Settings {
             allow_agent_forwarding: cfg.allow_agent_forwarding.unwrap_or(true),
             permit_open,
             permit_listen,
+            gateway_ports: extra("GatewayPorts").and_then(|v| yes(&v)).unwrap_or(false),
             permit_tty: cfg.permit_tty.unwrap_or(true),
             permit_user_environment: extra("PermitUserEnvironment")
                 .and_then(|v| yes(&v))
@@ -451,7 +455,8 @@ mod tests {
         assert!(s.pubkey_auth && s.password_auth && s.permit_tty);
         assert!(s.accepts_env("LANG") && s.accepts_env("LC_ALL") && !s.accepts_env("PATH"));
         assert_eq!(s.max_sessions, 10);
-        assert!(s.permit_open.is_none() && !s.permit_user_environment);
+        assert!(s.permit_open.is_none() && !s.permit_user_environment && !s.gateway_ports);
+        assert!(resolve(&["GatewayPorts yes"], None).gateway_ports);
     }
 
     #[test]

@@ -88,7 +88,8 @@ pub(crate) async fn run(
                         "connection {id}: agent socket {}",
                         listener.path().display()
                     );
-                    Some((dir, listener))
+                    // The listener goes first (it removes its socket), then the directory.
+                    Some((listener, dir))
                 }
                 Err(e) => {
                     warn!("connection {id}: agent forwarding: {e}");
@@ -110,7 +111,7 @@ pub(crate) async fn run(
         restrictions,
         &session,
         forced.is_some().then_some(original).flatten(),
-        agent.as_ref().map(|(_, l)| l.path()),
+        agent.as_ref().map(|(l, _)| l.path()),
     );
     let launch = Launch {
         account: &state.account,
