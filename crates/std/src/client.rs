@@ -795,6 +795,13 @@ impl Client {
         })
     }
 
+    /// Starts an SFTP session (the `sftp` subsystem) on a new channel.
+    pub fn sftp(&self) -> Result<crate::sftp::Sftp> {
+        let s = self.session()?;
+        s.subsystem("sftp")?;
+        crate::sftp::Sftp::start(s)
+    }
+
     /// Whether the connection is still up.
     #[must_use]
     pub fn is_connected(&self) -> bool {
@@ -1001,13 +1008,13 @@ impl Session {
         Ok(self.chan.eof()?)
     }
 
-    /// The command's stdout ([`Read`]).
+    /// The command's stdout ([`std::io::Read`]).
     #[must_use]
     pub fn stdout(&self) -> ChannelReader<Conn> {
         ChannelReader::new(self.chan.clone(), Stream::Stdout)
     }
 
-    /// The command's stderr ([`Read`]).
+    /// The command's stderr ([`std::io::Read`]).
     #[must_use]
     pub fn stderr(&self) -> ChannelReader<Conn> {
         ChannelReader::new(self.chan.clone(), Stream::Stderr)

@@ -20,6 +20,17 @@ pub enum Error {
     /// The server's host key was not trusted.
     #[error("host key not trusted: {0}")]
     HostKey(String),
+    /// The SFTP server answered a request with a failure status.
+    #[error("SFTP: {code:?}: {message}")]
+    SftpStatus {
+        /// The status code (`NO_SUCH_FILE`, `PERMISSION_DENIED`, ...).
+        code: whelk_sftp::codec::StatusCode,
+        /// The server's message.
+        message: String,
+    },
+    /// The SFTP session failed (a protocol error).
+    #[error("SFTP: {0}")]
+    Sftp(#[from] whelk_sftp::Error),
     /// The operation did not finish in time.
     #[error("timed out")]
     Timeout,

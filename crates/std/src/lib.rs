@@ -117,6 +117,7 @@ mod client;
 mod driver;
 mod error;
 mod server;
+pub mod sftp;
 
 use rand_core::SeedableRng;
 
