@@ -440,7 +440,7 @@ impl Hooks<Conn> for ClientHooks {
                                 c.open = Some(Ok(()));
                             }
                             drop(g);
-                            let session = Session { chan };
+                            let session = Session { chan, _guard: None };
                             let spawned = std::thread::Builder::new()
                                 .name("whelk-forward".into())
                                 .spawn(move || match TcpStream::connect((host.as_str(), port)) {
@@ -656,7 +656,10 @@ impl Client {
             })
             .unwrap_or(Err(String::new()));
         match r {
-            Ok(()) => Ok(Session { chan }),
+            Ok(()) => Ok(Session {
+                chan,
+                _guard: Some(self._guard.clone()),
+            }),
             Err(why) => {
                 let g = self.shared.lock();
                 if g.done.is_some() {
@@ -931,8 +934,11 @@ impl Drop for RemoteForward {
 /// A channel: a session (a command, a shell, a subsystem) or a forwarded TCP connection.
 /// Its handles ([`Session::stdin`], [`Session::stdout`], [`Session::stderr`]) may be used
 /// from other threads; the channel is closed when the session and every handle are gone.
+/// A session keeps its connection up (as a [`Client`] clone does).
 pub struct Session {
     chan: Arc<ChanRef<Conn>>,
+    /// Sessions the application opened keep the connection up.
+    _guard: Option<Arc<Guard>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -1021,7 +1027,10 @@ impl Session {
     }
 
     /// Waits until the server closed the channel; returns the exit status or signal.
-    /// Output not read by then is dropped.
+    ///
+    /// Read the output first (or use [`Session::collect`]): output nobody reads fills the
+    /// channel's window, and a command that cannot write never finishes (as with a
+    /// [`std::process::Child`] whose pipes are not drained).
     pub fn wait(&self) -> Result<ExitStatus> {
         let id = self.chan.id;
         let st = self

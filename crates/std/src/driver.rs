@@ -433,6 +433,7 @@ where
     let mut rbuf = vec![0u8; READ_CHUNK];
     let mut pending = BytesMut::new();
     let mut stalls = 0u32;
+    let mut read_timeout = None;
     loop {
         let mut g = shared.lock();
         if !pending.is_empty() && g.done.is_none() {
@@ -472,8 +473,11 @@ where
             .map_or(MAX_READ_WAIT, |t| t.saturating_duration_since(now))
             .clamp(Duration::from_millis(1), MAX_READ_WAIT);
         drop(g);
-        if stream.set_read_timeout(Some(wait)).is_err() {
-            break;
+        if read_timeout != Some(wait) {
+            if stream.set_read_timeout(Some(wait)).is_err() {
+                break;
+            }
+            read_timeout = Some(wait);
         }
         match stream.read(&mut rbuf) {
             Ok(0) => {

@@ -634,7 +634,11 @@ pub fn listen<H: Handler>(
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
-                let Ok(stream) = stream else { continue };
+                let Ok(stream) = stream else {
+                    // Out of descriptors or similar: do not spin.
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                };
                 if count2.load(Ordering::SeqCst) >= config.max_connections {
                     // Over the cap: close at once (as OpenSSH's MaxStartups does).
                     drop(stream);

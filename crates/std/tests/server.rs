@@ -353,6 +353,16 @@ fn whelk_client_against_whelk_server() {
 
     c.disconnect();
     assert!(!c.is_connected());
+
+    // A session keeps its connection up after the client handle is gone.
+    let s = connect("127.0.0.1", port, client_config("alice").key(f.key.clone()))
+        .unwrap()
+        .exec("cat")
+        .unwrap();
+    let mut stdin = s.stdin();
+    stdin.write_all(b"kept").unwrap();
+    stdin.send_eof().unwrap();
+    assert_eq!(s.collect().unwrap().stdout, b"kept");
 }
 
 #[test]
