@@ -1316,3 +1316,53 @@ async fn server_max_connections_counts_authenticated_ones_too() {
     let (code, out, err) = run(f.ssh().remote_command("cat"), b"now").await;
     assert_eq!((code, out.as_str()), (Some(0), "now"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_startups_keep_a_flood_from_one_address_out() {
+    let f = Fixture::start(false, |c| c.per_source_max_startups = Some(3)).await;
+    // 200 idle connections from 127.0.0.2 that never authenticate: 3 are kept, the rest
+    // refused at once.
+    let mut kept = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut s = sock.connect(f.addr()).await.unwrap();
+        // The server's first packet tells: KEXINIT (20) for a kept connection,
+        // DISCONNECT (1) for a refused one.
+        // (A plain close, without the message, when many refusals are in flight.)
+        let mut first = Vec::new();
+        let mut byte = [0u8; 1];
+        while !first.ends_with(b"\r\n") {
+            if s.read_exact(&mut byte).await.is_err() {
+                break;
+            }
+            first.push(byte[0]);
+        }
+        if first.is_empty() {
+            refused += 1;
+            continue;
+        }
+        assert!(first.starts_with(b"SSH-2.0-"), "{first:?}");
+        let mut head = [0u8; 6];
+        tokio::time::timeout(GUARD, s.read_exact(&mut head))
+            .await
+            .expect("no packet after the version line")
+            .unwrap();
+        match head[5] {
+            20 => kept.push(s),
+            1 => refused += 1,
+            other => panic!("unexpected first message {other}"),
+        }
+    }
+    assert_eq!(kept.len(), 3);
+    assert_eq!(refused, 197);
+    assert_eq!(f.server.unauthenticated(), 3);
+    // A client from another address still gets in while the flood holds its slots.
+    let (code, out, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
+        b"from elsewhere",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "from elsewhere"), "{err}");
+}

@@ -1,8 +1,10 @@
 //! Connection limits: sshd's `MaxStartups` (random early drop of unauthenticated
 //! connections) and a cap on all connections.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// sshd's `MaxStartups start:rate:full`: with `start` or more connections still
 /// unauthenticated, a new one is refused with probability `rate`% rising linearly to 100%
@@ -92,6 +94,69 @@ impl Drop for Slot {
     }
 }
 
+/// Unauthenticated connections per source network (sshd's `PerSourceMaxStartups` with
+/// `PerSourceNetBlockSize`).
+#[derive(Debug, Default)]
+pub(crate) struct PerSource {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// `addr` with its host bits cleared: the network block it counts against.
+pub(crate) fn net_block(addr: IpAddr, (v4, v6): (u8, u8)) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let bits = u32::from(v4.min(32));
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let bits = u32::from(v6.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
+}
+
+impl PerSource {
+    /// Counts one more unauthenticated connection from `block` unless it already has
+    /// `max`.
+    pub(crate) fn take(self: &Arc<Self>, block: IpAddr, max: usize) -> Option<SourceSlot> {
+        let mut m = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = m.entry(block).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            map: self.clone(),
+            block,
+        })
+    }
+}
+
+/// One unauthenticated connection counted against its source network while alive.
+#[derive(Debug)]
+pub(crate) struct SourceSlot {
+    map: Arc<PerSource>,
+    block: IpAddr,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut m = self
+            .map
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.block) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.block);
+            }
+        }
+    }
+}
+
 /// What a refused connection gets before it is closed: our version line and an
 /// unencrypted `SSH_MSG_DISCONNECT` (`TOO_MANY_CONNECTIONS`, RFC 4253 §11.1), so the
 /// client can say why.
@@ -162,6 +227,31 @@ mod tests {
         assert_eq!(h.drop_percent(3), 100);
         assert!(!h.should_drop(2, 0));
         assert!(h.should_drop(3, 99));
+    }
+
+    #[test]
+    fn per_source_counts_net_blocks() {
+        let a: IpAddr = "192.0.2.77".parse().unwrap();
+        assert_eq!(net_block(a, (32, 128)), a);
+        assert_eq!(
+            net_block(a, (24, 128)),
+            "192.0.2.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(net_block(a, (0, 128)), "0.0.0.0".parse::<IpAddr>().unwrap());
+        let b: IpAddr = "2001:db8::1:2".parse().unwrap();
+        assert_eq!(
+            net_block(b, (32, 64)),
+            "2001:db8::".parse::<IpAddr>().unwrap()
+        );
+        let p = Arc::new(PerSource::default());
+        let s1 = p.take(a, 2).unwrap();
+        let s2 = p.take(a, 2).unwrap();
+        assert!(p.take(a, 2).is_none());
+        assert!(p.take(b, 2).is_some());
+        drop(s1);
+        let s3 = p.take(a, 2).unwrap();
+        drop((s2, s3));
+        assert!(p.counts.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -134,6 +134,14 @@ pub struct ServerConfig {
     pub ssh: whelk::ServerConfig,
     /// Random early drop of unauthenticated connections (default `10:30:100`, as sshd).
     pub max_startups: MaxStartups,
+    /// Most unauthenticated connections from one source network (sshd's
+    /// `PerSourceMaxStartups`; default `None`: no per-source cap, as sshd). With a cap, a
+    /// flood from one address cannot take every [`ServerConfig::max_startups`] slot.
+    pub per_source_max_startups: Option<usize>,
+    /// The prefix lengths (IPv4, IPv6) grouping addresses into one source network for
+    /// [`ServerConfig::per_source_max_startups`] (sshd's `PerSourceNetBlockSize`, default
+    /// `32:128`).
+    pub per_source_net_block: (u8, u8),
     /// Most connections at once, authenticated or not (default 1000); more are refused
     /// right after `accept`.
     pub max_connections: usize,
@@ -162,6 +170,8 @@ impl ServerConfig {
         Self {
             ssh: whelk::ServerConfig::new(host_keys),
             max_startups: MaxStartups::default(),
+            per_source_max_startups: None,
+            per_source_net_block: (32, 128),
             max_connections: 1000,
             decision_timeout: Duration::from_secs(30),
             refusal_message: true,
@@ -399,6 +409,12 @@ impl<H> Ctx<H> {
     }
 }
 
+/// Counts a connection as unauthenticated, overall and for its source, while alive.
+struct Startup {
+    _all: limits::Slot,
+    _source: Option<limits::SourceSlot>,
+}
+
 struct ServerHooks<H> {
     ctx: Ctx<H>,
     info: Arc<ConnectionInfo>,
@@ -407,7 +423,7 @@ struct ServerHooks<H> {
     sessions: HashMap<ChannelId, mpsc::Sender<SessionMsg>>,
     forwards: Arc<Mutex<forward::Forwards>>,
     /// Held while the connection is unauthenticated (counts against MaxStartups).
-    startup: Option<limits::Slot>,
+    startup: Option<Startup>,
 }
 
 impl<H: Handler> ServerHooks<H> {
@@ -938,6 +954,7 @@ struct State {
     live: Arc<AtomicUsize>,
     /// Refused connections still getting their message.
     refusing: Arc<AtomicUsize>,
+    per_source: Arc<limits::PerSource>,
     next_id: AtomicU64,
 }
 
@@ -1054,6 +1071,7 @@ pub fn serve<H: Handler>(
         unauthenticated: Arc::new(AtomicUsize::new(0)),
         live: Arc::new(AtomicUsize::new(0)),
         refusing: Arc::new(AtomicUsize::new(0)),
+        per_source: Arc::new(limits::PerSource::default()),
         next_id: AtomicU64::new(1),
     });
     let task = tokio::spawn(accept_loop(
@@ -1086,10 +1104,17 @@ async fn accept_loop<H: Handler>(
         }
         let live = state.live.load(Ordering::SeqCst);
         let unauth = state.unauthenticated.load(Ordering::SeqCst);
+        let mut source = None;
         let refuse = if live >= config.max_connections {
             Some("too many connections")
         } else if config.max_startups.should_drop(unauth, limits::roll()) {
             Some("too many unauthenticated connections")
+        } else if let Some(max) = config.per_source_max_startups {
+            let block = limits::net_block(peer.ip(), config.per_source_net_block);
+            source = state.per_source.take(block, max);
+            source
+                .is_none()
+                .then_some("too many unauthenticated connections from this address")
         } else {
             None
         };
@@ -1101,7 +1126,10 @@ async fn accept_loop<H: Handler>(
             continue;
         }
         let live_slot = limits::Slot::take(&state.live);
-        let startup = limits::Slot::take(&state.unauthenticated);
+        let startup = Startup {
+            _all: limits::Slot::take(&state.unauthenticated),
+            _source: source,
+        };
         let id = state.next_id.fetch_add(1, Ordering::SeqCst);
         let config = config.clone();
         let handler = handler.clone();
@@ -1133,7 +1161,7 @@ async fn serve_connection<H: Handler>(
     id: u64,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
-    startup: limits::Slot,
+    startup: Startup,
     state: &State,
 ) {
     let _ = stream.set_nodelay(true);
