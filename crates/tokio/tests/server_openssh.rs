@@ -944,6 +944,7 @@ async fn server_login_grace_time_closes_idle_connections() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(f.server.connections(), 0);
+    assert_eq!(f.server.unauthenticated(), 0);
 }
 
 /// A handler that never answers: authentication (unless `login`), forwarding, sessions.

@@ -24,8 +24,12 @@
 //! `command=`, and certificate `permit-*` extensions and `force-command`).
 //!
 //! Limits: [`ServerConfig::max_startups`] (sshd's `MaxStartups`, random early drop of
-//! unauthenticated connections), [`ServerConfig::max_connections`], the login grace time
-//! of the protocol settings, and the channel limits of [`whelk::ServerConfig`].
+//! unauthenticated connections), [`ServerConfig::per_source_max_startups`],
+//! [`ServerConfig::max_connections`], the login grace time of the protocol settings, and
+//! the channel limits of [`whelk::ServerConfig`]. Refused connections are closed right
+//! after `accept`, before any handshake work. Per-source penalties (sshd's
+//! `PerSourcePenalties`) can be built on [`Handler::connected`] and
+//! [`Handler::disconnected`].
 //! [`Server::shutdown`] stops accepting and disconnects every connection.
 //!
 //! ```no_run
