@@ -763,3 +763,34 @@ fn unknown_host_key_prompt_on_the_terminal() {
         sshd.known_hosts().unwrap()
     );
 }
+
+#[test]
+fn closed_local_stdout_ends_the_remote_command() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 2];
+    out.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"y\n");
+    drop(out);
+    // `yes | head -1` over ssh: whelk closes the channel and exits.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            assert_eq!(st.code(), Some(255));
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("whelk ssh kept running after its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

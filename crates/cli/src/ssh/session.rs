@@ -212,6 +212,29 @@ const ESCAPE_HELP: &str = "Supported escape sequences:\r\n \
  ~~   - send the escape character by typing it twice\r\n\
 (Note that escapes are only recognized immediately after newline.)\r\n";
 
+/// Copies a channel stream to a local one. If the local side cannot take more (a closed
+/// pipe), the channel is closed so the remote command does not block forever.
+async fn copy_out(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    session: &whelk_tokio::Session,
+) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default();
+                if to.write_all(chunk).await.is_err() || to.flush().await.is_err() {
+                    tracing::debug!("local output closed: closing the channel");
+                    session.close();
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Runs the command (or the shell) and returns its exit status for `ssh` to exit with.
 pub(super) async fn run(
     args: &Args,
@@ -259,46 +282,8 @@ pub(super) async fn run(
     }
 
     // stdout and stderr to ours, until the remote side ends them.
-    let mut rstdout = session.stdout();
-    let mut rstderr = session.stderr();
-    let out_task = async move {
-        let mut out = tokio::io::stdout();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match rstdout.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if out
-                        .write_all(buf.get(..n).unwrap_or_default())
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                    let _ = out.flush().await;
-                }
-            }
-        }
-    };
-    let err_task = async move {
-        let mut err = tokio::io::stderr();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match rstderr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if err
-                        .write_all(buf.get(..n).unwrap_or_default())
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                    let _ = err.flush().await;
-                }
-            }
-        }
-    };
+    let out_task = copy_out(session.stdout(), tokio::io::stdout(), &session);
+    let err_task = copy_out(session.stderr(), tokio::io::stderr(), &session);
 
     // Keyboard / stdin to the remote side.
     let escapes = pty;
