@@ -373,6 +373,16 @@ async fn trees_globs_preserve_and_resume() {
     }
     let m = std::fs::metadata(down.join("tree/a.txt")).unwrap();
     assert_eq!((m.mode() & 0o777, m.mtime()), (0o604, 1_234_567_890));
+    // Again into the same directory: merged, not nested (like sftp's get -r).
+    s.mget(&[&format!("{r}/tree")], &down, &rec).await.unwrap();
+    assert!(!down.join("tree/tree").exists());
+    s.mput(&[tree.to_str().unwrap()], &r, &rec).await.unwrap();
+    assert!(!rt.join("tree").exists());
+    // get/put into an existing directory keep the name (like cp).
+    let into = local.path().join("into");
+    std::fs::create_dir(&into).unwrap();
+    s.get(&format!("{r}/tree"), &into, &rec).await.unwrap();
+    assert!(into.join("tree/sub/deeper/d.bin").exists());
 
     // Globs both ways.
     let g = local.path().join("globbed");

@@ -580,7 +580,7 @@ impl Shell {
                 println!("Fetching {m} to {}", target.display());
             }
             self.sftp
-                .get(&m, &target, &opts)
+                .download(&m, &target, &opts)
                 .await
                 .map_err(|x| x.to_string())?;
         }
@@ -622,7 +622,7 @@ impl Shell {
                 println!("Uploading {} to {target}", m.display());
             }
             self.sftp
-                .put(&m, &target, &opts)
+                .upload(&m, &target, &opts)
                 .await
                 .map_err(|x| x.to_string())?;
         }

@@ -238,21 +238,33 @@ impl SftpClient {
         opts: &TransferOptions,
     ) -> Result<u64> {
         let local = local.as_ref();
-        let attrs = self.stat(remote).await?;
         let target = if local.is_dir() {
             local.join(basename(remote))
         } else {
             local.to_path_buf()
         };
+        self.download(remote, &target, opts).await
+    }
+
+    /// Downloads `remote` to exactly `local` (no "into the directory" rule: a directory
+    /// tree is merged into an existing `local` directory, like `sftp`'s `get -r`).
+    pub async fn download(
+        &self,
+        remote: &str,
+        local: impl AsRef<Path>,
+        opts: &TransferOptions,
+    ) -> Result<u64> {
+        let target = local.as_ref();
+        let attrs = self.stat(remote).await?;
         if attrs.is_dir() {
             if !opts.recursive {
                 return Err(Error::Invalid(format!(
                     "{remote}: is a directory (use recursive)"
                 )));
             }
-            return Box::pin(self.get_dir(remote, &target, &attrs, opts)).await;
+            return Box::pin(self.get_dir(remote, target, &attrs, opts)).await;
         }
-        self.download_file(remote, &target, &attrs, opts).await
+        self.download_file(remote, target, &attrs, opts).await
     }
 
     /// [`SftpClient::get`] that resumes a partial download (`reget`).
@@ -370,7 +382,6 @@ impl SftpClient {
         opts: &TransferOptions,
     ) -> Result<u64> {
         let local = local.as_ref();
-        let meta = std::fs::metadata(local).map_err(|e| local_err(local, e))?;
         let name = local
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -380,6 +391,20 @@ impl SftpClient {
         } else {
             remote.to_string()
         };
+        self.upload(local, &target, opts).await
+    }
+
+    /// Uploads `local` to exactly `remote` (no "into the directory" rule: a directory tree
+    /// is merged into an existing `remote` directory, like `sftp`'s `put -r`).
+    pub async fn upload(
+        &self,
+        local: impl AsRef<Path>,
+        remote: &str,
+        opts: &TransferOptions,
+    ) -> Result<u64> {
+        let local = local.as_ref();
+        let target = remote;
+        let meta = std::fs::metadata(local).map_err(|e| local_err(local, e))?;
         if meta.is_dir() {
             if !opts.recursive {
                 return Err(Error::Invalid(format!(
@@ -387,9 +412,9 @@ impl SftpClient {
                     local.display()
                 )));
             }
-            return Box::pin(self.put_dir(local, &target, &meta, opts)).await;
+            return Box::pin(self.put_dir(local, target, &meta, opts)).await;
         }
-        self.upload_file(local, &target, &meta, opts).await
+        self.upload_file(local, target, &meta, opts).await
     }
 
     /// [`SftpClient::put`] that resumes a partial upload (`reput`).
@@ -680,7 +705,7 @@ impl SftpClient {
                 return Err(Error::Invalid(format!("{p}: no match")));
             }
             for m in matches {
-                total += self.get(&m, dir.join(basename(&m)), opts).await?;
+                total += self.download(&m, dir.join(basename(&m)), opts).await?;
             }
         }
         Ok(total)
@@ -704,7 +729,7 @@ impl SftpClient {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                total += self.put(&m, &join(remote_dir, &name), opts).await?;
+                total += self.upload(&m, &join(remote_dir, &name), opts).await?;
             }
         }
         Ok(total)
@@ -728,7 +753,7 @@ impl SftpClient {
                 return Err(Error::Invalid(format!("{p}: no match")));
             }
             for m in matches {
-                total += self.copy(&m, &join(remote_dir, basename(&m)), opts).await?;
+                total += self.copy(&m, remote_dir, opts).await?;
             }
         }
         Ok(total)
