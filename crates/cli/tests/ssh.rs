@@ -794,3 +794,38 @@ fn closed_local_stdout_ends_the_remote_command() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn keyboard_interactive_prompt_on_the_terminal() {
+    require_test_user();
+    let home = Home::new();
+    // PAM asks "Password: " through keyboard-interactive.
+    let sshd = Sshd::builder()
+        .option("UsePAM", "yes")
+        .option("AuthenticationMethods", "keyboard-interactive")
+        .start()
+        .unwrap();
+    home.trust(&sshd);
+    let port = sshd.port().to_string();
+    let dest = format!("{TEST_USER}@127.0.0.1");
+    for (password, code) in [(TEST_PASSWORD, Some(0)), ("wrong", Some(255))] {
+        let mut c = Command::new(openssh::find("sshpass").unwrap());
+        c.args(["-p", password])
+            .arg(env!("CARGO_BIN_EXE_whelk"))
+            .args(["ssh", "-F", "none", "-p", &port])
+            .args(["-o", "NumberOfPasswordPrompts=1", &dest, "echo ki-ok"])
+            .env("HOME", home.path())
+            .env_remove("SSH_AUTH_SOCK");
+        let out = run(c, b"");
+        assert_eq!(out.status.code(), code, "{}", text(&out.stderr));
+        if code == Some(0) {
+            assert_eq!(text(&out.stdout), "ki-ok\n");
+        } else {
+            assert!(
+                err_text(&out.stderr).contains("Permission denied (keyboard-interactive)."),
+                "{}",
+                text(&out.stderr)
+            );
+        }
+    }
+}
