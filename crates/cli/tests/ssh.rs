@@ -829,3 +829,80 @@ fn keyboard_interactive_prompt_on_the_terminal() {
         }
     }
 }
+
+#[test]
+fn host_certificate_signed_by_whelk_keygen() {
+    let home = Home::new();
+    let keys = tempfile::tempdir().unwrap();
+    let k = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_whelk"))
+            .arg("keygen")
+            .args(args)
+            .current_dir(keys.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    k(&["-q", "-N", "", "-t", "ed25519", "-f", "ca"]);
+    k(&["-q", "-N", "", "-t", "ecdsa", "-f", "host"]);
+    k(&[
+        "-q",
+        "-s",
+        "ca",
+        "-h",
+        "-I",
+        "test host",
+        "-n",
+        "127.0.0.1",
+        "host.pub",
+    ]);
+    let sshd = Sshd::builder()
+        .authorized_key(home.pub_line.trim())
+        .option("HostKey", keys.path().join("host").display().to_string())
+        .config_line(format!(
+            "HostCertificate {}",
+            keys.path().join("host-cert.pub").display()
+        ))
+        .start()
+        .unwrap();
+    // Only the CA is known: the host is trusted through its certificate.
+    let ca = std::fs::read_to_string(keys.path().join("ca.pub")).unwrap();
+    std::fs::write(
+        home.known_hosts(),
+        format!("@cert-authority [127.0.0.1]:{} {ca}", sshd.port()),
+    )
+    .unwrap();
+    let mut c = home.cmd();
+    c.args([
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-p",
+        &sshd.port().to_string(),
+    ])
+    .args([&dest(), "echo cert-ok"]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "cert-ok\n", "{}", text(&out.stderr));
+    // Another CA: refused.
+    k(&["-q", "-N", "", "-t", "ed25519", "-f", "other"]);
+    let other = std::fs::read_to_string(keys.path().join("other.pub")).unwrap();
+    std::fs::write(
+        home.known_hosts(),
+        format!("@cert-authority [127.0.0.1]:{} {other}", sshd.port()),
+    )
+    .unwrap();
+    let mut c = home.cmd();
+    c.args([
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-p",
+        &sshd.port().to_string(),
+    ])
+    .args([&dest(), "echo cert-ok"]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("Host key verification failed."),
+        "{}",
+        text(&out.stderr)
+    );
+}
