@@ -906,3 +906,58 @@ fn host_certificate_signed_by_whelk_keygen() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn setenv_sendenv_and_exit_on_forward_failure() {
+    let home = Home::new();
+    let sshd = Sshd::builder()
+        .authorized_key(home.pub_line.trim())
+        .option("AcceptEnv", "WHELK_*")
+        .start()
+        .unwrap();
+    home.trust(&sshd);
+    let port = sshd.port().to_string();
+    let mut c = home.cmd();
+    c.env("WHELK_SENT", "from-env")
+        .args(["-p", &port, "-o", "SetEnv=WHELK_SET=from-setenv"])
+        .args(["-o", "SendEnv=WHELK_*", &dest()])
+        .arg("echo $WHELK_SET $WHELK_SENT");
+    let out = run(c, b"");
+    assert_eq!(
+        text(&out.stdout),
+        "from-setenv from-env\n",
+        "{}",
+        text(&out.stderr)
+    );
+    // A local forward that cannot listen: a warning, or fatal with ExitOnForwardFailure.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let mut c = home.cmd();
+    c.args([
+        "-p",
+        &port,
+        "-L",
+        &format!("{busy_port}:127.0.0.1:9"),
+        &dest(),
+        "echo ran",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "ran\n");
+    assert!(
+        text(&out.stderr).contains("Warning: local port forwarding failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut c = home.cmd();
+    c.args(["-p", &port, "-o", "ExitOnForwardFailure=yes"])
+        .args([
+            "-L",
+            &format!("{busy_port}:127.0.0.1:9"),
+            &dest(),
+            "echo ran",
+        ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(text(&out.stdout), "");
+    drop(busy);
+}
