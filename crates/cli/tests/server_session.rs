@@ -275,3 +275,60 @@ fn stdin_eof_closes_the_child_stdin() {
     assert_eq!(out.trim(), "300000");
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn concurrent_sessions_on_separate_connections() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let ssh = server
+                .ssh(&f.key())
+                .remote_command(format!("echo start-{i}; sleep 0.2; echo end-{i}; exit {i}"));
+            std::thread::spawn(move || ssh.run(RUN).unwrap())
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let out = h.join().unwrap();
+        assert_eq!(out.status.code(), Some(i32::try_from(i).unwrap()));
+        assert_eq!(out.stdout_str(), format!("start-{i}\nend-{i}\n"));
+    }
+}
+
+/// Whether a process whose command line contains `marker` is running.
+fn running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+            String::from_utf8_lossy(&c)
+                .replace('\0', " ")
+                .contains(marker)
+        })
+    })
+}
+
+#[test]
+fn terminal_session_is_hung_up_when_the_client_goes_away() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    // The shell computes the marker, so that ssh's own command line does not contain it.
+    let n = std::process::id();
+    let marker = format!("sleep 4321.{}", n + 1);
+    let mut ssh = server
+        .ssh(&f.key())
+        .arg("-tt")
+        .remote_command(format!("echo started; exec sleep 4321.$(({n}+1))"))
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !running(&marker) {
+        assert!(start.elapsed() < RUN, "never started: {}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ssh.kill();
+    // The PTY's process gets SIGHUP once the channel is gone.
+    let start = std::time::Instant::now();
+    while running(&marker) {
+        assert!(start.elapsed() < RUN, "still running: {}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
