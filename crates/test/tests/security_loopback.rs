@@ -3,6 +3,8 @@
 //! - R01: 200 idle unauthenticated TCP connections (each sent only a banner) do not stop a
 //!   real login: whelk-tokio's MaxStartups (default 10:30:100) refuses new unauthenticated
 //!   connections at 100, login grace (2 s here) frees the slots, the login then succeeds;
+//! - V06: a banner dripped one byte every 300 ms holds the only pre-auth slot
+//!   (MaxStartups 1) until login grace (2 s) closes it; then a normal login succeeds;
 //! - R03 interop: `zlib@openssh.com` negotiated between whelk-tokio's client and server and
 //!   between whelk-tokio's client and sshd (`Compression yes`), 1 MiB through `cat` intact.
 #![allow(
@@ -184,5 +186,62 @@ async fn r03_zlib_openssh_interop_whelk_client_to_sshd() {
     assert!(
         log.contains("compression: zlib@openssh.com"),
         "sshd did not log zlib@openssh.com:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v06_slowloris_banner_is_cut_by_login_grace_and_frees_the_slot() {
+    let mut config = whelk_tokio::ServerConfig::new(vec![host_key()]);
+    config.ssh.auth.login_grace_time = Some(Duration::from_secs(2));
+    config.max_startups = whelk_tokio::MaxStartups::hard(1);
+    let server = whelk_tokio::listen("127.0.0.1:0", config, Cat::default())
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // One byte every 300 ms: the banner would take 5 s.
+    let dripper = tokio::spawn(async move {
+        for b in b"SSH-2.0-slowloris-slowloris\r\n" {
+            if slow.write_all(&[*b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let mut buf = [0u8; 1024];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.unauthenticated(), 1);
+    // While the slot is taken, a login is refused; once grace expired it succeeds.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match whelk_tokio::connect("127.0.0.1", port, client_config()).await {
+            Ok(c) => {
+                assert_eq!(c.run("cat").await.unwrap().exit_status, Some(0));
+                break;
+            }
+            Err(_) if attempts < 40 => tokio::time::sleep(Duration::from_millis(250)).await,
+            Err(e) => panic!("no login after {attempts} attempts: {e}"),
+        }
+    }
+    println!("login admitted on attempt {attempts}");
+    assert!(
+        attempts > 1,
+        "the dripping connection should hold the only slot at first"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), dripper)
+            .await
+            .unwrap()
+            .unwrap(),
+        "the slowloris connection was closed"
     );
 }
