@@ -457,3 +457,14 @@ fn connection_cap_and_shutdown() {
     eventually(|| !c.is_connected());
     assert!(connect("127.0.0.1", port, config()).is_err());
 }
+
+#[test]
+fn connect_timeout_when_the_server_never_speaks() {
+    // Connections complete in the kernel's backlog, but nothing ever answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = client_config("alice").connect_timeout(Some(Duration::from_millis(300)));
+    let r = connect("127.0.0.1", port, config);
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    drop(silent);
+}
