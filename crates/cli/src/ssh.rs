@@ -11,8 +11,8 @@
 //!   `UserKnownHostsFile`, `GlobalKnownHostsFile`, `HashKnownHosts`, `ProxyJump`,
 //!   `ProxyCommand`, `ForwardAgent`, `RequestTTY`, `RemoteCommand`, `SetEnv`, `SendEnv`,
 //!   `PreferredAuthentications`, `PasswordAuthentication`, `KbdInteractiveAuthentication`,
-//!   `PubkeyAuthentication`, `NumberOfPasswordPrompts`, `RekeyLimit`, `LogLevel`.
-//!   `Compression` (`-C`) is accepted and ignored: whelk does not compress.
+//!   `PubkeyAuthentication`, `NumberOfPasswordPrompts`, `RekeyLimit`, `LogLevel`,
+//!   `Compression` (`-C`: `zlib@openssh.com`, `zlib`, `none`).
 //! - Exit status: the remote command's; 255 when connecting or authenticating fails (with
 //!   OpenSSH's messages), when the command died of a signal or sent no status.
 //! - Interactive sessions (`-t`, or no command with a terminal): raw mode restored on every
@@ -92,7 +92,7 @@ pub(crate) struct Args {
     /// MACs, comma-separated.
     #[arg(short = 'm', value_name = "mac_spec")]
     macs: Option<String>,
-    /// Request compression (accepted; whelk does not compress).
+    /// Request compression (zlib@openssh.com).
     #[arg(short = 'C')]
     compression: bool,
     /// Read stdin from /dev/null.

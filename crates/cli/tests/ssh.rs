@@ -289,6 +289,22 @@ fn options_config_file_and_algorithms() {
     ]);
     let out = run(c, b"");
     assert_eq!(text(&out.stdout), "via-o\n", "{}", text(&out.stderr));
+    // -C: zlib@openssh.com negotiated (sshd logs the choice).
+    let mut c = home.cmd();
+    c.args([
+        "-C",
+        "-p",
+        &sshd.port().to_string(),
+        &dest(),
+        "echo compressed",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(text(&out.stdout), "compressed\n", "{}", text(&out.stderr));
+    assert!(
+        sshd.stderr_log().contains("compression: zlib@openssh.com"),
+        "{}",
+        sshd.stderr_log()
+    );
     // A cipher the server does not have: the connection fails with 255.
     let mut c = home.cmd();
     c.args([
@@ -865,7 +881,8 @@ fn host_certificate_signed_by_whelk_keygen() {
         ))
         .start()
         .unwrap();
-    // Only the CA is known: the host is trusted through its certificate.
+    // Only the CA is known: the host is trusted through its certificate. (whelk's client
+    // offers no NIST host key algorithms by default: -o adds them back.)
     let ca = std::fs::read_to_string(keys.path().join("ca.pub")).unwrap();
     std::fs::write(
         home.known_hosts(),
@@ -879,6 +896,7 @@ fn host_certificate_signed_by_whelk_keygen() {
         "-p",
         &sshd.port().to_string(),
     ])
+    .args(["-o", "HostKeyAlgorithms=+ecdsa-sha2-nistp256"])
     .args([&dest(), "echo cert-ok"]);
     let out = run(c, b"");
     assert_eq!(text(&out.stdout), "cert-ok\n", "{}", text(&out.stderr));
@@ -897,6 +915,7 @@ fn host_certificate_signed_by_whelk_keygen() {
         "-p",
         &sshd.port().to_string(),
     ])
+    .args(["-o", "HostKeyAlgorithms=+ecdsa-sha2-nistp256"])
     .args([&dest(), "echo cert-ok"]);
     let out = run(c, b"");
     assert_eq!(out.status.code(), Some(255));

@@ -148,7 +148,11 @@ pub(crate) fn resolve(
     let mut cfg = ClientConfig::default();
     // Jump hosts are configured by the files alone, as the `ssh -W` OpenSSH runs for
     // each hop does not get the flags and `-o` options meant for the destination.
-    let flag_text = if flags { flag_lines(args) } else { String::new() };
+    let flag_text = if flags {
+        flag_lines(args)
+    } else {
+        String::new()
+    };
     parse_client_into(&mut cfg, &flag_text, "command line", &NoFiles, &mut ctx).map_err(cfg_err)?;
     match args.config_file.as_deref() {
         Some("none") => {}
@@ -299,7 +303,11 @@ pub(crate) fn client_config(r: &Resolved) -> Result<whelk_tokio::ClientConfig, F
         }
     }
     if r.cfg.compression == Some(true) {
-        tracing::debug!("compression is not supported by whelk; continuing without it");
+        // What `ssh -C` offers.
+        c.ssh
+            .algorithms()
+            .set_compression("zlib@openssh.com,zlib,none")
+            .map_err(alg_err)?;
     }
     if let Some(bytes) = r.cfg.rekey_limit.filter(|b| *b > 0) {
         c.ssh.transport.limits.rekey_bytes = bytes;
