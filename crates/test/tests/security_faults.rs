@@ -114,3 +114,49 @@ fn bounded_driving_reports_a_livelock() {
         "{r:?}"
     );
 }
+
+#[test]
+fn zlib_openssh_survives_rekeys_in_both_directions() {
+    // A hostile client (a plain transport) with compression, whelk's server offering it.
+    let mut t = hostile_transport(true);
+    t.algorithms.compression = vec!["zlib@openssh.com".into()];
+    let (mut p, log) = authenticated_pair(server_config(), t, 50);
+    let req = whelk_test::hostile::Enc::msg(80)
+        .string(b"probe@example.com")
+        .bool(true)
+        .done();
+    for round in 0..4 {
+        let h = p.client.hostile().unwrap();
+        h.send(
+            whelk_test::hostile::Enc::msg(2)
+                .string(&[round; 50_000])
+                .done(),
+        );
+        h.send(req.clone());
+        let _ = p.drive_quiet(10_000);
+        let h = p.client.hostile().unwrap();
+        let failures = h.received_numbers().iter().filter(|n| **n == 82).count();
+        assert_eq!(
+            failures,
+            usize::from(round) + 1,
+            "round {round}: {:?}",
+            log.borrow()
+        );
+        let before = h.conn.kex_count();
+        assert!(h.conn.rekey());
+        p.drive_bounded(10_000, |p| {
+            p.client.hostile_ref().unwrap().conn.kex_count() > before
+        })
+        .unwrap();
+    }
+    let n = p
+        .server
+        .whelk_ref()
+        .unwrap()
+        .transport()
+        .negotiated()
+        .unwrap()
+        .clone();
+    assert_eq!(n.compression_server_to_client, "zlib@openssh.com");
+    assert!(p.server.whelk_ref().unwrap().error().is_none());
+}
