@@ -1,0 +1,262 @@
+//! The whelk-tokio server's forwarding against OpenSSH's `ssh` and whelk's client: `-L`,
+//! `-W`, `-D`, `-R` (fixed and allocated ports), UNIX sockets both ways, refusals, and
+//! cancellation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod server_common;
+
+use server_common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_local_forwarding_ssh_l_and_w() {
+    let f = Fixture::start(true, |_| {}).await;
+    let echo = tcp_echo().await;
+    let lport = free_port().unwrap();
+    let mut bg = Bg::spawn(
+        f.ssh()
+            .arg("-N")
+            .arg("-L")
+            .arg(format!("127.0.0.1:{lport}:127.0.0.1:{echo}"))
+            .option("ExitOnForwardFailure", "yes"),
+    );
+    for i in 0..3 {
+        let mut s = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap()).await;
+        let msg = format!("through -L #{i}").into_bytes();
+        assert_eq!(round_trip(&mut s, &msg).await, msg);
+    }
+    // A bigger transfer, both ways at once (back-pressure through the channel window).
+    let mut s = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap()).await;
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(round_trip(&mut s, &big).await, big);
+    bg.child.kill().await.unwrap();
+    assert!(f.logged(&format!("direct-tcpip 127.0.0.1:{echo}")));
+
+    // ssh -W: stdin/stdout are the connection.
+    let (code, out, err) = run(
+        f.ssh().arg("-W").arg(format!("127.0.0.1:{echo}")),
+        b"stdio forward",
+    )
+    .await;
+    assert_eq!(out, "stdio forward", "{err}");
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_dynamic_forwarding_ssh_d() {
+    let f = Fixture::start(true, |_| {}).await;
+    let echo = tcp_echo().await;
+    let dport = free_port().unwrap();
+    let mut bg = Bg::spawn(
+        f.ssh()
+            .arg("-N")
+            .arg("-D")
+            .arg(format!("127.0.0.1:{dport}"))
+            .option("ExitOnForwardFailure", "yes"),
+    );
+    // A minimal SOCKS5 client: no authentication, CONNECT to 127.0.0.1:echo.
+    let mut s = connect_retry(format!("127.0.0.1:{dport}").parse().unwrap()).await;
+    s.write_all(&[5, 1, 0]).await.unwrap();
+    let mut hello = [0u8; 2];
+    s.read_exact(&mut hello).await.unwrap();
+    assert_eq!(hello, [5, 0]);
+    let mut req = vec![5, 1, 0, 1, 127, 0, 0, 1];
+    req.extend_from_slice(&echo.to_be_bytes());
+    s.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 10];
+    s.read_exact(&mut reply).await.unwrap();
+    assert_eq!(reply[..2], [5, 0], "SOCKS reply {reply:?}");
+    assert_eq!(round_trip(&mut s, b"via socks").await, b"via socks");
+    bg.child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_remote_forwarding_ssh_r_fixed_and_allocated_port() {
+    let f = Fixture::start(true, |_| {}).await;
+    let echo = tcp_echo().await;
+    // A fixed port.
+    let rport = free_port().unwrap();
+    let mut bg = Bg::spawn(
+        f.ssh()
+            .arg("-N")
+            .arg("-R")
+            .arg(format!("127.0.0.1:{rport}:127.0.0.1:{echo}"))
+            .option("ExitOnForwardFailure", "yes"),
+    );
+    let mut s = connect_retry(format!("127.0.0.1:{rport}").parse().unwrap()).await;
+    assert_eq!(round_trip(&mut s, b"fixed -R").await, b"fixed -R");
+    drop(s);
+    bg.child.kill().await.unwrap();
+    drop(bg);
+    // The listener goes with the connection.
+    let mut closed = false;
+    for _ in 0..400 {
+        if TcpStream::connect(("127.0.0.1", rport)).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(closed, "the -R listener outlived its connection");
+
+    // Port 0: the server picks and ssh prints it.
+    let mut bg = Bg::spawn(
+        f.ssh()
+            .arg("-N")
+            .arg("-R")
+            .arg(format!("0:127.0.0.1:{echo}"))
+            .option("ExitOnForwardFailure", "yes"),
+    );
+    let line = bg.line("Allocated port").await;
+    let port: u16 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_ne!(port, 0);
+    let mut s = connect_retry(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    assert_eq!(round_trip(&mut s, b"allocated -R").await, b"allocated -R");
+    bg.child.kill().await.unwrap();
+    assert!(f.logged("tcpip-forward"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_unix_socket_forwarding_both_ways() {
+    let f = Fixture::start(true, |_| {}).await;
+    // -L local.sock:remote.sock: the server connects to remote.sock.
+    let remote = f.path("remote.sock");
+    unix_echo(&remote);
+    let local = f.path("local.sock");
+    let mut bg = Bg::spawn(
+        f.ssh()
+            .arg("-N")
+            .arg("-L")
+            .arg(format!("{}:{}", local.display(), remote.display()))
+            .option("ExitOnForwardFailure", "yes"),
+    );
+    let mut s = connect_unix_retry(&local).await;
+    assert_eq!(round_trip(&mut s, b"unix -L").await, b"unix -L");
+    bg.child.kill().await.unwrap();
+    assert!(f.logged("direct-streamlocal"));
+
+    // -R listen.sock:target.sock: the server listens on listen.sock.
+    let target = f.path("target.sock");
+    unix_echo(&target);
+    let listen_on = f.path("listen.sock");
+    let mut bg = Bg::spawn(
+        f.ssh()
+            .arg("-N")
+            .arg("-R")
+            .arg(format!("{}:{}", listen_on.display(), target.display()))
+            .option("ExitOnForwardFailure", "yes"),
+    );
+    let mut s = connect_unix_retry(&listen_on).await;
+    assert_eq!(round_trip(&mut s, b"unix -R").await, b"unix -R");
+    drop(s);
+    bg.child.kill().await.unwrap();
+    drop(bg);
+    // The socket file goes with the connection.
+    let mut gone = false;
+    for _ in 0..400 {
+        if !listen_on.exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "the -R socket outlived its connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_refuses_forwarding_the_handler_denies() {
+    let f = Fixture::start(false, |_| {}).await;
+    let echo = tcp_echo().await;
+    let (code, _, err) = run(f.ssh().arg("-W").arg(format!("127.0.0.1:{echo}")), b"x").await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("administratively prohibited"), "{err}");
+    let (code, _, err) = run(
+        f.ssh()
+            .arg("-N")
+            .arg("-R")
+            .arg(format!("0:127.0.0.1:{echo}"))
+            .option("ExitOnForwardFailure", "yes"),
+        b"",
+    )
+    .await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("remote port forwarding failed"), "{err}");
+    let sock = f.path("denied.sock");
+    let (code, _, err) = run(
+        f.ssh()
+            .arg("-N")
+            .arg("-R")
+            .arg(format!("{}:{}", sock.display(), f.path("t.sock").display()))
+            .option("ExitOnForwardFailure", "yes"),
+        b"",
+    )
+    .await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(!sock.exists());
+    assert!(f.logged("direct-tcpip") && f.logged("tcpip-forward"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_cancel_forwarding_from_whelk_client() {
+    use whelk_tokio::Endpoint;
+    let f = Fixture::start(true, |_| {}).await;
+    let echo = tcp_echo().await;
+    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    // tcpip-forward with port 0, used, then cancelled.
+    let mut fwd = c
+        .forward_remote("127.0.0.1", 0, "127.0.0.1", echo)
+        .await
+        .unwrap();
+    let port = fwd.remote_port().unwrap();
+    let mut s = connect_retry(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    assert_eq!(round_trip(&mut s, b"before cancel").await, b"before cancel");
+    fwd.close();
+    let mut closed = false;
+    for _ in 0..400 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(closed, "cancel-tcpip-forward left the listener");
+    // The connection carried before the cancel goes on, and so does the SSH connection.
+    assert_eq!(round_trip(&mut s, b"after cancel").await, b"after cancel");
+    assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
+
+    // streamlocal-forward, cancelled: the socket file goes.
+    let target = f.path("t.sock");
+    unix_echo(&target);
+    let listen_on = f.path("l.sock");
+    let mut fwd = c
+        .forward_remote_to(
+            Endpoint::unix(listen_on.clone()),
+            Endpoint::unix(target.clone()),
+        )
+        .await
+        .unwrap();
+    let mut s = connect_unix_retry(&listen_on).await;
+    assert_eq!(round_trip(&mut s, b"unix").await, b"unix");
+    fwd.close();
+    let mut gone = false;
+    for _ in 0..400 {
+        if !listen_on.exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "cancel-streamlocal-forward left the socket");
+    assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
+    c.disconnect().await;
+}

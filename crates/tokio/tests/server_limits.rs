@@ -1,0 +1,318 @@
+//! The whelk-tokio server's limits: MaxStartups, per-source startups, the connection cap,
+//! login grace time, graceful shutdown, 200 concurrent sessions and connections, and
+//! back-pressure from a stalled reader.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod server_common;
+
+use server_common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_max_startups_refuses_then_recovers() {
+    let f = Fixture::start(false, |c| c.max_startups = MaxStartups::hard(3)).await;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(TcpStream::connect(f.addr()).await.unwrap());
+    }
+    for _ in 0..400 {
+        if f.server.unauthenticated() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(f.server.unauthenticated(), 3);
+    // A fourth gets our version line and a TOO_MANY_CONNECTIONS disconnect, then EOF.
+    let mut extra = TcpStream::connect(f.addr()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(GUARD, extra.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(got.starts_with(b"SSH-2.0-"), "{got:?}");
+    // ssh gives up with the reason.
+    let (code, _, err) = run(f.ssh().remote_command("cat"), b"").await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("too many"), "{err}");
+    assert_eq!(f.server.unauthenticated(), 3);
+    // Once they go, a real login works.
+    drop(idle);
+    for _ in 0..400 {
+        if f.server.unauthenticated() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (code, out, err) = run(f.ssh().remote_command("cat"), b"back").await;
+    assert_eq!((code, out.as_str()), (Some(0), "back"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_login_grace_time_closes_idle_connections() {
+    let f = Fixture::start(false, |c| {
+        c.ssh.auth.login_grace_time = Some(Duration::from_millis(500));
+    })
+    .await;
+    let mut s = TcpStream::connect(f.addr()).await.unwrap();
+    s.write_all(b"SSH-2.0-idle\r\n").await.unwrap();
+    let mut got = Vec::new();
+    // The server ends the connection by itself (the guard only catches a hang).
+    let r = tokio::time::timeout(GUARD, s.read_to_end(&mut got)).await;
+    assert!(r.is_ok(), "login grace time did not close the connection");
+    for _ in 0..400 {
+        if f.server.connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(f.server.connections(), 0);
+    assert_eq!(f.server.unauthenticated(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_graceful_shutdown_disconnects_live_clients() {
+    let f = Fixture::start(false, |_| {}).await;
+    let mut bg = Bg::spawn(f.ssh().remote_command("wait"));
+    let mut line = String::new();
+    let mut stdout = BufReader::new(bg.child.stdout.take().unwrap());
+    tokio::time::timeout(GUARD, stdout.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    assert_eq!(f.server.connections(), 2);
+    assert!(f.server.shutdown_and_wait(GUARD).await);
+    assert_eq!(bg.exit().await, Some(255));
+    assert_eq!(f.server.connections(), 0);
+    for _ in 0..400 {
+        if !c.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!c.is_connected());
+    // No more accepting.
+    let refused = match TcpStream::connect(f.addr()).await {
+        Err(_) => true,
+        Ok(mut s) => {
+            let mut b = [0u8; 1];
+            matches!(
+                tokio::time::timeout(GUARD, s.read(&mut b)).await,
+                Ok(Ok(0) | Err(_))
+            )
+        }
+    };
+    assert!(refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_200_concurrent_sessions_complete() {
+    let f = Fixture::start(false, |c| {
+        c.max_startups = MaxStartups::hard(1000);
+    })
+    .await;
+    let port = f.addr().port();
+    // 20 whelk connections x 10 sessions each, all at once.
+    let mut tasks = Vec::new();
+    for conn in 0..20 {
+        let config = f.whelk_config();
+        tasks.push(tokio::spawn(async move {
+            let c = connect("127.0.0.1", port, config).await.unwrap();
+            let mut sessions = Vec::new();
+            for s in 0..10 {
+                let c = c.clone();
+                sessions.push(tokio::spawn(async move {
+                    let sess = c.exec("cat").await.unwrap();
+                    let msg = format!("conn {conn} session {s}");
+                    let mut stdin = sess.stdin();
+                    stdin.write_all(msg.as_bytes()).await.unwrap();
+                    stdin.shutdown().await.unwrap();
+                    let o = sess.collect().await.unwrap();
+                    assert_eq!(o.stdout, msg.as_bytes());
+                    assert_eq!(o.exit_status, Some(0));
+                }));
+            }
+            for s in sessions {
+                s.await.unwrap();
+            }
+            c.disconnect().await;
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("200 sessions hung");
+    // And 20 ssh clients at once.
+    let mut runs = Vec::new();
+    for i in 0..20 {
+        let ssh = f.ssh().remote_command("cat");
+        runs.push(tokio::spawn(async move {
+            let msg = format!("ssh {i}");
+            let (code, out, err) = run(ssh, msg.as_bytes()).await;
+            assert_eq!((code, out), (Some(0), msg), "{err}");
+        }));
+    }
+    for r in runs {
+        r.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_200_concurrent_connections_complete() {
+    let f = Fixture::start(false, |c| {
+        c.max_startups = MaxStartups::hard(1000);
+    })
+    .await;
+    let port = f.addr().port();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        // The cheapest key exchange: this measures the server, not post-quantum math in a
+        // debug build.
+        let mut config = f.whelk_config();
+        config.ssh.algorithms().kex = vec!["curve25519-sha256".to_string()];
+        tasks.push(tokio::spawn(async move {
+            let c = connect("127.0.0.1", port, config).await.unwrap();
+            let s = c.exec("cat").await.unwrap();
+            let msg = format!("connection {i}");
+            let mut stdin = s.stdin();
+            stdin.write_all(msg.as_bytes()).await.unwrap();
+            stdin.shutdown().await.unwrap();
+            let o = s.collect().await.unwrap();
+            assert_eq!(o.stdout, msg.as_bytes());
+            c.disconnect().await;
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("200 connections hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stalled_reader_holds_back_only_its_own_session() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::start(false, |_| {}).await;
+    // A client that never reads a session producing without end.
+    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    let flood = c.exec("flood").await.unwrap();
+    for _ in 0..400 {
+        if f.flooded.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Other sessions on the same connection and other connections go on.
+    let o = c.run("split").await.unwrap();
+    assert_eq!(o.exit_status, Some(3));
+    let (code, out, err) = run(f.ssh().remote_command("cat"), b"meanwhile").await;
+    assert_eq!((code, out.as_str()), (Some(0), "meanwhile"), "{err}");
+    // What the handler could write is bounded by the client's window (2 MiB by default)
+    // plus the channel's send buffer: nothing grows without the client reading.
+    let stalled = f.flooded.load(Ordering::SeqCst);
+    assert!(
+        stalled <= 4 * 1024 * 1024,
+        "{stalled} bytes taken without a reader"
+    );
+    // Reading lets it go on.
+    let mut r = flood.stdout();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut got = 0;
+    while got < 8 * 1024 * 1024 {
+        got += r.read(&mut buf).await.unwrap();
+    }
+    assert!(f.flooded.load(Ordering::SeqCst) > stalled);
+    drop(r);
+    flood.close();
+    c.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_max_connections_counts_authenticated_ones_too() {
+    let f = Fixture::start(false, |c| c.max_connections = 1).await;
+    let mut bg = Bg::spawn(f.ssh().remote_command("wait"));
+    let mut line = String::new();
+    let mut stdout = BufReader::new(bg.child.stdout.take().unwrap());
+    tokio::time::timeout(GUARD, stdout.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    assert_eq!(f.server.unauthenticated(), 0);
+    let (code, _, err) = run(f.ssh().remote_command("cat"), b"").await;
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("too many connections"), "{err}");
+    bg.child.kill().await.unwrap();
+    for _ in 0..400 {
+        if f.server.connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (code, out, err) = run(f.ssh().remote_command("cat"), b"now").await;
+    assert_eq!((code, out.as_str()), (Some(0), "now"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_startups_keep_a_flood_from_one_address_out() {
+    let f = Fixture::start(false, |c| c.per_source_max_startups = Some(3)).await;
+    // 200 idle connections from 127.0.0.2 that never authenticate: 3 are kept, the rest
+    // refused at once.
+    let mut kept = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut s = sock.connect(f.addr()).await.unwrap();
+        // The server's first packet tells: KEXINIT (20) for a kept connection,
+        // DISCONNECT (1) for a refused one.
+        // (A plain close, without the message, when many refusals are in flight.)
+        let mut first = Vec::new();
+        let mut byte = [0u8; 1];
+        while !first.ends_with(b"\r\n") {
+            if s.read_exact(&mut byte).await.is_err() {
+                break;
+            }
+            first.push(byte[0]);
+        }
+        if first.is_empty() {
+            refused += 1;
+            continue;
+        }
+        assert!(first.starts_with(b"SSH-2.0-"), "{first:?}");
+        let mut head = [0u8; 6];
+        tokio::time::timeout(GUARD, s.read_exact(&mut head))
+            .await
+            .expect("no packet after the version line")
+            .unwrap();
+        match head[5] {
+            20 => kept.push(s),
+            1 => refused += 1,
+            other => panic!("unexpected first message {other}"),
+        }
+    }
+    assert_eq!(kept.len(), 3);
+    assert_eq!(refused, 197);
+    assert_eq!(f.server.unauthenticated(), 3);
+    // A client from another address still gets in while the flood holds its slots.
+    let (code, out, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
+        b"from elsewhere",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "from elsewhere"), "{err}");
+}
