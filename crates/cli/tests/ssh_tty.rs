@@ -142,3 +142,21 @@ fn interactive_shell_with_escape_help() {
         "{out}"
     );
 }
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let s = setup();
+    let started = s.dir.join("started");
+    let script = format!(
+        "stty -g; {} -t 'touch {}; sleep 60' </dev/tty & pid=$!; \
+         until [ -f {} ]; do sleep 0.05; done; kill -TERM $pid; wait $pid; echo rc=$?; stty -g",
+        s.ssh,
+        started.display(),
+        started.display()
+    );
+    let (code, out) = on_terminal(&script);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), lines.last(), "{out}");
+    assert!(out.contains("rc=255"), "{out}");
+}

@@ -339,6 +339,23 @@ pub(super) async fn run(
         std::future::pending::<()>().await;
     };
 
+    // SIGTERM, SIGHUP and SIGINT (SIGINT only reaches us outside raw mode) end the session
+    // through the normal path, so the terminal mode is restored.
+    let terminated = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
     let outputs = async {
         tokio::join!(out_task, err_task);
     };
@@ -346,6 +363,11 @@ pub(super) async fn run(
         () = outputs => false,
         Some(()) = stop_rx.recv() => true,
         () = resize => false,
+        () = terminated => {
+            drop(raw_guard.take());
+            session.close();
+            return Ok(255);
+        }
     };
     in_handle.abort();
     let status = if disconnected {
