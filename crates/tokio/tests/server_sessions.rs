@@ -120,7 +120,7 @@ async fn server_session_events_from_whelk_client() {
     let o = s.collect().await.unwrap();
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "pty xterm-whelk; size 100x40; signal INT\n"
+        "pty xterm-whelk 80x24; size 100x40; signal INT\n"
     );
     assert_eq!(o.exit_status, Some(0));
     c.disconnect().await;

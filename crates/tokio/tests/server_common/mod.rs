@@ -173,7 +173,10 @@ impl Handler for App {
                         None => break,
                     }
                 }
-                let pty = session.pty().map(|p| p.term.clone()).unwrap_or_default();
+                let pty = session
+                    .pty()
+                    .map(|p| format!("{} {}x{}", p.term, p.columns, p.rows))
+                    .unwrap_or_default();
                 out.write_all(format!("pty {pty}; {}\n", seen.join("; ")).as_bytes())
                     .await
                     .unwrap();
@@ -258,12 +261,7 @@ impl Handler for App {
         self.forwarding
     }
 
-    async fn tcpip_forward(
-        &self,
-        _conn: &ConnectionInfo,
-        address: &str,
-        port: u32,
-    ) -> bool {
+    async fn tcpip_forward(&self, _conn: &ConnectionInfo, address: &str, port: u32) -> bool {
         self.note(format!("tcpip-forward {address}:{port}"));
         self.forwarding
     }
