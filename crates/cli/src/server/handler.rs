@@ -187,7 +187,7 @@ impl State {
         req: &AuthRequest,
         peer: Option<SocketAddr>,
     ) -> Decision {
-        let me = req.user == self.account.name;
+        let me = req.user == self.account.name && settings.user_allowed(&req.user);
         let peer_s = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
         match &req.kind {
             RequestKind::PublicKey { key, signed, .. } => {
@@ -217,6 +217,7 @@ impl State {
                 self.password_decision(settings, &req.user, Method::Password, Some(password), peer)
             }
             RequestKind::KeyboardInteractive { .. } => {
+                // Prompts for anyone (a refusal here would tell who may log in).
                 if settings.kbd_interactive_auth && self.passwords.is_some() {
                     Decision::Prompts(Prompts {
                         name: String::new(),
@@ -255,7 +256,9 @@ impl State {
             Method::Password => settings.password_auth,
             _ => settings.kbd_interactive_auth,
         };
-        let ok = enabled && password.is_some_and(|p| self.check_password(user, p));
+        let ok = enabled
+            && password.is_some_and(|p| self.check_password(user, p))
+            && settings.user_allowed(user);
         info!(
             "{} {} for {user} from {}",
             if ok { "accepted" } else { "failed" },

@@ -250,7 +250,14 @@ async fn run(args: Args) -> Result<(), String> {
             Err(e) => warn!("authorized keys: {}: {e}", path.display()),
         }
     }
-    info!("logins allowed for {} only", account.name);
+    if settings.user_allowed(&account.name) {
+        info!("logins allowed for {} only", account.name);
+    } else {
+        warn!(
+            "AllowUsers/DenyUsers refuse {}: nobody can log in",
+            account.name
+        );
+    }
     let banner = match &settings.banner {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,

@@ -83,6 +83,10 @@ pub(crate) struct Settings {
     pub(crate) permit_user_environment: bool,
     /// `AcceptEnv` patterns.
     pub(crate) accept_env: Vec<String>,
+    /// `AllowUsers` patterns (empty: anyone; only the user part of `user@host` is used).
+    pub(crate) allow_users: Vec<String>,
+    /// `DenyUsers` patterns.
+    pub(crate) deny_users: Vec<String>,
     /// `Banner` file.
     pub(crate) banner: Option<PathBuf>,
     /// `Subsystem` name and command line.
@@ -365,6 +369,8 @@ impl Settings {
             } else {
                 cfg.accept_env.clone()
             },
+            allow_users: cfg.allow_users.clone(),
+            deny_users: cfg.deny_users.clone(),
             banner,
             subsystems: cfg
                 .subsystems
@@ -390,6 +396,17 @@ impl Settings {
                 .accept_env
                 .iter()
                 .any(|p| whelk::config::wildcard_match(p, name))
+    }
+
+    /// Whether `AllowUsers`/`DenyUsers` let `user` in (`user@host` patterns: the host part
+    /// is not checked; whelk does no DNS).
+    pub(crate) fn user_allowed(&self, user: &str) -> bool {
+        let hit = |p: &String| {
+            let u = p.split_once('@').map_or(p.as_str(), |(u, _)| u);
+            whelk::config::wildcard_match(u, user)
+        };
+        !self.deny_users.iter().any(hit)
+            && (self.allow_users.is_empty() || self.allow_users.iter().any(hit))
     }
 
     /// The command line of subsystem `name`, if configured.
@@ -486,6 +503,14 @@ mod tests {
         assert!(s.permit_user_environment);
         assert_eq!(s.ciphers.as_deref(), Some("^aes128-ctr"));
         assert_eq!(s.auth_chains, [vec![Method::PublicKey, Method::Password]]);
+    }
+
+    #[test]
+    fn allow_and_deny_users() {
+        assert!(resolve(&[], None).user_allowed("alice"));
+        assert!(resolve(&["AllowUsers al* bob"], None).user_allowed("alice"));
+        assert!(!resolve(&["AllowUsers bob"], None).user_allowed("alice"));
+        assert!(!resolve(&["DenyUsers alice@*"], None).user_allowed("alice"));
     }
 
     #[test]
