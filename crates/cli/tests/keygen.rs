@@ -335,3 +335,36 @@ fn sshsig_sign_and_verify_both_ways() {
     assert_eq!(verify("whelk", "msg.sig").status.code(), Some(255));
     assert_eq!(verify("whelk", "whelk.sig").status.code(), Some(255));
 }
+
+#[test]
+fn export_matches_ssh_keygen() {
+    let d = tmp();
+    let dir = d.path();
+    ok(
+        &whelk(dir, &["-q", "-N", "", "-C", "mine", "-f", "ed"]),
+        "ed",
+    );
+    ok(
+        &whelk(dir, &["-q", "-N", "", "-t", "ecdsa", "-f", "ec"]),
+        "ec",
+    );
+    ok(
+        &whelk(
+            dir,
+            &["-q", "-N", "", "-t", "rsa", "-b", "2048", "-f", "rsa"],
+        ),
+        "rsa",
+    );
+    for (file, formats) in [
+        ("ed.pub", vec!["RFC4716"]),
+        ("ec.pub", vec!["RFC4716", "PKCS8", "PEM"]),
+        ("rsa.pub", vec!["RFC4716", "PKCS8", "PEM"]),
+        ("rsa", vec!["RFC4716", "PEM"]),
+    ] {
+        for m in formats {
+            let theirs = ok(&keygen(dir, &["-e", "-m", m, "-f", file]), "ssh-keygen -e");
+            let ours = ok(&whelk(dir, &["-e", "-m", m, "-f", file]), "whelk keygen -e");
+            assert_eq!(ours, theirs, "{file} {m}");
+        }
+    }
+}

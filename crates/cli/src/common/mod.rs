@@ -32,12 +32,9 @@ pub(crate) fn expand_tilde(path: &str) -> PathBuf {
     }
 }
 
-/// The local user name (`$USER`, `$LOGNAME`, the uid's line in `/etc/passwd`, else the
-/// numeric uid).
+/// The local user name, as OpenSSH takes it (`getpwuid`): the uid's line in
+/// `/etc/passwd`, else `$USER`/`$LOGNAME`, else the numeric uid.
 pub(crate) fn local_user() -> String {
-    if let Ok(u) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
-        return u;
-    }
     let uid = rustix::process::getuid().as_raw().to_string();
     std::fs::read_to_string("/etc/passwd")
         .ok()
@@ -48,6 +45,8 @@ pub(crate) fn local_user() -> String {
                 (f.nth(1)? == uid).then(|| name.to_string())
             })
         })
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
         .unwrap_or(uid)
 }
 
