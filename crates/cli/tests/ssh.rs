@@ -205,6 +205,40 @@ fn known_hosts_accept_new_strict_and_changed_key() {
     assert_eq!(text(&out.stdout), "ok\n", "{}", text(&out.stderr));
     assert_eq!(err_text(&out.stderr), "");
     assert!(quiet_home.known_hosts().exists());
+    // HashKnownHosts: the host is written hashed, and ssh-keygen -F still finds it.
+    let hashed_home = Home::new();
+    let mut c = hashed_home.cmd();
+    c.args(["-q", "-i"])
+        .arg(home.path().join(".ssh").join("id_ed25519"))
+        .args([
+            "-o",
+            "HashKnownHosts=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ])
+        .args(["-p", &port, &dest(), "echo ok"]);
+    assert_eq!(text(&run(c, b"").stdout), "ok\n");
+    let hashed = std::fs::read_to_string(hashed_home.known_hosts()).unwrap();
+    assert!(hashed.starts_with("|1|"), "{hashed}");
+    let o = Command::new(openssh::find("ssh-keygen").unwrap())
+        .args(["-F", &format!("[127.0.0.1]:{port}"), "-f"])
+        .arg(hashed_home.known_hosts())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    // And whelk trusts its own hashed entry.
+    let mut c = hashed_home.cmd();
+    c.args(["-i"])
+        .arg(home.path().join(".ssh").join("id_ed25519"))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-p",
+            &port,
+            &dest(),
+            "echo again",
+        ]);
+    assert_eq!(text(&run(c, b"").stdout), "again\n");
     // Now strict checking passes, silently.
     let mut c = home.cmd();
     c.args([
