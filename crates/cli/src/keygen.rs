@@ -38,8 +38,12 @@ pub(crate) struct Args {
     /// Key size: 256, 384 or 521 for ecdsa; 2048..8192 for rsa (default 3072).
     #[arg(short = 'b', value_name = "bits")]
     bits: Option<u32>,
-    /// Key file (default ~/.ssh/id_<type>); allowed_signers for -Y verify/find-principals.
-    #[arg(short = 'f', value_name = "file")]
+    /// Key file (default `~/.ssh/id_<type>`); allowed_signers for -Y verify/find-principals.
+    #[arg(
+        short = 'f',
+        value_name = "file",
+        help = "Key file (default ~/.ssh/id_<type>); allowed_signers for -Y verify/find-principals"
+    )]
     file: Option<PathBuf>,
     /// New passphrase ("" for none).
     #[arg(short = 'N', value_name = "new_passphrase", allow_hyphen_values = true)]
@@ -78,8 +82,14 @@ pub(crate) struct Args {
     /// Principals of a certificate, comma-separated (with -Y: the namespace).
     #[arg(short = 'n', value_name = "principals|namespace")]
     principals: Option<String>,
-    /// Validity of a certificate: [from]:to with YYYYMMDD[HHMM[SS]], +/-interval, always, forever.
-    #[arg(short = 'V', value_name = "validity", allow_hyphen_values = true)]
+    /// Validity of a certificate: `[from]:to` with `YYYYMMDD[HHMM[SS]]`, `+/-interval`,
+    /// `always`, `forever`.
+    #[arg(
+        short = 'V',
+        value_name = "validity",
+        allow_hyphen_values = true,
+        help = "Validity of a certificate: [from]:to with YYYYMMDD[HHMM[SS]], +/-interval, always, forever"
+    )]
     validity: Option<String>,
     /// Make a host certificate (default: user certificate).
     #[arg(short = 'h')]

@@ -50,14 +50,26 @@ pub(crate) struct Args {
     /// Option in ssh_config syntax (Option=value); repeatable.
     #[arg(short = 'o', value_name = "option")]
     options: Vec<String>,
-    /// Local forwarding: [bind_address:]port:host:hostport (or UNIX socket paths).
-    #[arg(short = 'L', value_name = "forward")]
+    /// Local forwarding: `[bind_address:]port:host:hostport` (or UNIX socket paths).
+    #[arg(
+        short = 'L',
+        value_name = "forward",
+        help = "Local forwarding: [bind_address:]port:host:hostport (or UNIX socket paths)"
+    )]
     local: Vec<String>,
-    /// Remote forwarding: [bind_address:]port:host:hostport.
-    #[arg(short = 'R', value_name = "forward")]
+    /// Remote forwarding: `[bind_address:]port:host:hostport`.
+    #[arg(
+        short = 'R',
+        value_name = "forward",
+        help = "Remote forwarding: [bind_address:]port:host:hostport"
+    )]
     remote: Vec<String>,
-    /// Dynamic (SOCKS) forwarding: [bind_address:]port.
-    #[arg(short = 'D', value_name = "forward")]
+    /// Dynamic (SOCKS) forwarding: `[bind_address:]port`.
+    #[arg(
+        short = 'D',
+        value_name = "forward",
+        help = "Dynamic (SOCKS) forwarding: [bind_address:]port"
+    )]
     dynamic: Vec<String>,
     /// Do not run a remote command (forwarding only).
     #[arg(short = 'N')]
@@ -74,8 +86,12 @@ pub(crate) struct Args {
     /// Do not forward the authentication agent.
     #[arg(short = 'a')]
     no_forward_agent: bool,
-    /// Connect through these jump hosts: [user@]host[:port][,...].
-    #[arg(short = 'J', value_name = "destination")]
+    /// Connect through these jump hosts: `[user@]host[:port][,...]`.
+    #[arg(
+        short = 'J',
+        value_name = "destination",
+        help = "Connect through these jump hosts: [user@]host[:port][,...]"
+    )]
     jump: Option<String>,
     /// Verbose (repeat for more: -vvv).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
@@ -98,7 +114,8 @@ pub(crate) struct Args {
     /// Read stdin from /dev/null.
     #[arg(short = 'n')]
     null_stdin: bool,
-    /// [user@]host or ssh://[user@]host[:port].
+    /// `[user@]host` or `ssh://[user@]host[:port]`.
+    #[arg(help = "[user@]host or ssh://[user@]host[:port]")]
     destination: String,
     /// Command to run (the remote login shell if none).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
