@@ -1079,6 +1079,20 @@ impl Session {
         })
     }
 
+    /// Bytes received on this channel and not read yet (stdout and stderr). The receive
+    /// window bounds it: a reader that stops reading stops the sender.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.shared.lock().conn.channels().buffered(self.id)
+    }
+
+    /// Bytes written to this channel and not sent yet. Writes block (return `Pending`)
+    /// once the channel's send buffer is full or the peer's window is closed.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.shared.lock().conn.channels().queued(self.id)
+    }
+
     /// Closes the channel.
     pub fn close(&self) {
         let _ = self.shared.lock().conn.close(self.id);
