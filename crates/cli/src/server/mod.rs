@@ -286,6 +286,8 @@ async fn run(args: Args) -> Result<(), String> {
         // A per-user server: a plain close for refused connections, as sshd.
         config.refusal_message = false;
         config.gateway_ports = settings.gateway_ports;
+        config.per_source_max_startups = settings.per_source_max_startups;
+        config.per_source_net_block = settings.per_source_net_block;
         let server = whelk_tokio::listen(addr, config, handler::ServerHandler::new(state.clone()))
             .await
             .map_err(|e| format!("listen on {addr}: {e}"))?;

@@ -4,7 +4,8 @@
 //! Precedence follows `sshd`: `-o` wins over the file (first value wins, and `-o` lines are
 //! read first); the dedicated flags (`--listen`, `--host-key`, `--authorized-keys`) win over
 //! both. Options that `whelk-config` does not model (`PermitListen`,
-//! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`) are read here with the same
+//! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`,
+//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`) are read here with the same
 //! first-value-wins rule, ignoring `Match` blocks.
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,10 @@ pub(crate) struct Settings {
     pub(crate) login_grace_time: Option<Duration>,
     /// `MaxStartups`.
     pub(crate) max_startups: MaxStartups,
+    /// `PerSourceMaxStartups` (`None`: no per-source cap).
+    pub(crate) per_source_max_startups: Option<usize>,
+    /// `PerSourceNetBlockSize` (IPv4, IPv6 prefix lengths).
+    pub(crate) per_source_net_block: (u8, u8),
     /// `MaxSessions`.
     pub(crate) max_sessions: u32,
     /// `ClientAliveInterval`.
@@ -349,6 +354,24 @@ impl Settings {
             max_auth_tries: cfg.max_auth_tries,
             login_grace_time: cfg.login_grace_time,
             max_startups: cfg.max_startups.unwrap_or(DEFAULT_MAX_STARTUPS),
+            per_source_max_startups: match extra("PerSourceMaxStartups").as_deref() {
+                None | Some([]) => None,
+                Some([v, ..]) if v == "none" => None,
+                Some([v, ..]) => Some(
+                    v.parse()
+                        .map_err(|_| format!("PerSourceMaxStartups: bad value {v:?}"))?,
+                ),
+            },
+            per_source_net_block: match extra("PerSourceNetBlockSize").as_deref() {
+                None | Some([]) => (32, 128),
+                Some([v, ..]) => {
+                    let (a, b) = v.split_once(':').unwrap_or((v.as_str(), "128"));
+                    match (a.parse::<u8>(), b.parse::<u8>()) {
+                        (Ok(a), Ok(b)) if a <= 32 && b <= 128 => (a, b),
+                        _ => return Err(format!("PerSourceNetBlockSize: bad value {v:?}")),
+                    }
+                }
+            },
             max_sessions: cfg.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
             client_alive_interval: cfg.client_alive_interval.filter(|d| !d.is_zero()),
             client_alive_count_max: cfg.client_alive_count_max.unwrap_or(3),
@@ -474,6 +497,15 @@ mod tests {
         assert_eq!(s.max_sessions, 10);
         assert!(s.permit_open.is_none() && !s.permit_user_environment && !s.gateway_ports);
         assert!(resolve(&["GatewayPorts yes"], None).gateway_ports);
+        let p = resolve(
+            &["PerSourceMaxStartups 3", "PerSourceNetBlockSize 24:64"],
+            None,
+        );
+        assert_eq!(
+            (p.per_source_max_startups, p.per_source_net_block),
+            (Some(3), (24, 64))
+        );
+        assert_eq!(s.per_source_max_startups, None);
     }
 
     #[test]
