@@ -12,7 +12,8 @@
 //!   `ProxyCommand`, `ForwardAgent`, `RequestTTY`, `RemoteCommand`, `SetEnv`, `SendEnv`,
 //!   `PreferredAuthentications`, `PasswordAuthentication`, `KbdInteractiveAuthentication`,
 //!   `PubkeyAuthentication`, `NumberOfPasswordPrompts`, `RekeyLimit`, `LogLevel`,
-//!   `Compression` (`-C`: `zlib@openssh.com`, `zlib`, `none`).
+//!   `Compression` (`-C`: `zlib@openssh.com`, `zlib`, `none`), `AddressFamily`,
+//!   `BindAddress`, `ConnectionAttempts`, `TCPKeepAlive`.
 //! - Exit status: the remote command's; 255 when connecting or authenticating fails (with
 //!   OpenSSH's messages), when the command died of a signal or sent no status.
 //! - Interactive sessions (`-t`, or no command with a terminal): raw mode restored on every

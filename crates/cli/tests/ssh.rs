@@ -1014,3 +1014,57 @@ fn setenv_sendenv_and_exit_on_forward_failure() {
     assert_eq!(text(&out.stdout), "");
     drop(busy);
 }
+
+#[test]
+fn bind_address_family_and_connection_attempts() {
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let port = sshd.port().to_string();
+    // BindAddress: the server sees the connection from 127.0.0.2.
+    let mut c = home.cmd();
+    c.args([
+        "-o",
+        "BindAddress=127.0.0.2",
+        "-o",
+        "TCPKeepAlive=no",
+        "-p",
+        &port,
+    ])
+    .args([&dest(), "echo $SSH_CONNECTION"]);
+    let out = run(c, b"");
+    assert!(
+        text(&out.stdout).starts_with("127.0.0.2 "),
+        "{} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // AddressFamily inet6 leaves no address for 127.0.0.1.
+    let mut c = home.cmd();
+    c.args(["-o", "AddressFamily=inet6", "-p", &port, &dest(), "true"]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("Could not resolve hostname 127.0.0.1"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Two attempts on a closed port: still refused.
+    let closed = openssh::free_port().unwrap();
+    let mut c = home.cmd();
+    c.args([
+        "-o",
+        "ConnectionAttempts=2",
+        "-p",
+        &closed.to_string(),
+        &dest(),
+        "true",
+    ]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("Connection refused"),
+        "{}",
+        text(&out.stderr)
+    );
+}

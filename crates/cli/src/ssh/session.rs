@@ -54,6 +54,68 @@ fn auth_message(why: &str, r: &Resolved) -> Option<String> {
         .then(|| format!("{}@{}: Permission denied ({why}).", r.user, r.host))
 }
 
+/// Opens the TCP connection as `ssh` does: `AddressFamily`, `BindAddress`,
+/// `ConnectionAttempts` (one second apart), `TCPKeepAlive` (default on), every address the
+/// name resolves to in turn.
+async fn tcp_connect(r: &Resolved) -> Result<tokio::net::TcpStream, Fail> {
+    use whelk_config::client::AddressFamily;
+    let resolve_err = || {
+        Fail::new(format!(
+            "ssh: Could not resolve hostname {}: Name or service not known",
+            r.host
+        ))
+    };
+    let family = r.cfg.address_family.unwrap_or(AddressFamily::Any);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((r.host.as_str(), r.port))
+        .await
+        .map_err(|_| resolve_err())?
+        .filter(|a| match family {
+            AddressFamily::Any => true,
+            AddressFamily::Inet => a.is_ipv4(),
+            AddressFamily::Inet6 => a.is_ipv6(),
+        })
+        .collect();
+    if addrs.is_empty() {
+        return Err(resolve_err());
+    }
+    let bind: Option<std::net::IpAddr> = match r.cfg.bind_address.as_deref() {
+        None => None,
+        Some(b) => Some(
+            b.parse()
+                .map_err(|_| Fail::new(format!("ssh: BindAddress {b}: not an IP address")))?,
+        ),
+    };
+    let attempts = r.cfg.connection_attempts.unwrap_or(1).max(1);
+    let mut last = None;
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        for a in &addrs {
+            tracing::debug!("Connecting to {} [{}] port {}.", r.host, a.ip(), r.port);
+            let socket = if a.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            };
+            let attempt = async {
+                let socket = socket?;
+                socket.set_keepalive(r.cfg.tcp_keep_alive != Some(false))?;
+                if let Some(ip) = bind {
+                    socket.bind(std::net::SocketAddr::new(ip, 0))?;
+                }
+                socket.connect(*a).await
+            };
+            match attempt.await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
+    Err(Fail::new(describe(&Error::Io(e), r)))
+}
+
 /// Connects to one hop: over `via` (a jump connection), a `ProxyCommand`, or TCP.
 async fn connect_one(r: &Resolved, via: Option<&Client>, quiet: bool) -> Result<Client, Fail> {
     let mut config = client_config(r)?;
@@ -65,28 +127,7 @@ async fn connect_one(r: &Resolved, via: Option<&Client>, quiet: bool) -> Result<
         whelk_tokio::connect_command(&cmd, &r.host, r.port, config).await
     } else {
         let limit = config.connect_timeout;
-        let tcp = async {
-            let addrs: Vec<std::net::SocketAddr> =
-                match tokio::net::lookup_host((r.host.as_str(), r.port)).await {
-                    Ok(a) => a.collect(),
-                    Err(_) => {
-                        return Err(Fail::new(format!(
-                            "ssh: Could not resolve hostname {}: Name or service not known",
-                            r.host
-                        )));
-                    }
-                };
-            let mut last = None;
-            for a in addrs {
-                tracing::debug!("Connecting to {} [{}] port {}.", r.host, a.ip(), r.port);
-                match tokio::net::TcpStream::connect(a).await {
-                    Ok(s) => return Ok(s),
-                    Err(e) => last = Some(e),
-                }
-            }
-            let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
-            Err(Fail::new(describe(&Error::Io(e), r)))
-        };
+        let tcp = tcp_connect(r);
         let stream = match limit {
             Some(t) => tokio::time::timeout(t, tcp)
                 .await
