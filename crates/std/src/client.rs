@@ -569,7 +569,25 @@ fn tcp_connect(host: &str, port: u16, deadline: Option<Instant>) -> Result<TcpSt
 /// [`whelk::Error::Auth`] when authentication fails, [`Error::Timeout`], [`Error::Io`].
 pub fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
     let deadline = config.connect_timeout.map(|t| Instant::now() + t);
-    let trust = match config.host_key {
+    let trust = trust(config.host_key)?;
+    let stream = tcp_connect(host, port, deadline)?;
+    handshake(
+        stream,
+        host,
+        port,
+        trust,
+        config.ssh,
+        config.keys,
+        Extra {
+            password: config.password,
+            kbd: config.keyboard_interactive,
+            deadline,
+        },
+    )
+}
+
+fn trust(policy: HostKeyPolicy) -> Result<Trust> {
+    Ok(match policy {
         HostKeyPolicy::AcceptAny => Trust::Any,
         HostKeyPolicy::Callback(cb) => Trust::Callback(cb),
         HostKeyPolicy::KnownHosts(text) => Trust::Known {
@@ -587,11 +605,55 @@ pub fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
                 record: Some((path, mode)),
             }
         }
-    };
-    let stream = tcp_connect(host, port, deadline)?;
+    })
+}
+
+/// Runs SSH over a TCP connection made elsewhere (a proxy, a socket from a pool): checks
+/// the host key as [`connect`] would for `host:port` (the names `known_hosts` is looked
+/// up under) and authenticates, within [`ClientConfig::connect_timeout`].
+pub fn connect_stream(
+    stream: TcpStream,
+    host: &str,
+    port: u16,
+    config: ClientConfig,
+) -> Result<Client> {
+    let deadline = config.connect_timeout.map(|t| Instant::now() + t);
+    let trust = trust(config.host_key)?;
+    handshake(
+        stream,
+        host,
+        port,
+        trust,
+        config.ssh,
+        config.keys,
+        Extra {
+            password: config.password,
+            kbd: config.keyboard_interactive,
+            deadline,
+        },
+    )
+}
+
+/// What the handshake needs besides the socket and the protocol settings.
+struct Extra {
+    password: Option<Zeroizing<String>>,
+    kbd: Option<KeyboardInteractiveCallback>,
+    deadline: Option<Instant>,
+}
+
+fn handshake(
+    stream: TcpStream,
+    host: &str,
+    port: u16,
+    trust: Trust,
+    ssh: whelk::ClientConfig,
+    keys: Vec<PrivateKey>,
+    extra: Extra,
+) -> Result<Client> {
+    let deadline = extra.deadline;
     stream.set_nodelay(true)?;
-    let mut conn = ClientConnection::new(config.ssh, os_rng()?, Instant::now())?;
-    for key in config.keys {
+    let mut conn = ClientConnection::new(ssh, os_rng()?, Instant::now())?;
+    for key in keys {
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
     }
     let shared = Shared::new(conn);
@@ -600,8 +662,8 @@ pub fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
         host: host.to_string(),
         port,
         trust,
-        password: config.password,
-        kbd: config.keyboard_interactive,
+        password: extra.password,
+        kbd: extra.kbd,
         state: Mutex::new((false, false, false)),
         forwards: forwards.clone(),
     });
@@ -629,7 +691,7 @@ pub fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
 }
 
 impl Client {
-    fn open(
+    fn open_with(
         &self,
         f: impl FnOnce(&mut Conn) -> whelk::Result<whelk::ChannelId>,
     ) -> Result<Session> {
@@ -674,7 +736,7 @@ impl Client {
     /// Opens a session channel (then [`Session::exec`], [`Session::shell`],
     /// [`Session::subsystem`], after [`Session::request_pty`] if a terminal is wanted).
     pub fn session(&self) -> Result<Session> {
-        self.open(|c| c.open_session())
+        self.open_with(|c| c.open_session())
     }
 
     /// Opens a session and runs `command` in it.
@@ -710,7 +772,7 @@ impl Client {
     /// connection of local port forwarding): [`Session::stdin`] writes to it,
     /// [`Session::stdout`] reads from it.
     pub fn direct_tcpip(&self, host: &str, port: u16) -> Result<Session> {
-        self.open(|c| c.open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0))
+        self.open_with(|c| c.open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0))
     }
 
     /// Local port forwarding (`ssh -L bind:host:port`): listens on `bind` (e.g.
@@ -803,6 +865,18 @@ impl Client {
         let s = self.session()?;
         s.subsystem("sftp")?;
         crate::sftp::Sftp::start(s)
+    }
+
+    /// Opens a channel of any kind (e.g. `direct-streamlocal@openssh.com`).
+    pub fn open(&self, kind: ChannelOpenKind) -> Result<Session> {
+        self.open_with(|c| c.open(kind))
+    }
+
+    /// Blocks until the connection ends; returns why.
+    pub fn wait_closed(&self) -> String {
+        self.shared
+            .wait_for(None, |g| g.done.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the connection is still up.
@@ -1092,6 +1166,24 @@ impl Session {
                 return Err(Error::Timeout);
             }
         }
+    }
+
+    /// Bytes received and not read yet (stdout and stderr): at most the channel's window,
+    /// whatever the peer sends, because reading is what re-opens it.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.chan
+            .shared
+            .lock()
+            .conn
+            .channels()
+            .buffered(self.chan.id)
+    }
+
+    /// Bytes written and not yet sent (waiting for the peer's window).
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.chan.shared.lock().conn.channels().queued(self.chan.id)
     }
 
     /// Closes the channel now (the command may see SIGHUP; output not yet read is

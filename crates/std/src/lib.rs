@@ -125,7 +125,7 @@ pub use channel::{ChannelReader, ChannelWriter};
 pub use client::{
     Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy,
     KeyboardInteractiveCallback, LocalForward, Output, Prompts, RemoteForward, Session, Stdin,
-    StrictHostKeyChecking, connect,
+    StrictHostKeyChecking, connect, connect_stream,
 };
 pub use error::{Error, Result};
 pub use server::{

@@ -93,6 +93,16 @@ impl Handler for TestHandler {
                 std::thread::sleep(Duration::from_millis(10));
             },
             "panic" => panic!("handler panicked on purpose"),
+            c if c.starts_with("source ") => {
+                let n: usize = c["source ".len()..].parse().unwrap();
+                let chunk = vec![9u8; 1000];
+                for _ in 0..n / 1000 {
+                    if out.write_all(&chunk).is_err() {
+                        return 1;
+                    }
+                }
+                0
+            }
             _ => {
                 writeln!(out, "ran: {command} as {}", session.user()).unwrap();
                 session.stderr().write_all(b"to stderr\n").unwrap();
@@ -467,4 +477,40 @@ fn connect_timeout_when_the_server_never_speaks() {
     let r = connect("127.0.0.1", port, config);
     assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
     drop(silent);
+}
+
+#[test]
+fn a_reader_that_does_not_read_holds_the_sender_back() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let stream = TcpStream::connect(f.server.local_addr()).unwrap();
+    let c = connect_stream(
+        stream,
+        "127.0.0.1",
+        port,
+        client_config("alice").key(f.key.clone()),
+    )
+    .unwrap();
+    // The command writes 8 MB; nobody reads yet: exactly one window (2 MiB) arrives and
+    // the rest waits on the server (its writes block).
+    let s = c.exec("source 8000000").unwrap();
+    let window = 2 * 1024 * 1024;
+    eventually(|| s.buffered() == window);
+    assert!(s.buffered() <= window);
+    // Reading re-opens the window and everything arrives.
+    let mut n = 0usize;
+    let mut buf = vec![0u8; 100_000];
+    let mut so = s.stdout();
+    loop {
+        assert!(s.buffered() <= window);
+        let k = so.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    assert_eq!(n, 8_000_000);
+    assert_eq!(s.wait().unwrap().status, Some(0));
+    c.disconnect();
+    assert!(!c.wait_closed().is_empty());
 }
