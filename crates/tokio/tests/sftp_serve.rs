@@ -76,6 +76,82 @@ async fn serve_over_duplex_with_whelk_client() {
     server.await.unwrap().unwrap();
 }
 
+/// Without `copy-data` (and without `limits@openssh.com`), copy falls back to reading and
+/// writing through the client, with 32 KiB blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_without_copy_data_and_limits() {
+    let root = tempfile::tempdir().unwrap();
+    let (client_side, server_side) = tokio::io::duplex(64 * 1024);
+    let (sr, sw) = tokio::io::split(server_side);
+    let fs = StdFs::new(root.path(), StdFsConfig::default()).unwrap();
+    let mut config = whelk_tokio::sftp::ServerConfig::default();
+    config
+        .extensions
+        .retain(|(n, _)| n != "copy-data" && n != "limits@openssh.com");
+    let server = tokio::spawn(whelk_tokio::sftp::serve_with(config, sr, sw, fs));
+    let (cr, cw) = tokio::io::split(client_side);
+    let s = SftpClient::from_streams(cr, cw).await.unwrap();
+    assert!(!s.supports("copy-data"));
+    assert_eq!((s.read_len(), s.write_len()), (32 * 1024, 32 * 1024));
+    std::fs::write(root.path().join("a"), pattern(1_000_003, 3)).unwrap();
+    std::fs::create_dir_all(root.path().join("d/e")).unwrap();
+    std::fs::write(root.path().join("d/e/f"), pattern(70_000, 4)).unwrap();
+    let n = s
+        .copy("/a", "/b", &TransferOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(n, 1_000_003);
+    assert_eq!(sha(&root.path().join("a")), sha(&root.path().join("b")));
+    let rec = TransferOptions {
+        recursive: true,
+        ..TransferOptions::default()
+    };
+    s.copy("/d", "/d2", &rec).await.unwrap();
+    assert_eq!(
+        sha(&root.path().join("d/e/f")),
+        sha(&root.path().join("d2/e/f"))
+    );
+    drop(s);
+    server.await.unwrap().unwrap();
+}
+
+/// The server going away in the middle of a transfer ends it with an error, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_gone_mid_transfer_is_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("big"), pattern(20_000_000, 5)).unwrap();
+    let (client_side, server_side) = tokio::io::duplex(64 * 1024);
+    let (sr, sw) = tokio::io::split(server_side);
+    let fs = StdFs::new(root.path(), StdFsConfig::default()).unwrap();
+    let server = tokio::spawn(whelk_tokio::sftp::serve(sr, sw, fs));
+    let (cr, cw) = tokio::io::split(client_side);
+    let s = SftpClient::from_streams(cr, cw).await.unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = seen.clone();
+    let opts = TransferOptions {
+        progress: Some(Arc::new(move |p| {
+            if p.transferred > 1_000_000 {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })),
+        ..TransferOptions::default()
+    };
+    let get = {
+        let s = s.clone();
+        let target = local.path().join("big");
+        tokio::spawn(async move { s.get("/big", target, &opts).await })
+    };
+    while !seen.load(std::sync::atomic::Ordering::Relaxed) && !get.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    server.abort();
+    let r = tokio::time::timeout(GUARD, get).await.unwrap().unwrap();
+    assert!(r.is_err(), "{r:?}");
+    assert!(!s.is_open());
+    assert!(s.stat("/big").await.is_err());
+}
+
 #[derive(Clone)]
 struct App {
     policy: Arc<AuthorizedKeysPolicy>,
