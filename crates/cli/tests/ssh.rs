@@ -1068,3 +1068,39 @@ fn bind_address_family_and_connection_attempts() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn connection_lost_mid_command() {
+    let home = Home::new();
+    let mut sshd = home.sshd();
+    home.trust(&sshd);
+    let started = home.path().join("started");
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest()])
+        .arg(format!("touch {}; sleep 60", started.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Kill the session's sshd process: the server side of the connection goes away.
+    let pids = Command::new("pgrep")
+        .args(["-P", &sshd.pid().to_string()])
+        .output()
+        .unwrap();
+    for pid in text(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        err_text(&out.stderr).contains("Connection to 127.0.0.1 closed by remote host."),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sshd.is_running());
+}

@@ -427,7 +427,13 @@ pub(super) async fn run(
         }
         return Ok(255);
     }
-    if pty && !quiet && tty::is_tty(std::io::stdin()) {
+    let lost = status
+        .as_ref()
+        .is_none_or(|s| s.status.is_none() && s.signal.is_none())
+        && !client.is_connected();
+    if lost {
+        eprintln!("Connection to {} closed by remote host.", r.host);
+    } else if pty && !quiet && tty::is_tty(std::io::stdin()) {
         eprintln!("Connection to {} closed.", r.host);
     }
     Ok(match status {
