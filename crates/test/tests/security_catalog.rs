@@ -628,3 +628,60 @@ fn c13_unrequested_agent_channel_refused() {
         o.received
     );
 }
+
+#[test]
+fn a05_reordered_userauth_request_overtakes_service_request() {
+    // The hostile client's filter holds its SERVICE_REQUEST back and lets it out after a
+    // USERAUTH_REQUEST: the server sees authentication before the service was accepted.
+    let now = Instant::now();
+    let mut h = Hostile::client(hostile_transport(true), 60, now);
+    let userauth = Enc::msg(50)
+        .string(USER.as_bytes())
+        .string(b"ssh-connection")
+        .string(b"password")
+        .bool(false)
+        .string(PASSWORD.as_bytes())
+        .done();
+    let mut held: Option<Bytes> = None;
+    h.filter(move |p| match p.first() {
+        Some(5) => {
+            held = Some(p);
+            Vec::new()
+        }
+        Some(50) => {
+            let mut out = vec![p];
+            out.extend(held.take());
+            out
+        }
+        _ => vec![p],
+    });
+    h.conn.request_service("ssh-userauth").unwrap();
+    h.send(userauth);
+    let log: Log = Log::default();
+    let mut p = pair(
+        Peer::Hostile(Box::new(h)),
+        victim_server_peer(now, 61),
+        now,
+        62,
+    );
+    p.set_responder(Side::Server, victim_responder(log.clone()));
+    let _ = p.drive_quiet(10_000);
+    let h = p.client.hostile_ref().unwrap();
+    assert_eq!(
+        h.peer_disconnect().map(|d| d.0),
+        Some(R::PROTOCOL_ERROR),
+        "{:?}",
+        log.borrow()
+    );
+    assert!(!log.borrow().iter().any(|e| e.starts_with("app:")));
+    // Both packets went out, in the swapped order.
+    let sent: Vec<u8> = h
+        .sent()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, p)| p.first().copied())
+        .filter(|n| *n == 5 || *n == 50)
+        .collect();
+    assert_eq!(sent, [50, 5]);
+}
