@@ -223,9 +223,12 @@ impl ClientConfig {
         self
     }
 
-    /// Sends a keepalive when nothing was sent for `interval`, and declares the connection
-    /// lost after three unanswered ones (OpenSSH's `ServerAliveInterval` with
-    /// `ServerAliveCountMax 3`; [`whelk_keys`]' transport limits hold both).
+    /// Sends a keepalive when nothing was sent for `interval` (OpenSSH's
+    /// `ServerAliveInterval`). With a server that announced `ping@openssh.com` (whelk,
+    /// OpenSSH 9.5 and later) it is a PING, and after three unanswered ones (in
+    /// `ssh.transport.limits.keepalive_max_missed`, OpenSSH's `ServerAliveCountMax`) the
+    /// connection ends with a keepalive timeout; with others it is an IGNORE, which keeps
+    /// NATs and idle timers on the path open but cannot detect a dead server.
     #[must_use]
     pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
         self.ssh.transport.limits.keepalive = interval;

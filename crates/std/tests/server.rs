@@ -20,6 +20,7 @@ use whelk_test::openssh::{Ssh, find};
 
 struct TestHandler {
     policy: AuthorizedKeysPolicy,
+    freeze: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl Handler for TestHandler {
@@ -51,7 +52,15 @@ impl Handler for TestHandler {
         }
     }
 
-    fn accept(&self, _request: &SessionRequest, _session: &ServerSession) -> bool {
+    fn accept(&self, request: &SessionRequest, _session: &ServerSession) -> bool {
+        if *request == SessionRequest::Exec("freeze".into()) {
+            // Holds this connection's input (decisions are taken on its reader thread)
+            // until the test lets go.
+            let rx = self.freeze.lock().unwrap().take();
+            if let Some(rx) = rx {
+                let _ = rx.recv();
+            }
+        }
         true
     }
 
@@ -162,6 +171,10 @@ struct Fixture {
 }
 
 fn fixture(max_connections: usize) -> Fixture {
+    fixture_with(max_connections, None)
+}
+
+fn fixture_with(max_connections: usize, freeze: Option<std::sync::mpsc::Receiver<()>>) -> Fixture {
     find("ssh").expect("OpenSSH not installed: this interop test needs openssh-client");
     let dir = tempfile::tempdir().unwrap();
     let key_path = keygen(dir.path());
@@ -173,6 +186,7 @@ fn fixture(max_connections: usize) -> Fixture {
         ServerConfig::new(vec![host]).max_connections(max_connections),
         TestHandler {
             policy: AuthorizedKeysPolicy::new(&line),
+            freeze: std::sync::Mutex::new(freeze),
         },
     )
     .unwrap();
@@ -513,4 +527,22 @@ fn a_reader_that_does_not_read_holds_the_sender_back() {
     assert_eq!(s.wait().unwrap().status, Some(0));
     c.disconnect();
     assert!(!c.wait_closed().is_empty());
+}
+
+#[test]
+fn keepalive_detects_a_server_that_stopped_answering() {
+    let (release, freeze) = std::sync::mpsc::channel();
+    let f = fixture_with(8, Some(freeze));
+    let port = f.server.local_addr().port();
+    let config = client_config("alice")
+        .key(f.key.clone())
+        .keepalive(Some(Duration::from_millis(100)));
+    let c = connect("127.0.0.1", port, config).unwrap();
+    // The server stops processing input while it "decides" this exec.
+    let c2 = c.clone();
+    let stuck = std::thread::spawn(move || c2.exec("freeze").map(|_| ()));
+    let why = c.wait_closed();
+    assert!(why.contains("keepalive"), "{why}");
+    assert!(stuck.join().unwrap().is_err());
+    release.send(()).unwrap();
 }
