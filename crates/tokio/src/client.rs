@@ -155,7 +155,10 @@ pub struct ClientConfig {
     /// 60 s, including the time prompt callbacks take).
     pub auth_timeout: Option<Duration>,
     /// Send `keepalive@openssh.com` every interval (OpenSSH `ServerAliveInterval`;
-    /// default off).
+    /// default off). Each is a global request the server must answer, so a server or path
+    /// that stopped working is noticed. (The transport's own
+    /// `ssh.transport.limits.keepalive` sends `ping@openssh.com` only to servers that
+    /// announce it, OpenSSH 9.5 and later, and otherwise an unanswered `SSH_MSG_IGNORE`.)
     pub keepalive_interval: Option<Duration>,
     /// Unanswered keepalives after which the connection is declared dead and closed
     /// (OpenSSH `ServerAliveCountMax`, default 3).
@@ -834,7 +837,11 @@ impl Client {
     /// (host key checked for `host`). This connection stays up while the new one uses it.
     pub async fn jump(&self, host: &str, port: u16, config: ClientConfig) -> Result<Self> {
         let channel = with_limit(config.connect_timeout, self.direct_tcpip(host, port)).await?;
-        connect_stream(channel, host, port, config).await
+        let hop = HopStream {
+            channel,
+            _hop: self.clone(),
+        };
+        connect_stream(hop, host, port, config).await
     }
 
     async fn open_wait(&self, id: ChannelId) -> Result<Session> {
@@ -1145,6 +1152,47 @@ impl AsyncWrite for Session {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().writer).poll_shutdown(cx)
+    }
+}
+
+/// The channel a jumped-to connection runs over; it keeps the hop's connection up (even
+/// when the application dropped its [`Client`]) for as long as the channel is in use.
+struct HopStream {
+    channel: Session,
+    _hop: Client,
+}
+
+impl AsyncRead for HopStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().channel).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HopStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().channel).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().channel).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().channel).poll_shutdown(cx)
     }
 }
 

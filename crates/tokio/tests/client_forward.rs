@@ -194,6 +194,21 @@ async fn dynamic_socks4_4a_5_forwarding() {
         .unwrap();
     s.read_exact(&mut rep).await.unwrap();
     assert_eq!(rep[1], 7);
+    // A SOCKS4 user id beyond 255 bytes: the connection is dropped without a reply.
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    let mut req = vec![4, 1, p[0], p[1], 127, 0, 0, 1];
+    req.extend_from_slice(&[b'u'; 300]);
+    req.push(0);
+    s.write_all(&req).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    assert!(rest.is_empty(), "{rest:?}");
+    // An unknown version: dropped too.
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(&[9, 9, 9]).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    assert!(rest.is_empty());
     socks.close().await;
     assert!(TcpStream::connect(proxy).await.is_err());
     c.disconnect().await;

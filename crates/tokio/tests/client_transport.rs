@@ -63,6 +63,11 @@ async fn proxy_jump_nested_twice() {
     let jump_host = sshd();
     let target = sshd();
     let first = client(&jump_host).await;
+    // The wrong host key for the jumped-to host is still caught.
+    let r = first
+        .jump("127.0.0.1", target.port(), config(&jump_host))
+        .await;
+    assert!(matches!(r, Err(Error::HostKey(_))), "{r:?}");
     let second = first
         .jump("127.0.0.1", jump_host.port(), config(&jump_host))
         .await
@@ -71,6 +76,9 @@ async fn proxy_jump_nested_twice() {
         .jump("127.0.0.1", target.port(), config(&target))
         .await
         .unwrap();
+    // The hops stay up while the last connection uses them.
+    drop(first);
+    drop(second);
     let out = third.run("echo three hops").await.unwrap();
     assert_eq!(out.stdout, b"three hops\n");
     // Data both ways through the nested channels.
@@ -78,14 +86,7 @@ async fn proxy_jump_nested_twice() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let back = round_trip(s, &data).await;
     assert!(back == data);
-    // The wrong host key for the jumped-to host is still caught.
-    let r = first
-        .jump("127.0.0.1", target.port(), config(&jump_host))
-        .await;
-    assert!(matches!(r, Err(Error::HostKey(_))), "{r:?}");
     third.disconnect().await;
-    second.disconnect().await;
-    first.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,4 +137,32 @@ async fn keepalive_answered_then_frozen_path_detected() {
     let r = tokio::io::AsyncReadExt::read_to_end(&mut out, &mut buf).await;
     assert!(r.is_err(), "{r:?}");
     assert!(c.run("true").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_when_the_listener_queue_is_full() {
+    // A listener that never accepts, with a backlog of 1: once its queue is full Linux
+    // drops further SYNs, so a new connect neither succeeds nor fails.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = sock.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            held.push(s);
+        }
+    }
+    let config = whelk_tokio::ClientConfig::new("nobody")
+        .host_key(whelk_tokio::HostKeyPolicy::AcceptAny)
+        .connect_timeout(Some(Duration::from_millis(300)))
+        .auth_timeout(None);
+    let r = connect("127.0.0.1", addr.port(), config).await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    drop((held, listener));
 }
