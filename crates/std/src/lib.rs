@@ -1,8 +1,20 @@
-//! whelk on `std::net`: a blocking SSH client ([`connect`], [`Client::run`],
-//! [`Client::exec`], [`Client::session`], port forwarding) and server ([`listen`] with a
-//! [`Handler`]), driving the sans-IO [`whelk`] connections. Everything protocol-related
-//! (key exchange, authentication, channels, windows, timers) is the same code
-//! `whelk-tokio` drives; this crate only moves bytes and wakes threads.
+//! whelk on `std::net`: a blocking SSH client and server driving the sans-IO [`whelk`]
+//! connections. Everything protocol-related (key exchange, authentication, channels,
+//! windows, timers) is the same code `whelk-tokio` drives; this crate only moves bytes and
+//! wakes threads.
+//!
+//! - **Client**: [`connect`] (or [`connect_stream`] over a socket made elsewhere) with a
+//!   [`ClientConfig`]: keys, password, a keyboard-interactive callback, the host key
+//!   policy ([`HostKeyPolicy`]: a `known_hosts` file with [`StrictHostKeyChecking`] modes
+//!   by default, fixed lines, or a callback), connect timeout, keepalive. Then
+//!   [`Client::run`] / [`Client::run_timeout`] ([`Output`]), [`Client::exec`],
+//!   [`Client::shell`], [`Client::session`] ([`Session`]: stdin/stdout/stderr, pty,
+//!   window-change, signals, [`Session::wait`]), [`Client::forward_local`] (`ssh -L`),
+//!   [`Client::forward_remote`] (`ssh -R`), [`Client::sftp`] ([`sftp::Sftp`]) and
+//!   [`Client::disconnect`]. A [`Client`] is cheap to clone and used from many threads.
+//! - **Server**: [`listen`] with a [`ServerConfig`] and a blocking [`Handler`]
+//!   (authentication, `exec` / `shell` / subsystems with a [`ServerSession`], optional
+//!   `direct-tcpip`), a cap on connections, [`Server::shutdown`].
 //!
 //! # How it runs
 //!
@@ -62,6 +74,13 @@
 //! // ssh -L 127.0.0.1:8080:intranet:80 (the handle keeps it listening).
 //! let fwd = client.forward_local("127.0.0.1:8080", "intranet", 80)?;
 //! # drop(fwd);
+//!
+//! // SFTP: whole files (pipelined), directories, or a File with Read/Write/Seek.
+//! let sftp = client.sftp()?;
+//! sftp.put("report.pdf", "/tmp/report.pdf")?;
+//! for entry in sftp.read_dir("/tmp")? {
+//!     println!("{} {:?}", entry.filename, entry.attrs.size);
+//! }
 //! client.disconnect();
 //! # Ok(()) }
 //! ```
