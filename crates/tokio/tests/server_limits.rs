@@ -316,3 +316,18 @@ async fn server_per_source_startups_keep_a_flood_from_one_address_out() {
     .await;
     assert_eq!((code, out.as_str()), (Some(0), "from elsewhere"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_without_a_host_key_does_not_start() {
+    let r = listen("127.0.0.1:0", ServerConfig::new(Vec::new()), Stuck).await;
+    assert!(r.is_err());
+}
+
+/// A handler for tests that never get as far as asking it.
+struct Stuck;
+
+impl Handler for Stuck {
+    async fn auth(&self, _request: &AuthRequest) -> Decision {
+        Decision::Reject
+    }
+}

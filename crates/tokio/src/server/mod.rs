@@ -1054,20 +1054,25 @@ impl Drop for Server {
     }
 }
 
-/// Listens on `addr` and serves every connection with `handler`, one driver task each.
+/// Listens on `addr` and serves every connection with `handler`, one driver task each
+/// (see [`serve`]).
 pub async fn listen<H: Handler>(addr: &str, config: ServerConfig, handler: H) -> Result<Server> {
     let listener = TcpListener::bind(addr).await?;
     serve(listener, config, handler)
 }
 
 /// Serves every connection `listener` accepts with `handler` (for a listener the
-/// application bound itself).
+/// application bound itself). Fails if the protocol settings cannot make a connection
+/// (e.g. no host key).
 pub fn serve<H: Handler>(
     listener: TcpListener,
     config: ServerConfig,
     handler: H,
 ) -> Result<Server> {
     let addr = listener.local_addr()?;
+    // A configuration no connection could use (no host key, bad algorithm lists) is an
+    // error now rather than a silent close of every connection later.
+    ServerConnection::new(config.ssh.clone(), os_rng()?, Instant::now())?;
     let state = Arc::new(State {
         registry: Mutex::new(Registry::default()),
         ended: Notify::new(),
