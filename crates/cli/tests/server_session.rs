@@ -332,3 +332,45 @@ fn terminal_session_is_hung_up_when_the_client_goes_away() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn user_rc_runs_before_the_command() {
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.home().join(".ssh")).unwrap();
+    std::fs::write(
+        f.home().join(".ssh/rc"),
+        "echo rc-out\ntouch \"$HOME/rc-ran\"\n",
+    )
+    .unwrap();
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo main; exit 3")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "rc-out\nmain\n");
+    assert!(f.home().join("rc-ran").exists());
+    std::fs::remove_file(f.home().join("rc-ran")).unwrap();
+    drop(server);
+
+    // no-user-rc on the key, or PermitUserRC no, skip it.
+    f.set_authorized_keys(&format!("no-user-rc {}\n", support::public_line(&f.key())));
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo main")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.stdout_str(), "main\n");
+    drop(server);
+    f.set_authorized_keys(&format!("{}\n", support::public_line(&f.key())));
+    let server = f.start(&["-o", "PermitUserRC=no"]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("echo main")
+        .run(RUN)
+        .unwrap();
+    assert_eq!(out.stdout_str(), "main\n");
+    assert!(!f.home().join("rc-ran").exists());
+}

@@ -315,6 +315,8 @@ pub(crate) struct Restrictions {
     pub(crate) port_forwarding: bool,
     /// Agent forwarding allowed.
     pub(crate) agent_forwarding: bool,
+    /// `~/.ssh/rc` may run (`no-user-rc`, `restrict`, no `permit-user-rc`).
+    pub(crate) user_rc: bool,
     /// `environment=` values.
     pub(crate) environment: Vec<(String, String)>,
     /// `permitopen=` / `permitlisten=` of the line (empty: unrestricted).
@@ -328,6 +330,7 @@ impl Default for Restrictions {
             pty: true,
             port_forwarding: true,
             agent_forwarding: true,
+            user_rc: true,
             environment: Vec::new(),
             options: KeyOptions::default(),
         }
@@ -343,6 +346,7 @@ impl Restrictions {
             r.pty = o.permits_pty();
             r.port_forwarding = o.permits_port_forwarding();
             r.agent_forwarding = o.permits_agent_forwarding();
+            r.user_rc = o.permits_user_rc();
             r.environment.clone_from(&o.environment);
             r.options = o.clone();
         }
@@ -354,6 +358,7 @@ impl Restrictions {
             r.pty &= c.has_extension("permit-pty");
             r.port_forwarding &= c.has_extension("permit-port-forwarding");
             r.agent_forwarding &= c.has_extension("permit-agent-forwarding");
+            r.user_rc &= c.has_extension("permit-user-rc");
         }
         r
     }
@@ -421,6 +426,7 @@ impl ServerHandler {
                 pty: false,
                 port_forwarding: false,
                 agent_forwarding: false,
+                user_rc: false,
                 environment: Vec::new(),
                 options: KeyOptions::default(),
             })

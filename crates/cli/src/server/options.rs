@@ -5,7 +5,7 @@
 //! read first); the dedicated flags (`--listen`, `--host-key`, `--authorized-keys`) win over
 //! both. Options that `whelk-config` does not model (`PermitListen`,
 //! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`,
-//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`) are read here with the same
+//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`, `PermitUserRC`) are read here with the same
 //! first-value-wins rule, ignoring `Match` blocks.
 
 use std::path::{Path, PathBuf};
@@ -86,6 +86,8 @@ pub(crate) struct Settings {
     pub(crate) permit_tty: bool,
     /// `PermitUserEnvironment` (honours `environment=` in authorized_keys).
     pub(crate) permit_user_environment: bool,
+    /// `PermitUserRC`: run `~/.ssh/rc` before a session's command.
+    pub(crate) permit_user_rc: bool,
     /// `AcceptEnv` patterns.
     pub(crate) accept_env: Vec<String>,
     /// `AllowUsers` patterns (empty: anyone; only the user part of `user@host` is used).
@@ -387,6 +389,7 @@ impl Settings {
             permit_user_environment: extra("PermitUserEnvironment")
                 .and_then(|v| yes(&v))
                 .unwrap_or(false),
+            permit_user_rc: extra("PermitUserRC").and_then(|v| yes(&v)).unwrap_or(true),
             accept_env: if cfg.accept_env.is_empty() {
                 DEFAULT_ACCEPT_ENV.iter().map(|s| (*s).to_owned()).collect()
             } else {

@@ -3,6 +3,9 @@
 //! - `exec`: `$SHELL -c command` (`argv[0]` is the shell's name), like sshd.
 //! - `shell`: the shell as a login shell (`argv[0]` is `-name`, or `-l` on the PTY path).
 //! - A subsystem configured with a command: `$SHELL -c command`, stdio piped.
+//! - With a user rc file (`~/.ssh/rc`, sshd's `PermitUserRC`), `/bin/sh` runs it first (stdin
+//!   from `/dev/null`, output to the session) and then `exec`s the shell, so the process the
+//!   server waits for and signals is still the session's shell.
 //!
 //! Without a PTY the child gets pipes and its own process group (`process_group(0)`), so a
 //! `^C` to a foreground server does not reach it. With a PTY the child must become a
@@ -118,6 +121,38 @@ pub(crate) struct Launch<'a> {
     pub(crate) command: Option<&'a str>,
     /// The whole environment of the child.
     pub(crate) env: &'a [(String, String)],
+    /// `~/.ssh/rc` to run with `/bin/sh` first (sshd's user rc), if any.
+    pub(crate) user_rc: Option<&'a Path>,
+}
+
+/// The `/bin/sh` script that runs the user rc file (`$1`) with stdin from `/dev/null`, then
+/// replaces itself with the session's command (the rest of the arguments), so the process
+/// the server signals and waits for is the shell itself.
+const RC_WRAPPER: &str = "/bin/sh \"$1\" </dev/null; shift; exec \"$@\"";
+
+/// The program and arguments that run `launch`: `$SHELL -c command` or `$SHELL -l`
+/// (through the rc wrapper when there is a user rc). `argv[0]` of the direct form is set by
+/// the caller.
+fn argv(launch: &Launch<'_>) -> (PathBuf, Vec<OsString>) {
+    let shell = launch.account.shell.clone();
+    let tail: Vec<OsString> = match launch.command {
+        Some(c) => vec!["-c".into(), c.into()],
+        None => vec!["-l".into()],
+    };
+    match launch.user_rc {
+        Some(rc) => {
+            let mut args: Vec<OsString> = vec![
+                "-c".into(),
+                RC_WRAPPER.into(),
+                "sh".into(),
+                rc.into(),
+                shell.into(),
+            ];
+            args.extend(tail);
+            (PathBuf::from("/bin/sh"), args)
+        }
+        None => (shell, tail),
+    }
 }
 
 fn shell_name(shell: &Path) -> OsString {
@@ -129,12 +164,19 @@ fn shell_name(shell: &Path) -> OsString {
 /// Starts `launch` with piped stdin, stdout and stderr in its own process group.
 pub(crate) fn spawn_piped(launch: &Launch<'_>) -> std::io::Result<Child> {
     let shell = &launch.account.shell;
-    let mut cmd = Command::new(shell);
-    match launch.command {
-        Some(c) => {
+    let mut cmd;
+    match (launch.user_rc, launch.command) {
+        (Some(_), _) => {
+            let (program, args) = argv(launch);
+            cmd = Command::new(program);
+            cmd.args(args);
+        }
+        (None, Some(c)) => {
+            cmd = Command::new(shell);
             cmd.arg0(shell_name(shell)).arg("-c").arg(c);
         }
-        None => {
+        (None, None) => {
+            cmd = Command::new(shell);
             let mut login = OsString::from("-");
             login.push(shell_name(shell));
             cmd.arg0(login);
@@ -159,15 +201,8 @@ pub(crate) fn spawn_pty(launch: &Launch<'_>, pty: &Pty) -> std::io::Result<Child
             std::io::Error::other("setsid(1) from util-linux is needed for PTY sessions")
         })?;
     let mut cmd = Command::new(setsid);
-    cmd.arg("--ctty").arg(&launch.account.shell);
-    match launch.command {
-        Some(c) => {
-            cmd.arg("-c").arg(c);
-        }
-        None => {
-            cmd.arg("-l");
-        }
-    }
+    let (program, args) = argv(launch);
+    cmd.arg("--ctty").arg(program).args(args);
     cmd.stdin(Stdio::from(pty.slave.try_clone()?))
         .stdout(Stdio::from(pty.slave.try_clone()?))
         .stderr(Stdio::from(pty.slave.try_clone()?));
@@ -269,6 +304,7 @@ mod tests {
             account: &acct,
             command: Some("read x; echo \"$x $FOO $0\"; echo e >&2; exit 7"),
             env: &env,
+            user_rc: None,
         })
         .unwrap();
         let mut stdin = child.stdin.take().unwrap();
@@ -294,6 +330,7 @@ mod tests {
             account: &acct,
             command: Some("kill -TERM $$"),
             env: &[],
+            user_rc: None,
         })
         .unwrap();
         let status = child.wait().await.unwrap();
@@ -301,6 +338,33 @@ mod tests {
             Exit::from_status(status),
             Exit::Signal("TERM".into(), false)
         );
+    }
+
+    #[tokio::test]
+    async fn user_rc_runs_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let rc = dir.path().join("rc");
+        std::fs::write(&rc, "echo rc-ran; read nothing || echo rc-stdin-empty\n").unwrap();
+        let acct = account();
+        let mut child = spawn_piped(&Launch {
+            account: &acct,
+            command: Some("echo main; exit 5"),
+            env: &[],
+            user_rc: Some(&rc),
+        })
+        .unwrap();
+        drop(child.stdin.take());
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        let status = child.wait().await.unwrap();
+        assert_eq!(out, "rc-ran\nrc-stdin-empty\nmain\n");
+        assert_eq!(Exit::from_status(status), Exit::Status(5));
     }
 
     #[test]

@@ -113,10 +113,22 @@ pub(crate) async fn run(
         forced.is_some().then_some(original).flatten(),
         agent.as_ref().map(|(l, _)| l.path()),
     );
+    // sshd's user rc: not for subsystems nor under ForceCommand.
+    let rc = state.account.home.join(".ssh/rc");
+    let user_rc = (!matches!(kind, SessionKind::Subsystem(_))
+        && settings.force_command.is_none()
+        && settings.permit_user_rc
+        && restrictions.user_rc
+        && rc.is_file())
+    .then_some(rc.as_path());
+    if let Some(rc) = user_rc {
+        debug!("connection {id}: running {}", rc.display());
+    }
     let launch = Launch {
         account: &state.account,
         command: command.as_deref(),
         env: &env,
+        user_rc,
     };
     let exit = match session.pty().cloned() {
         Some(req) => {
