@@ -7,8 +7,9 @@
 #
 # Each figure is 10^6 bytes per second of client wall time for one `-b` batch holding the one
 # transfer (connection set-up included). The files are compared by SHA-256 after each run.
-# Both clients use their defaults otherwise (whelk: 64 requests in flight, block size from
-# limits@openssh.com; OpenSSH: 64 requests of 32 KiB... raised by limits to 255 KiB reads).
+# Both clients use their defaults otherwise (whelk: 64 requests in flight, block sizes from
+# limits@openssh.com; OpenSSH sftp: 64 requests, its own block-size rules). The machine's
+# load shows in the figures: run ROUNDS>1 on a quiet machine for stable numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
