@@ -63,7 +63,8 @@ pub(crate) struct Args {
     /// Verbose (accepted for compatibility).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
-    /// [user@]host[:path] or sftp://[user@]host[:port][/path].
+    /// Where to connect: `[user@]host[:path]` or `sftp://[user@]host[:port][/path]`.
+    #[arg(help = "[user@]host[:path] or sftp://[user@]host[:port][/path]")]
     destination: String,
 }
 
