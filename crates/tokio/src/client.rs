@@ -257,6 +257,7 @@ impl ClientConfig {
     }
 
     /// Tries the identities of the ssh-agent at `path` (before [`ClientConfig::keys`]).
+    /// Connecting fails if the agent cannot be reached.
     #[must_use]
     pub fn agent(mut self, path: impl Into<PathBuf>) -> Self {
         self.agent = Some(path.into());
