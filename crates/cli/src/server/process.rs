@@ -211,9 +211,15 @@ pub(crate) fn spawn_pty(launch: &Launch<'_>, pty: &Pty) -> std::io::Result<Child
 }
 
 fn common(cmd: &mut Command, launch: &Launch<'_>) {
+    // Like sshd, a missing home directory is not fatal: the session starts in `/`.
+    let dir = if launch.account.home.is_dir() {
+        launch.account.home.as_path()
+    } else {
+        Path::new("/")
+    };
     cmd.env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&launch.account.home)
+        .current_dir(dir)
         .kill_on_drop(false);
 }
 
@@ -365,6 +371,25 @@ mod tests {
         let status = child.wait().await.unwrap();
         assert_eq!(out, "rc-ran\nrc-stdin-empty\nmain\n");
         assert_eq!(Exit::from_status(status), Exit::Status(5));
+    }
+
+    #[tokio::test]
+    async fn missing_home_starts_in_root() {
+        let acct = Account {
+            home: PathBuf::from("/nonexistent/whelk-home"),
+            ..account()
+        };
+        let out = spawn_piped(&Launch {
+            account: &acct,
+            command: Some("pwd"),
+            env: &[],
+            user_rc: None,
+        })
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+        assert_eq!(out.stdout, b"/\n");
     }
 
     #[test]
