@@ -156,6 +156,10 @@ async fn server_unix_socket_forwarding_both_ways() {
     );
     let mut s = connect_unix_retry(&listen_on).await;
     assert_eq!(round_trip(&mut s, b"unix -R").await, b"unix -R");
+    // Only its owner may connect (sshd's StreamLocalBindMask 0177).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&listen_on).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     drop(s);
     bg.child.kill().await.unwrap();
     drop(bg);
@@ -259,4 +263,34 @@ async fn server_cancel_forwarding_from_whelk_client() {
     assert!(gone, "cancel-streamlocal-forward left the socket");
     assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
     c.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stale_forward_socket_needs_bind_unlink() {
+    for unlink in [false, true] {
+        let f = Fixture::start(true, |c| c.streamlocal_bind_unlink = unlink).await;
+        let target = f.path("target.sock");
+        unix_echo(&target);
+        // A socket file left behind by an earlier server.
+        let stale = f.path("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        assert!(stale.exists());
+        let ssh = f
+            .ssh()
+            .arg("-N")
+            .arg("-R")
+            .arg(format!("{}:{}", stale.display(), target.display()))
+            .option("ExitOnForwardFailure", "yes");
+        if unlink {
+            let mut bg = Bg::spawn(ssh);
+            let mut s = connect_unix_retry(&stale).await;
+            assert_eq!(round_trip(&mut s, b"replaced").await, b"replaced");
+            bg.child.kill().await.unwrap();
+        } else {
+            let (code, _, err) = run(ssh, b"").await;
+            assert_eq!(code, Some(255), "{err}");
+            assert!(err.contains("remote port forwarding failed"), "{err}");
+            assert!(stale.exists());
+        }
+    }
 }

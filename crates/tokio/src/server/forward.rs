@@ -3,7 +3,7 @@
 //! `tcpip-forward` / `streamlocal-forward@openssh.com` (RFC 4254 §7, OpenSSH PROTOCOL §2.4).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -147,14 +147,31 @@ pub(crate) async fn start_tcp(
     Ok(bound)
 }
 
+/// Binds a UNIX socket only its owner may connect to (mode 0600, sshd's default
+/// `StreamLocalBindMask 0177`). With `unlink`, a stale socket at `path` is removed first
+/// (sshd's `StreamLocalBindUnlink`); other files are never removed.
+pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if unlink && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(listener)
+}
+
 /// Binds the UNIX socket for a `streamlocal-forward@openssh.com` and starts forwarding.
-/// An existing file at `path` is an error (sshd's `StreamLocalBindUnlink no`).
+/// An existing file at `path` is an error unless `unlink` and it is a stale socket.
 pub(crate) fn start_unix(
     shared: &Arc<Shared<ServerConnection>>,
     table: &Arc<std::sync::Mutex<Forwards>>,
     path: String,
+    unlink: bool,
 ) -> std::io::Result<()> {
-    let listener = UnixListener::bind(&path)?;
+    let listener = bind_unix(Path::new(&path), unlink)?;
     let weak: Weak<Shared<ServerConnection>> = Arc::downgrade(shared);
     let p = path.clone();
     let task = tokio::spawn(async move {

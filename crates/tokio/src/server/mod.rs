@@ -162,6 +162,10 @@ pub struct ServerConfig {
     pub gateway_ports: bool,
     /// Most `tcpip-forward` + `streamlocal-forward` listeners per connection (default 64).
     pub max_forwards: usize,
+    /// sshd's `StreamLocalBindUnlink`: whether a stale socket file at a
+    /// `streamlocal-forward` path is removed before binding (default false: the request
+    /// fails). Forwarded sockets are created with mode 0600.
+    pub streamlocal_bind_unlink: bool,
     /// Queue of [`SessionEvent`]s not yet taken by a session (default 64); further events
     /// are dropped (`break` is then answered with failure).
     pub session_event_queue: usize,
@@ -181,6 +185,7 @@ impl ServerConfig {
             refusal_message: true,
             gateway_ports: false,
             max_forwards: 64,
+            streamlocal_bind_unlink: false,
             session_event_queue: 64,
         }
     }
@@ -680,7 +685,8 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                         && info.permissions.port_forwarding
                         && decide(limit, false, ctx.handler.streamlocal_forward(&info, &path))
                             .await;
-                    let ok = ok && forward::start_unix(&ctx.shared, &table, path).is_ok();
+                    let unlink = ctx.config.streamlocal_bind_unlink;
+                    let ok = ok && forward::start_unix(&ctx.shared, &table, path, unlink).is_ok();
                     ctx.respond_global(token, reply_of(ok));
                 });
                 None

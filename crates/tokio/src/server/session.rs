@@ -427,15 +427,16 @@ impl ServerSession {
         open_channel(&self.shared, ChannelOpenKind::AuthAgent).await
     }
 
-    /// Listens on a UNIX socket at `path` (like sshd's `SSH_AUTH_SOCK`) and carries each
-    /// connection to the client's agent over its own `auth-agent@openssh.com` channel.
+    /// Listens on a UNIX socket at `path` (like sshd's `SSH_AUTH_SOCK`; mode 0600, put it
+    /// in a directory only the user can reach) and carries each connection to the
+    /// client's agent over its own `auth-agent@openssh.com` channel.
     /// The listener stops (and the socket file is removed) when the returned guard is
     /// dropped or the connection ends.
     pub fn agent_listener(&self, path: &std::path::Path) -> Result<AgentListener> {
         if !self.agent {
             return Err(Error::Refused("agent forwarding was not requested".into()));
         }
-        let listener = tokio::net::UnixListener::bind(path)?;
+        let listener = super::forward::bind_unix(path, false)?;
         let weak = Arc::downgrade(&self.shared);
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
