@@ -11,7 +11,8 @@ use whelk::{ChannelId, Connection};
 
 use crate::driver::{Inner, Shared};
 
-/// One channel of a connection; closing it when the last handle is dropped.
+/// One channel of a connection; closing it when the last handle is dropped. Its `Drop`
+/// takes the connection's lock: never drop the last one while holding it.
 pub(crate) struct ChanRef<C: DerefMut<Target = Connection>> {
     pub(crate) shared: Arc<Shared<C>>,
     pub(crate) id: ChannelId,

@@ -249,17 +249,25 @@ impl<H: Handler> ServerHooks<H> {
                         .sessions
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    // Forget sessions closed before they ran anything.
-                    sessions.retain(|id, (_, info)| {
-                        g.chans.get(id).is_some_and(|c| !c.closed)
-                            || info
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .running
-                    });
+                    // Forget sessions closed before they ran anything (dropped below,
+                    // without the connection's lock: the last handle locks it to close).
+                    let stale: Vec<ChannelId> = sessions
+                        .iter()
+                        .filter(|(id, (_, info))| {
+                            g.chans.get(id).is_none_or(|c| c.closed)
+                                && !info
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .running
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    let forgotten: Vec<Pending> =
+                        stale.iter().filter_map(|id| sessions.remove(id)).collect();
                     sessions.insert(id, (chan, Arc::default()));
                     drop(sessions);
                     drop(g);
+                    drop(forgotten);
                 }
             }
             ChannelOpenKind::DirectTcpip { host, port, .. } => {

@@ -310,6 +310,13 @@ fn whelk_client_against_whelk_server() {
     assert!(got == data);
     assert_eq!(s.wait().unwrap().status, Some(0));
 
+    // Sessions closed before running anything are forgotten by the server.
+    for _ in 0..3 {
+        let s = c.session().unwrap();
+        s.close();
+        s.wait().unwrap();
+    }
+
     // Output, stderr, exit status.
     let out = c.run("hi").unwrap();
     assert_eq!(out.stdout, b"ran: hi as alice\n");
