@@ -259,3 +259,21 @@ async fn host_certificate_through_cert_authority() {
         "{r:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_password_answers_a_single_hidden_kbd_prompt() {
+    require_test_user();
+    let sshd = sshd_builder()
+        .option("UsePAM", "yes")
+        .option("KbdInteractiveAuthentication", "yes")
+        .option("AuthenticationMethods", "keyboard-interactive")
+        .start()
+        .unwrap();
+    // No callback: PAM's lone "Password: " prompt gets the configured password.
+    let config = ClientConfig::new(TEST_USER)
+        .password(TEST_PASSWORD)
+        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
+    let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+    assert_eq!(c.run("true").await.unwrap().exit_status, Some(0));
+    c.disconnect().await;
+}
