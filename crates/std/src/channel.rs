@@ -51,7 +51,11 @@ impl<C: DerefMut<Target = Connection>> ChanRef<C> {
             })
             .unwrap_or(false);
         if ok {
-            Ok(())
+            return Ok(());
+        }
+        let g = self.shared.lock();
+        if g.done.is_some() {
+            Err(g.failure())
         } else {
             Err(crate::Error::Refused(what.to_string()))
         }

@@ -888,15 +888,18 @@ impl Client {
         self.shared.lock().done.is_none()
     }
 
-    /// Ends the connection (`SSH_MSG_DISCONNECT` by application) and waits until it is
-    /// over (every session handle then reads EOF and fails to write).
+    /// Ends the connection (`SSH_MSG_DISCONNECT` by application) and waits until the
+    /// DISCONNECT has been handed to the socket (every session handle then reads EOF and
+    /// fails to write).
     pub fn disconnect(&self) {
         self.shared
             .lock()
             .conn
             .disconnect(whelk::DisconnectReason::BY_APPLICATION, "bye");
         self.shared.kick();
-        let _ = self.shared.wait_for(None, |g| g.done.as_ref().map(|_| ()));
+        let _ = self
+            .shared
+            .wait_for(None, |g| (g.done.is_some() && g.writer_done).then_some(()));
     }
 }
 

@@ -67,7 +67,7 @@ pub(crate) struct Inner<C> {
     /// Answers to our global requests: (request, success, bound port).
     pub(crate) global_results: Vec<(whelk::GlobalRequestId, bool, Option<u32>)>,
     /// The writer thread has flushed everything and stopped.
-    writer_done: bool,
+    pub(crate) writer_done: bool,
 }
 
 impl<C: DerefMut<Target = Connection>> Inner<C> {

@@ -82,8 +82,11 @@ pub struct Pty {
     pub modes: Bytes,
 }
 
-/// What the application decides and runs. Every method is called on a connection's own
-/// threads (commands on a thread of their own), so it may block.
+/// What the application decides and runs. Every method may block: [`Handler::auth`] and
+/// [`Handler::accept`] run on the connection's reader thread (the connection reads nothing
+/// more until they return, so keep them reasonably quick), [`Handler::exec`],
+/// [`Handler::shell`] and [`Handler::subsystem`] on a thread of their own, and
+/// [`Handler::direct_tcpip`] on the thread that will carry the forwarded connection.
 pub trait Handler: Send + Sync + 'static {
     /// Decides an authentication request (publickey signatures are already verified;
     /// [`whelk::AuthorizedKeysPolicy`] decides from an `authorized_keys` text).
