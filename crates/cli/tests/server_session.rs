@@ -374,3 +374,21 @@ fn user_rc_runs_before_the_command() {
     assert_eq!(out.stdout_str(), "main\n");
     assert!(!f.home().join("rc-ran").exists());
 }
+
+#[test]
+fn ssh_on_a_real_terminal_sends_its_size() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    // script(1) gives ssh a terminal; stty sets its size before ssh reads it.
+    let ssh = server.ssh(&f.key()).arg("-tt").command_line().unwrap();
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("stty cols 101 rows 31; TERM=vt220 {ssh} 'stty size; echo TERM=$TERM'"),
+        "/dev/null",
+    ]);
+    let out = whelk_test::openssh::run(cmd, RUN).unwrap();
+    let text = out.stdout_str().replace('\r', "");
+    assert!(text.contains("31 101\n"), "{text}\n{}", out.stderr_str());
+    assert!(text.contains("TERM=vt220\n"), "{text}");
+}
