@@ -96,7 +96,7 @@ fn expect(victim_server: bool, state: State, n: u8) -> Expect {
         (Authenticated, 81 | 82) => ALLOWED, // C11: unmatched replies dropped
         (Authenticated, 90) => Allowed { app: true },
         (Authenticated, 91..=100) => Fatal(PROTO), // C04: channel 0 was never opened
-        (Authenticated, _) if undefined_conn => Ignored, // see docs: should be UNIMPLEMENTED
+        (Authenticated, _) if undefined_conn => Unimplemented,
         (Authenticated, _) => Fatal(PROTO),
     }
 }

@@ -1288,10 +1288,15 @@ impl Connection {
                 let p = Pong::decode(&payload).map_err(Error::Wire)?;
                 self.events.push_back(Event::Pong(p.data));
             }
-            n if n >= 128 && self.service_active => {
+            n if self.service_active
+                && (n >= 128
+                    || ((self.authenticated || self.userauth_success_seen)
+                        && matches!(n, 83..=89 | 101..=127))) =>
+            {
                 // 128-191 are reserved for client protocols and 194-255 (after PING/PONG)
-                // are local extensions (RFC 4250 §4.1.2): no layer of whelk understands
-                // them, so they are answered here (RFC 4253 §11.4).
+                // are local extensions (RFC 4250 §4.1.2); once authenticated, 83-89 and
+                // 101-127 are the connection protocol's unassigned numbers (RFC 4254 §9).
+                // No layer of whelk understands them: answered here (RFC 4253 §11.4).
                 if self.ctl_out.len() < MAX_CONTROL {
                     self.ctl_out
                         .push_back(encode(&Unimplemented { sequence: seq }));
