@@ -132,6 +132,17 @@ impl std::fmt::Debug for PasswordCallback {
     }
 }
 
+/// Shown the server's `SSH_MSG_USERAUTH_BANNER` text (RFC 4252 §5.4), already sanitized;
+/// show it attributed to the server.
+#[derive(Clone)]
+pub struct BannerCallback(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for BannerCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BannerCallback(..)")
+    }
+}
+
 /// Client settings.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -147,6 +158,8 @@ pub struct ClientConfig {
     /// Answers keyboard-interactive prompts. Without it, a round with exactly one hidden
     /// prompt is answered with [`ClientConfig::password`] (once), others are skipped.
     pub kbd_callback: Option<KbdCallback>,
+    /// Shown the server's pre-authentication banner (default: ignored).
+    pub banner_callback: Option<BannerCallback>,
     /// The host key check.
     pub host_key: HostKeyPolicy,
     /// How long the TCP connection (or proxy) may take to establish (default 30 s).
@@ -179,6 +192,7 @@ impl ClientConfig {
             password: None,
             password_callback: None,
             kbd_callback: None,
+            banner_callback: None,
             host_key: HostKeyPolicy::default(),
             connect_timeout: Some(Duration::from_secs(30)),
             auth_timeout: Some(Duration::from_secs(60)),
@@ -230,6 +244,13 @@ impl ClientConfig {
         Fut: Future<Output = Option<Vec<Zeroizing<String>>>> + Send + 'static,
     {
         self.kbd_callback = Some(KbdCallback(Arc::new(move |k| Box::pin(f(k)))));
+        self
+    }
+
+    /// Passes the server's banner (sanitized) to `f`, e.g. to print it.
+    #[must_use]
+    pub fn banner(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.banner_callback = Some(BannerCallback(Arc::new(f)));
         self
     }
 
@@ -306,6 +327,7 @@ struct ClientHooks {
     password_used: bool,
     password_callback: Option<PasswordCallback>,
     kbd_callback: Option<KbdCallback>,
+    banner_callback: Option<BannerCallback>,
     rejected: Option<String>,
     routes: RemoteRoutes,
     forward_agent: Option<PathBuf>,
@@ -515,6 +537,11 @@ impl Hooks<Conn> for ClientHooks {
                 }
             }
             Event::Credentials(req) => self.credentials(shared, inner, req),
+            Event::Banner(text) => {
+                if let Some(cb) = &self.banner_callback {
+                    (cb.0)(&text);
+                }
+            }
             Event::Channel(ChannelEvent::OpenRequest(incoming)) => self.incoming(shared, incoming),
             Event::Channel(ChannelEvent::Request {
                 token: Some(token), ..
@@ -689,6 +716,7 @@ where
         password_used: false,
         password_callback: config.password_callback,
         kbd_callback: config.kbd_callback,
+        banner_callback: config.banner_callback,
         rejected: None,
         routes: routes.clone(),
         forward_agent: config.forward_agent.clone(),

@@ -43,8 +43,8 @@ pub use client::{
     Stdin, connect,
 };
 pub use client::{
-    BoxFuture, KbdCallback, KbdInteractive, PasswordCallback, Prompt, connect_command,
-    connect_stream,
+    BannerCallback, BoxFuture, KbdCallback, KbdInteractive, PasswordCallback, Prompt,
+    connect_command, connect_stream,
 };
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};

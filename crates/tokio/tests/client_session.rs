@@ -52,3 +52,24 @@ async fn a_session_is_one_stream() {
     s.subsystem("sftp").await.unwrap();
     c.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_banner_reaches_the_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let banner = dir.path().join("banner.txt");
+    std::fs::write(&banner, "Authorized use only\n").unwrap();
+    let sshd = sshd_builder()
+        .option("Banner", banner.display().to_string())
+        .start()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let config = config(&sshd).banner(move |text| s2.lock().unwrap().push(text.to_string()));
+    let c = whelk_tokio::connect("127.0.0.1", sshd.port(), config)
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("Authorized use only"), "{seen:?}");
+    c.disconnect().await;
+}
