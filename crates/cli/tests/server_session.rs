@@ -392,3 +392,48 @@ fn ssh_on_a_real_terminal_sends_its_size() {
     assert!(text.contains("31 101\n"), "{text}\n{}", out.stderr_str());
     assert!(text.contains("TERM=vt220\n"), "{text}");
 }
+
+#[test]
+fn interactive_login_shell_on_a_pty() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (out, status) = rt.block_on(async {
+        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
+            .await
+            .unwrap();
+        let s = client.session().await.unwrap();
+        s.request_pty("xterm", 80, 24).await.unwrap();
+        s.shell().await.unwrap();
+        let mut stdin = s.stdin();
+        tokio::io::AsyncWriteExt::write_all(
+            &mut stdin,
+            b"echo \"shell=$0 tty=$(tty) ctty=$(ps -o tty= -p $$)\"; exit 5\n",
+        )
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        s.stdout().read_to_end(&mut out).await.unwrap();
+        (
+            String::from_utf8_lossy(&out).replace('\r', ""),
+            s.wait().await.unwrap(),
+        )
+    });
+    assert_eq!(status.status, Some(5), "{out}");
+    // The echoed input line, then the answer: a login shell whose controlling terminal is
+    // the PTY.
+    let line = out
+        .lines()
+        .find(|l| l.contains("tty=/dev/"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let tty = line
+        .split("tty=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert!(tty.starts_with("/dev/pts/"), "{line}");
+    let ctty = line.split("ctty=").nth(1).unwrap().trim();
+    assert_eq!(format!("/dev/{ctty}"), tty, "{line}");
+}
