@@ -276,9 +276,14 @@ impl State {
         let Some(file) = &self.passwords else {
             return false;
         };
-        // Other users are checked (against a dummy hash when absent) and then refused.
-        let ok = file.verify(user, password);
-        ok && user == self.account.name
+        if user == self.account.name {
+            file.verify(user, password)
+        } else {
+            // Another name costs the same hash work as the owner's (whose entry is used,
+            // or a dummy one), then fails: the time does not tell names apart.
+            let _ = file.verify(&self.account.name, password);
+            false
+        }
     }
 }
 
