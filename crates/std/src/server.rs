@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use whelk::{
     AuthRequest, ChannelEvent, ChannelId, ChannelOpenFailureReason, ChannelOpenKind,
-    ChannelRequestKind, Decision, Event, ServerConnection,
+    ChannelRequestKind, Decision, Event, GlobalRequestKind, ServerConnection,
 };
 
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
@@ -122,6 +122,15 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (host, port);
         false
     }
+
+    /// Whether a client may have this server listen on `address:port` and forward the
+    /// connections back (`tcpip-forward`, remote port forwarding, RFC 4254 §7.1; port 0:
+    /// any free port, reported to the client). `""` binds every address, `"localhost"`
+    /// the loopback. Default: no.
+    fn tcpip_forward(&self, address: &str, port: u16) -> bool {
+        let _ = (address, port);
+        false
+    }
 }
 
 #[derive(Debug, Default)]
@@ -207,6 +216,31 @@ impl ServerSession {
     }
 }
 
+/// A `tcpip-forward` listener; stops when dropped.
+struct ForwardListener {
+    address: String,
+    port: u16,
+    local: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for ForwardListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut wake = self.local;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        // Wakes the blocked accept (which then sees the flag); once the thread is gone the
+        // port is closed.
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Frees a connection slot when the connection's threads are gone.
 struct Slot(Arc<AtomicUsize>);
 
@@ -223,6 +257,7 @@ struct ServerHooks<H> {
     handler: Arc<H>,
     user: Mutex<String>,
     sessions: Arc<Mutex<HashMap<ChannelId, Pending>>>,
+    forwards: Mutex<Vec<ForwardListener>>,
     _slot: Slot,
 }
 
@@ -518,17 +553,134 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
             Event::Channel(ChannelEvent::Request { id, kind, token }) => {
                 self.request(shared, id, kind, token);
             }
-            Event::Channel(ChannelEvent::GlobalRequest {
-                token: Some(token), ..
-            }) => {
-                let _ = shared
-                    .lock()
-                    .conn
-                    .respond_global(token, whelk::GlobalReply::Failure);
+            Event::Channel(ChannelEvent::GlobalRequest { kind, token }) => {
+                let reply = match kind {
+                    GlobalRequestKind::TcpipForward { address, port } => {
+                        self.listen_forward(shared, &lossy(address.as_bytes()), port)
+                    }
+                    GlobalRequestKind::CancelTcpipForward { address, port } => {
+                        let address = lossy(address.as_bytes());
+                        let mut f = self
+                            .forwards
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let before = f.len();
+                        f.retain(|l| !(l.address == address && u32::from(l.port) == port));
+                        if f.len() < before {
+                            whelk::GlobalReply::Success
+                        } else {
+                            whelk::GlobalReply::Failure
+                        }
+                    }
+                    _ => whelk::GlobalReply::Failure,
+                };
+                if let Some(token) = token {
+                    let _ = shared.lock().conn.respond_global(token, reply);
+                }
             }
             _ => return,
         }
         shared.kick();
+    }
+}
+
+impl<H: Handler> ServerHooks<H> {
+    /// Answers `tcpip-forward`: binds, then forwards each connection back on a
+    /// `forwarded-tcpip` channel.
+    fn listen_forward(
+        &self,
+        shared: &Arc<Shared<Conn>>,
+        address: &str,
+        port: u32,
+    ) -> whelk::GlobalReply {
+        let Ok(port16) = u16::try_from(port) else {
+            return whelk::GlobalReply::Failure;
+        };
+        if !self.handler.tcpip_forward(address, port16) {
+            return whelk::GlobalReply::Failure;
+        }
+        let bind = match address {
+            "" | "*" => "0.0.0.0",
+            "localhost" => "127.0.0.1",
+            a => a,
+        };
+        let Ok(listener) = TcpListener::bind((bind, port16)) else {
+            return whelk::GlobalReply::Failure;
+        };
+        let Ok(local) = listener.local_addr() else {
+            return whelk::GlobalReply::Failure;
+        };
+        let bound = local.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, shared2, address2) =
+            (stop.clone(), Arc::downgrade(shared), address.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("whelk-tcpip-forward".into())
+            .spawn(move || {
+                for sock in listener.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let (Ok(sock), Some(shared)) = (sock, shared2.upgrade()) else {
+                        continue;
+                    };
+                    if shared.lock().done.is_some() {
+                        break;
+                    }
+                    let address = address2.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("whelk-forwarded-tcpip".into())
+                        .spawn(move || forward_back(&shared, &sock, &address, bound));
+                }
+            });
+        let Ok(thread) = spawned else {
+            return whelk::GlobalReply::Failure;
+        };
+        self.forwards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(ForwardListener {
+                address: address.to_string(),
+                port: if port16 == 0 { bound } else { port16 },
+                local,
+                stop,
+                thread: Some(thread),
+            });
+        if port16 == 0 {
+            whelk::GlobalReply::BoundPort(u32::from(bound))
+        } else {
+            whelk::GlobalReply::Success
+        }
+    }
+}
+
+/// Carries one connection to a forwarded port back to the client.
+fn forward_back(shared: &Arc<Shared<Conn>>, sock: &TcpStream, address: &str, port: u16) {
+    let peer = sock.peer_addr().ok();
+    let (origin, origin_port) = peer.map_or((String::new(), 0), |p| (p.ip().to_string(), p.port()));
+    let chan = {
+        let mut g = shared.lock();
+        let Ok(id) =
+            g.conn
+                .open_forwarded_tcpip(address, u32::from(port), &origin, u32::from(origin_port))
+        else {
+            return;
+        };
+        ChanRef::new(shared.clone(), id, &mut g)
+    };
+    shared.kick();
+    let id = chan.id;
+    let opened = shared
+        .wait_for(None, |g| {
+            match g.chans.get(&id).and_then(|c| c.open.clone()) {
+                Some(r) => Some(r.is_ok()),
+                None => g.done.is_some().then_some(false),
+            }
+        })
+        .unwrap_or(false);
+    if opened {
+        let _ = sock.set_nodelay(true);
+        splice(sock, &chan);
     }
 }
 
@@ -669,6 +821,7 @@ pub fn listen<H: Handler>(
                     handler: handler.clone(),
                     user: Mutex::default(),
                     sessions: Arc::default(),
+                    forwards: Mutex::default(),
                     _slot: Slot(count2.clone()),
                 });
                 if spawn(&shared, stream, hooks, "whelk-server").is_ok() {

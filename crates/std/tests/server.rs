@@ -142,6 +142,10 @@ impl Handler for TestHandler {
     fn direct_tcpip(&self, host: &str, _port: u16) -> bool {
         host == "127.0.0.1"
     }
+
+    fn tcpip_forward(&self, address: &str, _port: u16) -> bool {
+        address == "127.0.0.1"
+    }
 }
 
 fn whelk_auth_prompts() -> whelk_auth::Prompts {
@@ -421,6 +425,78 @@ fn password_and_keyboard_interactive_against_whelk_server() {
         seen[0].prompts,
         vec![("Code: ".to_string(), true), ("PIN: ".to_string(), false)]
     );
+    c.disconnect();
+}
+
+/// A service that answers with the bytes it got, reversed.
+fn reverse_service() -> u16 {
+    let svc = TcpListener::bind("127.0.0.1:0").unwrap();
+    let svc_port = svc.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for sock in svc.incoming() {
+            let mut sock = sock.unwrap();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                sock.read_to_end(&mut buf).unwrap();
+                buf.reverse();
+                sock.write_all(&buf).unwrap();
+            });
+        }
+    });
+    svc_port
+}
+
+fn reversed_through(addr: std::net::SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.write_all(msg).unwrap();
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    sock.read_to_end(&mut back).unwrap();
+    back
+}
+
+#[test]
+fn remote_forwarding_through_the_whelk_server() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let svc_port = reverse_service();
+    let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+    let fwd = c
+        .forward_remote("127.0.0.1", 0, "127.0.0.1", svc_port)
+        .unwrap();
+    assert_ne!(fwd.port(), 0);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", fwd.port()).parse().unwrap();
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || (i, reversed_through(addr, format!("rf{i}").as_bytes())))
+        })
+        .collect();
+    for t in threads {
+        let (i, back) = t.join().unwrap();
+        assert_eq!(back, format!("{i}fr").as_bytes());
+    }
+    fwd.close().unwrap();
+    assert!(TcpStream::connect(addr).is_err());
+    // The handler refuses other addresses.
+    let r = c.forward_remote("0.0.0.0", 0, "127.0.0.1", svc_port);
+    assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
+
+    // OpenSSH's `ssh -R` against the whelk server.
+    let rport = whelk_test::openssh::free_port().unwrap();
+    let mut cmd = Ssh::new(f.server.local_addr())
+        .user("alice")
+        .identity(&f.key_path)
+        .option("ExitOnForwardFailure", "yes")
+        .arg("-N")
+        .arg("-R")
+        .arg(format!("127.0.0.1:{rport}:127.0.0.1:{svc_port}"))
+        .command()
+        .unwrap();
+    let mut ssh = whelk_test::openssh::ChildGuard::spawn(&mut cmd).unwrap();
+    let raddr: std::net::SocketAddr = format!("127.0.0.1:{rport}").parse().unwrap();
+    eventually(|| TcpStream::connect(raddr).is_ok());
+    assert_eq!(reversed_through(raddr, b"from ssh -R"), b"R- hss morf");
+    ssh.kill();
     c.disconnect();
 }
 
