@@ -444,7 +444,12 @@ impl ClientHooks {
         let _ = inner.conn.respond_credentials(req, Answer::Skip);
     }
 
-    fn incoming(&mut self, shared: &Arc<Shared<Conn>>, incoming: IncomingChannel) {
+    fn incoming(
+        &mut self,
+        shared: &Arc<Shared<Conn>>,
+        inner: &mut Inner<Conn>,
+        incoming: IncomingChannel,
+    ) {
         let target = match incoming.kind() {
             ChannelOpenKind::ForwardedTcpip {
                 connected_address,
@@ -459,15 +464,16 @@ impl ClientHooks {
             ChannelOpenKind::AuthAgent => self.forward_agent.clone().map(Endpoint::Unix),
             _ => None,
         };
-        let shared = shared.clone();
         let Some(target) = target else {
-            let _ = shared.lock().conn.reject_channel(
+            // Called with the lock held: answer through `inner`.
+            let _ = inner.conn.reject_channel(
                 incoming,
                 ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
                 "not requested",
             );
             return;
         };
+        let shared = shared.clone();
         // Connect first, then confirm or refuse (as OpenSSH does).
         tokio::spawn(async move {
             match connect_local(&target).await {
@@ -542,7 +548,9 @@ impl Hooks<Conn> for ClientHooks {
                     (cb.0)(&text);
                 }
             }
-            Event::Channel(ChannelEvent::OpenRequest(incoming)) => self.incoming(shared, incoming),
+            Event::Channel(ChannelEvent::OpenRequest(incoming)) => {
+                self.incoming(shared, inner, incoming);
+            }
             Event::Channel(ChannelEvent::Request {
                 token: Some(token), ..
             }) => {
