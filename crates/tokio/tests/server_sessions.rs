@@ -326,3 +326,39 @@ async fn server_survives_a_panicking_handler() {
     assert!(c.is_connected());
     c.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_pty_size_from_a_real_terminal() {
+    let f = Fixture::start(false, |_| {}).await;
+    // `script` gives ssh a terminal of a known size; ssh sends it in pty-req.
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let mut line = quote(find("ssh").unwrap().as_os_str());
+    for a in f.ssh().arg("-t").args() {
+        line.push(' ');
+        line.push_str(&quote(&a));
+    }
+    let mut child = tokio::process::Command::new(find("script").unwrap())
+        .arg("-q")
+        .arg("-e")
+        .arg("-c")
+        .arg(format!("stty cols 123 rows 45; exec {line}"))
+        .arg("/dev/null")
+        .env("TERM", "xterm-whelk")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"exit\r").await.unwrap();
+    let out = tokio::time::timeout(GUARD, child.wait_with_output())
+        .await
+        .expect("ssh under script hung")
+        .unwrap();
+    drop(stdin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("shell term=xterm-whelk 123x45"), "{stdout}");
+    assert!(f.logged("pty xterm-whelk 123x45"));
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+}
