@@ -13,15 +13,26 @@
 //! $ ssh -p 2222 localhost
 //! ```
 //!
-//! Modules: [`options`] (flags, `-f sshd_config`, `-o`), [`hostkey`], [`passwd`]
-//! (`--passwd-file`), [`process`] (starting commands and shells, signals, exit),
-//! [`pty`] (pseudo-terminals) and [`handler`] (the whelk-tokio handler: authentication and
-//! sessions).
+//! Modules: [`options`] (flags, `-f sshd_config`, `-o`, `Match` blocks per connection),
+//! [`hostkey`], [`passwd`] (`--passwd-file`), [`process`] (starting commands and shells,
+//! signals, exit), [`pty`] (pseudo-terminals), [`session`] (environment, PTY or pipes, agent
+//! socket, the built-in SFTP server) and [`handler`] (the whelk-tokio handler:
+//! authentication, per-connection restrictions, forwarding decisions, logging).
 //!
-//! The server always stays in the foreground and logs to stderr: `-D` and `-e` are accepted
-//! for `sshd` compatibility, `-d` turns on debug logging and `-dd` trace logging
-//! (`RUST_LOG` overrides both).
-
+//! Decisions worth knowing:
+//!
+//! - **No `unsafe`.** A PTY must become the child's controlling terminal, which needs
+//!   `setsid()` + `TIOCSCTTY` between `fork` and `exec` (`pre_exec`, unsafe). The child is
+//!   started as util-linux `setsid --ctty $SHELL ...` with the PTY slave as its stdio
+//!   instead ([`process`]); the PTY itself comes from rustix's safe `openpt`.
+//! - **One user.** Sessions run as the user running the server, through `$SHELL` (else the
+//!   passwd entry's shell, else `/bin/sh`), like sshd's `$SHELL -c command` and login shell.
+//! - **Restrictions** come from the authentication that succeeded (authorized_keys options,
+//!   certificate extensions) and from the configuration evaluated for the connection.
+//! - **Not supported** (refused or ignored with a warning): `HostCertificate` (the transport
+//!   does not present host certificates yet), X11 forwarding, hostbased and GSSAPI
+//!   authentication, `ChrootDirectory`, `Match Host` (no DNS).
+//!
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -200,6 +211,9 @@ async fn run(args: Args) -> Result<(), String> {
             );
             host_keys.push(key);
         }
+    }
+    for option in &settings.unsupported {
+        warn!("{option}: not supported by whelk server, ignored");
     }
     for cert in &settings.host_certificates {
         warn!(

@@ -114,6 +114,8 @@ pub(crate) struct Settings {
     pub(crate) host_key_algorithms: Option<String>,
     /// Root of the built-in SFTP server (default: home).
     pub(crate) sftp_root: Option<PathBuf>,
+    /// Options set in the configuration that whelk does not carry out (warned about).
+    pub(crate) unsupported: Vec<String>,
 }
 
 /// The inputs [`Settings::resolve`] combines (kept for the whole run: `Match` blocks are
@@ -411,6 +413,16 @@ impl Settings {
             kex: algorithms(cfg.kex_algorithms.as_ref()),
             host_key_algorithms: algorithms(cfg.host_key_algorithms.as_ref()),
             sftp_root: src.sftp_root.clone(),
+            unsupported: [
+                cfg.chroot_directory
+                    .as_deref()
+                    .filter(|c| *c != "none")
+                    .map(|c| format!("ChrootDirectory {c}")),
+                (cfg.x11_forwarding == Some(true)).then(|| "X11Forwarding yes".to_owned()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         })
     }
 
@@ -500,6 +512,10 @@ mod tests {
         assert_eq!(s.max_sessions, 10);
         assert!(s.permit_open.is_none() && !s.permit_user_environment && !s.gateway_ports);
         assert!(resolve(&["GatewayPorts yes"], None).gateway_ports);
+        assert_eq!(
+            resolve(&["ChrootDirectory /srv", "X11Forwarding yes"], None).unsupported,
+            ["ChrootDirectory /srv", "X11Forwarding yes"]
+        );
         let p = resolve(
             &["PerSourceMaxStartups 3", "PerSourceNetBlockSize 24:64"],
             None,
