@@ -13,8 +13,9 @@
 //!   [`Client::forward_remote`] (`ssh -R`), [`Client::sftp`] ([`sftp::Sftp`]) and
 //!   [`Client::disconnect`]. A [`Client`] is cheap to clone and used from many threads.
 //! - **Server**: [`listen`] with a [`ServerConfig`] and a blocking [`Handler`]
-//!   (authentication, `exec` / `shell` / subsystems with a [`ServerSession`], optional
-//!   `direct-tcpip`), a cap on connections, [`Server::shutdown`].
+//!   (authentication, `exec` / `shell` / subsystems with a [`ServerSession`], and, when
+//!   the handler allows them, `direct-tcpip` and `tcpip-forward` port forwarding), a cap
+//!   on connections, [`Server::shutdown`].
 //!
 //! # How it runs
 //!
