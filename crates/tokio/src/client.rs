@@ -54,6 +54,10 @@ pub enum HostKeyPolicy {
     /// the certificate is a valid host certificate for the host name (as OpenSSH's
     /// `ssh`); the client then offers the certificate algorithms first.
     KnownHostsFile(PathBuf),
+    /// Like [`HostKeyPolicy::KnownHostsFile`], but a host key the file knows nothing
+    /// about is accepted and appended to the file (OpenSSH `StrictHostKeyChecking
+    /// accept-new`); changed and revoked keys are still rejected.
+    KnownHostsFileAcceptNew(PathBuf),
     /// Trust what these `known_hosts` lines list for the host (same rules).
     KnownHosts(String),
     /// Ask the application.
@@ -66,6 +70,9 @@ impl std::fmt::Debug for HostKeyPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::KnownHostsFile(p) => f.debug_tuple("KnownHostsFile").field(p).finish(),
+            Self::KnownHostsFileAcceptNew(p) => {
+                f.debug_tuple("KnownHostsFileAcceptNew").field(p).finish()
+            }
             Self::KnownHosts(_) => f.write_str("KnownHosts(..)"),
             Self::Callback(_) => f.write_str("Callback(..)"),
             Self::AcceptAny => f.write_str("AcceptAny"),
@@ -307,7 +314,8 @@ impl ClientConfig {
 pub(crate) type Conn = ClientConnection;
 
 enum Trust {
-    Known(KnownHosts),
+    /// The known hosts, and the file to append new keys to (accept-new).
+    Known(KnownHosts, Option<PathBuf>),
     Callback(HostKeyCallback),
     Any,
 }
@@ -338,7 +346,7 @@ impl ClientHooks {
         let key = PublicKey::from_blob(blob).ok();
         match &self.trust {
             Trust::Any => Ok(()),
-            Trust::Known(kh) => {
+            Trust::Known(kh, accept_new) => {
                 let keys = kh.lookup(&self.host, self.port);
                 let (_, presented) = KeyOrCert::parse_for_algorithm(algorithm, blob)
                     .map_err(|e| format!("host key blob: {e}"))?;
@@ -360,6 +368,17 @@ impl ClientHooks {
                     }
                     None => match keys.check(presented.public_key()) {
                         HostKeyStatus::Trusted => Ok(()),
+                        HostKeyStatus::Unknown if accept_new.is_some() => {
+                            if let Some(path) = accept_new {
+                                append_known_host(
+                                    path,
+                                    &self.host,
+                                    self.port,
+                                    presented.public_key(),
+                                );
+                            }
+                            Ok(())
+                        }
                         HostKeyStatus::Changed => Err("host key CHANGED".into()),
                         other => Err(format!("host key {other:?}")),
                     },
@@ -504,6 +523,21 @@ impl ClientHooks {
                 }
             }
         });
+    }
+}
+
+/// Appends a `known_hosts` line for a newly accepted host key (best effort: a key that
+/// cannot be recorded is still accepted for this connection, as OpenSSH does).
+fn append_known_host(path: &std::path::Path, host: &str, port: u16, key: &PublicKey) {
+    use std::io::Write;
+    let Ok(mut rng) = os_rng() else { return };
+    let line = whelk_keys::known_hosts::format_entry(host, port, key, false, &mut rng);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
     }
 }
 
@@ -691,13 +725,17 @@ where
     let trust = match config.host_key {
         HostKeyPolicy::AcceptAny => Trust::Any,
         HostKeyPolicy::Callback(cb) => Trust::Callback(cb),
-        HostKeyPolicy::KnownHosts(text) => Trust::Known(KnownHosts::parse(&text)),
+        HostKeyPolicy::KnownHosts(text) => Trust::Known(KnownHosts::parse(&text), None),
         HostKeyPolicy::KnownHostsFile(path) => {
             let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
-            Trust::Known(KnownHosts::parse(&text))
+            Trust::Known(KnownHosts::parse(&text), None)
+        }
+        HostKeyPolicy::KnownHostsFileAcceptNew(path) => {
+            let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
+            Trust::Known(KnownHosts::parse(&text), Some(path))
         }
     };
-    if let Trust::Known(kh) = &trust
+    if let Trust::Known(kh, _) = &trust
         && !kh.lookup(host, port).cert_authorities.is_empty()
     {
         let algs = &mut config.ssh.transport.algorithms.host_key;

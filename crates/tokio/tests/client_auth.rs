@@ -277,3 +277,49 @@ async fn configured_password_answers_a_single_hidden_kbd_prompt() {
     assert_eq!(c.run("true").await.unwrap().exit_status, Some(0));
     c.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_new_records_unknown_hosts_and_rejects_changed_keys() {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("known_hosts");
+    let config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::KnownHostsFileAcceptNew(file.clone()));
+    let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+    c.disconnect().await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port())),
+        "{text}"
+    );
+    // Now strictly known.
+    let config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::KnownHostsFile(file.clone()));
+    connect("127.0.0.1", sshd.port(), config)
+        .await
+        .unwrap()
+        .disconnect()
+        .await;
+    // Another key on record for the host: a changed key is not accepted.
+    let other = whelk::PrivateKey::ed25519_from_seed(&[77; 32]);
+    std::fs::write(
+        &file,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port(),
+            other.public_key().to_openssh("")
+        ),
+    )
+    .unwrap();
+    let config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::KnownHostsFileAcceptNew(file.clone()));
+    let r = connect("127.0.0.1", sshd.port(), config).await;
+    assert!(
+        matches!(&r, Err(Error::HostKey(why)) if why.contains("CHANGED")),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+}
