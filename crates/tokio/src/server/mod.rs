@@ -224,7 +224,8 @@ pub trait Handler: Send + Sync + 'static {
         async {}
     }
 
-    /// The connection ended (`reason` says why). For logs.
+    /// The connection ended (`reason` says why). For logs; cut short after
+    /// [`ServerConfig::decision_timeout`].
     fn disconnected(&self, conn: &ConnectionInfo, reason: &str) -> impl Future<Output = ()> + Send {
         let _ = (conn, reason);
         async {}
@@ -1191,7 +1192,8 @@ async fn serve_connection<H: Handler>(
         grants: Vec::new(),
         permissions: Permissions::default(),
     });
-    if !decide(config.decision_timeout, false, handler.connected(&info)).await {
+    let limit = config.decision_timeout;
+    if !decide(limit, false, handler.connected(&info)).await {
         return;
     }
     let Ok(rng) = os_rng() else { return };
@@ -1228,5 +1230,6 @@ async fn serve_connection<H: Handler>(
         .clone()
         .unwrap_or_else(|| "connection closed".to_string());
     let info = lock(&latest).clone();
-    let _ = guarded(handler.disconnected(&info, &why)).await;
+    // Bounded like a decision, so a stuck hook cannot hold up shutdown_and_wait.
+    let _ = tokio::time::timeout(limit, guarded(handler.disconnected(&info, &why))).await;
 }
