@@ -358,3 +358,84 @@ fn agent_forwarding_gives_the_session_an_agent() {
     assert!(text.contains("sock=/"), "{text}");
     agent.kill();
 }
+
+/// A UNIX-socket echo service at `path` answering one connection.
+fn unix_echo_service(path: &std::path::Path) {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// `ssh -N -L 127.0.0.1:<port>:<socket>`; returns the echoed bytes or the ssh log.
+fn through_streamlocal(
+    server: &support::Server,
+    f: &Fixture,
+    sock: &std::path::Path,
+) -> Result<Vec<u8>, String> {
+    let local = openssh::free_port().unwrap();
+    let mut ssh = server
+        .ssh(&f.key())
+        .option("ExitOnForwardFailure", "yes")
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("127.0.0.1:{local}:{}", sock.display()))
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut conn = loop {
+        if let Ok(c) = TcpStream::connect(("127.0.0.1", local)) {
+            break c;
+        }
+        assert!(
+            start.elapsed() < RUN,
+            "ssh -L never listened: {}",
+            ssh.stderr_str()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    conn.set_read_timeout(Some(RUN)).unwrap();
+    conn.write_all(b"unix!\n").unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64];
+    while buf.len() < 6 {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    ssh.kill();
+    if buf.is_empty() {
+        Err(ssh.stderr_str())
+    } else {
+        Ok(buf)
+    }
+}
+
+#[test]
+fn unix_socket_forwarding_as_configured() {
+    let f = Fixture::new();
+    let sock = f.path("echo.sock");
+    unix_echo_service(&sock);
+    let server = f.start(&[]);
+    assert_eq!(through_streamlocal(&server, &f, &sock).unwrap(), b"unix!\n");
+    assert!(
+        server.log().contains("direct-streamlocal"),
+        "{}",
+        server.log()
+    );
+    drop(server);
+
+    let sock2 = f.path("echo2.sock");
+    unix_echo_service(&sock2);
+    let server = f.start(&["-o", "AllowStreamLocalForwarding=no"]);
+    assert!(through_streamlocal(&server, &f, &sock2).is_err());
+    assert!(server.log().contains("refused"), "{}", server.log());
+}
