@@ -35,7 +35,8 @@ pub struct HostKeyInfo {
     pub port: u16,
     /// The negotiated host key algorithm.
     pub algorithm: String,
-    /// The key (`None` if whelk-keys cannot parse the blob, e.g. a certificate).
+    /// The key (for a host certificate, the certified key; `None` if whelk-keys cannot
+    /// parse the blob).
     pub key: Option<PublicKey>,
     /// The raw key blob.
     pub blob: Vec<u8>,
@@ -343,7 +344,9 @@ struct ClientHooks {
 
 impl ClientHooks {
     fn trusted(&self, algorithm: &str, blob: &[u8]) -> std::result::Result<(), String> {
-        let key = PublicKey::from_blob(blob).ok();
+        let key = KeyOrCert::parse_for_algorithm(algorithm, blob)
+            .ok()
+            .map(|(_, k)| k.public_key().clone());
         match &self.trust {
             Trust::Any => Ok(()),
             Trust::Known(kh, accept_new) => {

@@ -239,6 +239,27 @@ async fn host_certificate_through_cert_authority() {
         .host_key(HostKeyPolicy::KnownHostsFile(file));
     let c = connect("127.0.0.1", port, config).await.unwrap();
     c.disconnect().await;
+    // A callback is shown the certified key when the certificate algorithm is offered.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let s2 = seen.clone();
+    let mut config = ClientConfig::new(&user())
+        .key(user_key())
+        .host_key(HostKeyPolicy::Callback(Arc::new(move |info| {
+            *s2.lock().unwrap() = Some((info.algorithm.clone(), info.key.clone()));
+            true
+        })));
+    config.ssh.transport.algorithms.host_key = vec!["ssh-ed25519-cert-v01@openssh.com".into()];
+    connect("127.0.0.1", port, config)
+        .await
+        .unwrap()
+        .disconnect()
+        .await;
+    let (alg, key) = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(alg, "ssh-ed25519-cert-v01@openssh.com");
+    assert_eq!(
+        key.unwrap().to_openssh(""),
+        load(&host_key).public_key().to_openssh("")
+    );
     // Another CA: rejected.
     let config = ClientConfig::new(&user())
         .key(user_key())
