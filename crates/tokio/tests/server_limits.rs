@@ -205,10 +205,11 @@ async fn server_200_concurrent_connections_complete() {
 async fn server_stalled_reader_holds_back_only_its_own_session() {
     use std::sync::atomic::Ordering;
     let f = Fixture::start(false, |_| {}).await;
-    // A client that never reads a session producing without end.
-    let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
-        .await
-        .unwrap();
+    // A client that never reads a session producing without end; its window is 1 MiB.
+    const WINDOW: u32 = 1024 * 1024;
+    let mut config = f.whelk_config();
+    config.ssh.channel = config.ssh.channel.with_window(WINDOW);
+    let c = connect("127.0.0.1", f.addr().port(), config).await.unwrap();
     let flood = c.exec("flood").await.unwrap();
     for _ in 0..400 {
         if f.flooded.load(Ordering::SeqCst) > 0 {
@@ -221,11 +222,11 @@ async fn server_stalled_reader_holds_back_only_its_own_session() {
     assert_eq!(o.exit_status, Some(3));
     let (code, out, err) = run(f.ssh().remote_command("cat"), b"meanwhile").await;
     assert_eq!((code, out.as_str()), (Some(0), "meanwhile"), "{err}");
-    // What the handler could write is bounded by the client's window (2 MiB by default)
-    // plus the channel's send buffer: nothing grows without the client reading.
+    // What the handler could write is bounded by the client's window (the server's send
+    // queue never exceeds what the window lets it send): nothing grows without a reader.
     let stalled = f.flooded.load(Ordering::SeqCst);
     assert!(
-        stalled <= 4 * 1024 * 1024,
+        stalled <= WINDOW as usize,
         "{stalled} bytes taken without a reader"
     );
     // Reading lets it go on.
