@@ -98,6 +98,9 @@
 //!   documented disconnect reason, on the wire and in the latched error.
 //! - `tests/openssh.rs`: OpenSSH in both directions, rotating through every algorithm both
 //!   implement.
+//! - `tests/compression.rs`: `zlib@openssh.com` only after USERAUTH_SUCCESS, plain `zlib`
+//!   from the keys, `none` unless both offer a method, across re-exchanges, and a bomb
+//!   inflating past the packet limit giving COMPRESSION_ERROR.
 //! - `tests/fuzz_corpus.rs`: replays `testdata/fuzz/transport_{server,client}/` through the
 //!   [`fuzzing`] bodies of the `transport_server` / `transport_client` fuzz targets.
 #![forbid(unsafe_code)]
