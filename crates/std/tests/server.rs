@@ -436,10 +436,11 @@ fn reverse_service() -> u16 {
         for sock in svc.incoming() {
             let mut sock = sock.unwrap();
             std::thread::spawn(move || {
+                // Probe connections (readiness checks) may go away early.
                 let mut buf = Vec::new();
-                sock.read_to_end(&mut buf).unwrap();
+                let _ = sock.read_to_end(&mut buf);
                 buf.reverse();
-                sock.write_all(&buf).unwrap();
+                let _ = sock.write_all(&buf);
             });
         }
     });
@@ -510,10 +511,11 @@ fn local_forwarding_through_the_whelk_server() {
         for sock in svc.incoming() {
             let mut sock = sock.unwrap();
             std::thread::spawn(move || {
+                // Probe connections (readiness checks) may go away early.
                 let mut buf = Vec::new();
-                sock.read_to_end(&mut buf).unwrap();
+                let _ = sock.read_to_end(&mut buf);
                 buf.reverse();
-                sock.write_all(&buf).unwrap();
+                let _ = sock.write_all(&buf);
             });
         }
     });
@@ -532,6 +534,23 @@ fn local_forwarding_through_the_whelk_server() {
     assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
     fwd.close();
     c.disconnect();
+
+    // OpenSSH's `ssh -L` against the whelk server.
+    let lport = whelk_test::openssh::free_port().unwrap();
+    let mut cmd = Ssh::new(f.server.local_addr())
+        .user("alice")
+        .identity(&f.key_path)
+        .option("ExitOnForwardFailure", "yes")
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("127.0.0.1:{lport}:127.0.0.1:{svc_port}"))
+        .command()
+        .unwrap();
+    let mut ssh = whelk_test::openssh::ChildGuard::spawn(&mut cmd).unwrap();
+    let laddr: std::net::SocketAddr = format!("127.0.0.1:{lport}").parse().unwrap();
+    eventually(|| TcpStream::connect(laddr).is_ok());
+    assert_eq!(reversed_through(laddr, b"from ssh -L"), b"L- hss morf");
+    ssh.kill();
 }
 
 /// Polls (no timing assertion) until `f` holds, failing after 10 s.
