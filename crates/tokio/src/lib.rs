@@ -52,6 +52,7 @@ pub use stream::ChildStream;
 pub use server::{
     AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Permissions, Pty, Server,
     ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve,
+    serve_all,
 };
 
 /// A ChaCha20 generator seeded from the operating system.

@@ -332,3 +332,39 @@ impl Handler for Stuck {
         Decision::Reject
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_listeners_share_their_limits() {
+    let mut config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[5; 32])]);
+    config.max_startups = MaxStartups::hard(2);
+    let listeners = vec![
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.2:0").await.unwrap(),
+    ];
+    let server = whelk_tokio::serve_all(listeners, config, Stuck).unwrap();
+    let addrs = server.local_addrs().to_vec();
+    assert_eq!(addrs.len(), 2);
+    let _idle = [
+        TcpStream::connect(addrs[0]).await.unwrap(),
+        TcpStream::connect(addrs[1]).await.unwrap(),
+    ];
+    for _ in 0..400 {
+        if server.unauthenticated() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(server.unauthenticated(), 2);
+    // Either address is full now.
+    for addr in &addrs {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(GUARD, s.read_to_end(&mut got))
+            .await
+            .expect("refused connection left open")
+            .unwrap();
+        assert!(got.starts_with(b"SSH-2.0-"), "{got:?}");
+    }
+    assert!(server.shutdown_and_wait(GUARD).await);
+    assert_eq!(server.connections(), 0);
+}

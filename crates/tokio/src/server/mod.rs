@@ -972,25 +972,34 @@ struct State {
 /// A listening server. Dropping it stops accepting (running connections go on);
 /// [`Server::shutdown`] also disconnects them.
 pub struct Server {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     state: Arc<State>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("addr", &self.addr)
+            .field("addrs", &self.addrs)
             .field("connections", &self.connections())
             .finish_non_exhaustive()
     }
 }
 
 impl Server {
-    /// The address it listens on.
+    /// The address it listens on (the first one, with [`serve_all`]).
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.addrs
+            .first()
+            .copied()
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Every address it listens on.
+    #[must_use]
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// Connections open now.
@@ -1009,7 +1018,9 @@ impl Server {
     /// (`BY_APPLICATION`). Returns at once; see [`Server::shutdown_and_wait`].
     pub fn shutdown(&self) {
         self.state.stopping.store(true, Ordering::SeqCst);
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
         let conns: Vec<_> = lock(&self.state.registry)
             .conns
             .values()
@@ -1057,7 +1068,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -1076,7 +1089,21 @@ pub fn serve<H: Handler>(
     config: ServerConfig,
     handler: H,
 ) -> Result<Server> {
-    let addr = listener.local_addr()?;
+    serve_all(vec![listener], config, handler)
+}
+
+/// [`serve`] on several listeners (sshd's `ListenAddress` lines) sharing one set of
+/// limits: `max_startups`, `max_connections` and the per-source caps count connections
+/// on all of them together, and [`Server::shutdown`] ends them all.
+pub fn serve_all<H: Handler>(
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+    handler: H,
+) -> Result<Server> {
+    let addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<std::io::Result<Vec<_>>>()?;
     // A configuration no connection could use (no host key, bad algorithm lists) is an
     // error now rather than a silent close of every connection later.
     ServerConnection::new(config.ssh.clone(), os_rng()?, Instant::now())?;
@@ -1090,13 +1117,24 @@ pub fn serve<H: Handler>(
         per_source: Arc::new(limits::PerSource::default()),
         next_id: AtomicU64::new(1),
     });
-    let task = tokio::spawn(accept_loop(
-        listener,
-        Arc::new(config),
-        Arc::new(handler),
-        state.clone(),
-    ));
-    Ok(Server { addr, state, task })
+    let config = Arc::new(config);
+    let handler = Arc::new(handler);
+    let tasks = listeners
+        .into_iter()
+        .map(|l| {
+            tokio::spawn(accept_loop(
+                l,
+                config.clone(),
+                handler.clone(),
+                state.clone(),
+            ))
+        })
+        .collect();
+    Ok(Server {
+        addrs,
+        state,
+        tasks,
+    })
 }
 
 /// Most refused connections being sent their refusal at once.
