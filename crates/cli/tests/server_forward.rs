@@ -439,3 +439,37 @@ fn unix_socket_forwarding_as_configured() {
     assert!(through_streamlocal(&server, &f, &sock2).is_err());
     assert!(server.log().contains("refused"), "{}", server.log());
 }
+
+#[test]
+fn permit_listen_limits_remote_forwards() {
+    let f = Fixture::new();
+    let allowed = openssh::free_port().unwrap();
+    let server = f.start(&["-o", &format!("PermitListen={allowed}")]);
+    let other = loop {
+        let p = openssh::free_port().unwrap();
+        if p != allowed {
+            break p;
+        }
+    };
+    let run = |port: u16| {
+        server
+            .ssh(&f.key())
+            .option("ExitOnForwardFailure", "yes")
+            .arg("-R")
+            .arg(format!("127.0.0.1:{port}:127.0.0.1:9"))
+            .remote_command("echo forwarded")
+            .run(RUN)
+            .unwrap()
+    };
+    let ok = run(allowed);
+    assert_eq!(ok.stdout_str(), "forwarded\n", "{}", ok.stderr_str());
+    let refused = run(other);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        refused
+            .stderr_str()
+            .contains("remote port forwarding failed"),
+        "{}",
+        refused.stderr_str()
+    );
+}
