@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod matrix;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
