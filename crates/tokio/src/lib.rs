@@ -27,11 +27,11 @@ mod client;
 mod driver;
 mod error;
 mod forward;
+pub mod scp;
 pub mod server;
+pub mod sftp;
 mod socks;
 mod stream;
-pub mod scp;
-pub mod sftp;
 
 use std::sync::Arc;
 
@@ -39,21 +39,20 @@ use rand_core::SeedableRng;
 
 pub use channel::{ChannelReader, ChannelWriter};
 pub use client::{
-    Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, Output, Session,
-    Stdin, connect,
-};
-pub use client::{
     BannerCallback, BoxFuture, KbdCallback, KbdInteractive, PasswordCallback, Prompt,
     connect_command, connect_stream,
 };
+pub use client::{
+    Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, Output, Session,
+    Stdin, connect,
+};
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};
-pub use stream::ChildStream;
 pub use server::{
     AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Permissions, Pty, Server,
-    ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve,
-    serve_all,
+    ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve, serve_all,
 };
+pub use stream::ChildStream;
 
 /// A ChaCha20 generator seeded from the operating system.
 pub(crate) fn os_rng() -> Result<chacha20::ChaCha20Rng> {

@@ -94,10 +94,8 @@ impl Link {
                 Event::Channel(ChannelEvent::OpenRequest(inc)) => {
                     self.server_id = Some(self.server.accept_channel(inc).unwrap());
                 }
-                Event::Channel(ChannelEvent::Request { token, .. }) => {
-                    if let Some(t) = token {
-                        self.server.respond_request(t, true).unwrap();
-                    }
+                Event::Channel(ChannelEvent::Request { token: Some(t), .. }) => {
+                    self.server.respond_request(t, true).unwrap();
                 }
                 Event::Channel(ChannelEvent::Data { id }) => {
                     while let Some(b) = self.server.read(id, usize::MAX) {
