@@ -12,8 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event, GlobalReply};
 
-/// Most bytes read from the socket per turn.
-const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes read from the socket per turn: several full packets (OpenSSH sends up to
+/// 32 KiB of data per packet), so one turn decrypts a batch and wakes a reader once.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// What the handles know about one channel.
 #[derive(Debug, Default)]
