@@ -15,7 +15,8 @@
 //! - **Server**: [`listen`] with a [`ServerConfig`] and a blocking [`Handler`]
 //!   (authentication, `exec` / `shell` / subsystems with a [`ServerSession`], and, when
 //!   the handler allows them, `direct-tcpip` and `tcpip-forward` port forwarding), a cap
-//!   on connections, [`Server::shutdown`].
+//!   on connections, [`Server::shutdown`]; [`sftp::serve`] answers the `sftp` subsystem
+//!   from a [`sftp::Filesystem`] such as the confined `sftp::StdFs`.
 //!
 //! # How it runs
 //!

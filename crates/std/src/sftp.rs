@@ -675,3 +675,59 @@ impl Seek for File {
         Ok(o)
     }
 }
+
+pub use whelk_sftp::server::{Filesystem, ServerConfig as SftpServerConfig};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use whelk_sftp::fs::{StdFs, StdFsConfig};
+
+/// Serves SFTP on a server session (from [`crate::Handler::subsystem`] for `"sftp"`):
+/// the sans-IO [`whelk_sftp::server::Server`] answered by `fs` (e.g. [`StdFs`], confined
+/// to a directory) until the client closes the session. Requests are answered in order,
+/// at most [`SftpServerConfig::max_outstanding`] taken in at a time.
+///
+/// ```no_run
+/// use whelk_std::{ServerSession, sftp};
+///
+/// // The body of a Handler::subsystem.
+/// fn subsystem(name: String, session: ServerSession) -> u32 {
+///     if name != "sftp" {
+///         return 1;
+///     }
+///     let Ok(mut fs) = sftp::StdFs::new("/srv/files", sftp::StdFsConfig::default()) else {
+///         return 1;
+///     };
+///     match sftp::serve(&session, sftp::SftpServerConfig::default(), &mut fs) {
+///         Ok(()) => 0,
+///         Err(_) => 1,
+///     }
+/// }
+/// ```
+pub fn serve<F: Filesystem + ?Sized>(
+    session: &crate::ServerSession,
+    config: SftpServerConfig,
+    fs: &mut F,
+) -> Result<()> {
+    let mut server = whelk_sftp::server::Server::new(config);
+    let mut input = session.stdin();
+    let mut output = session.stdout();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut chunk = buf.get(..n).unwrap_or_default();
+        while !chunk.is_empty() {
+            let used = server.handle_input(chunk)?;
+            chunk = chunk.get(used..).unwrap_or_default();
+            server.answer_all(fs)?;
+            let _ = server.poll_transmit(&mut out);
+            output.write_all(&out)?;
+            out.clear();
+        }
+    }
+}

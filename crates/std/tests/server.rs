@@ -21,6 +21,7 @@ use whelk_test::openssh::{Ssh, find};
 struct TestHandler {
     policy: AuthorizedKeysPolicy,
     freeze: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    sftp_root: PathBuf,
 }
 
 impl Handler for TestHandler {
@@ -135,6 +136,13 @@ impl Handler for TestHandler {
     }
 
     fn subsystem(&self, name: String, session: ServerSession) -> u32 {
+        if name == "sftp" {
+            let mut fs = sftp::StdFs::new(&self.sftp_root, sftp::StdFsConfig::default()).unwrap();
+            return match sftp::serve(&session, Default::default(), &mut fs) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+        }
         writeln!(session.stdout(), "subsystem {name}").unwrap();
         0
     }
@@ -168,7 +176,7 @@ fn keygen(dir: &Path) -> PathBuf {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     key_path: PathBuf,
     key: PrivateKey,
     server: Server,
@@ -182,6 +190,8 @@ fn fixture_with(max_connections: usize, freeze: Option<std::sync::mpsc::Receiver
     find("ssh").expect("OpenSSH not installed: this interop test needs openssh-client");
     let dir = tempfile::tempdir().unwrap();
     let key_path = keygen(dir.path());
+    let sftp_root = dir.path().join("sftp-root");
+    std::fs::create_dir(&sftp_root).unwrap();
     let line = std::fs::read_to_string(format!("{}.pub", key_path.display())).unwrap();
     let key = PrivateKey::from_openssh(&std::fs::read_to_string(&key_path).unwrap(), None).unwrap();
     let host = PrivateKey::ed25519_from_seed(&[3; 32]);
@@ -191,11 +201,12 @@ fn fixture_with(max_connections: usize, freeze: Option<std::sync::mpsc::Receiver
         TestHandler {
             policy: AuthorizedKeysPolicy::new(&line),
             freeze: std::sync::Mutex::new(freeze),
+            sftp_root,
         },
     )
     .unwrap();
     Fixture {
-        _dir: dir,
+        dir,
         key_path,
         key,
         server,
@@ -647,4 +658,30 @@ fn keepalive_detects_a_server_that_stopped_answering() {
     assert!(why.contains("keepalive"), "{why}");
     assert!(stuck.join().unwrap().is_err());
     release.send(()).unwrap();
+}
+
+#[test]
+fn sftp_client_against_the_whelk_std_sftp_server() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+    let sftp = c.sftp().unwrap();
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 241) as u8).collect();
+    sftp.write("/big.bin", &data).unwrap();
+    assert!(std::fs::read(f.dir.path().join("sftp-root/big.bin")).unwrap() == data);
+    assert!(sftp.read("/big.bin").unwrap() == data);
+    sftp.mkdir("/d").unwrap();
+    sftp.rename("/big.bin", "/d/moved.bin").unwrap();
+    let names: Vec<String> = sftp
+        .read_dir("/d")
+        .unwrap()
+        .into_iter()
+        .map(|n| n.filename.to_string())
+        .collect();
+    assert_eq!(names, ["moved.bin"]);
+    assert_eq!(sftp.stat("/d/moved.bin").unwrap().size, Some(1_500_000));
+    // Confined to its root.
+    assert_eq!(sftp.realpath("/../..").unwrap(), "/");
+    drop(sftp);
+    c.disconnect();
 }
