@@ -10,6 +10,8 @@
 //! | sign certificates | `-s ca_key -I key_id [-h] [-n principals] [-V validity] [-z serial] [-O option] pubkey...` |
 //! | show a certificate | `-L [-f file]` |
 //! | export a public key | `-e [-m RFC4716\|PKCS8\|PEM] [-f file]` |
+//! | import a public key | `-i [-m RFC4716\|PKCS8\|PEM] [-f file]` |
+//! | known_hosts | `-F host`, `-R host`, `-H` (with `-f file`, default `~/.ssh/known_hosts`) |
 //! | SSHSIG | `-Y sign -f key -n namespace [file...]`, `-Y verify -f allowed_signers -I identity -n namespace -s sig`, `-Y check-novalidate -n namespace -s sig`, `-Y find-principals -f allowed_signers -s sig` |
 //!
 //! Differences from `ssh-keygen`: without `-f`, key generation writes the default file
@@ -17,6 +19,7 @@
 //! Fatal errors exit with 255, usage errors with 1, as `ssh-keygen` does.
 
 mod cert;
+mod hosts;
 mod sig;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +110,19 @@ pub(crate) struct Args {
     /// Export the public key (-m RFC4716, the default, PKCS8 or PEM).
     #[arg(short = 'e')]
     export: bool,
+    /// Import a public key (-m RFC4716, the default, PKCS8 or PEM) and print it in
+    /// OpenSSH's format.
+    #[arg(short = 'i')]
+    import: bool,
+    /// Find a host in a known_hosts file (-f, default ~/.ssh/known_hosts).
+    #[arg(short = 'F', value_name = "hostname")]
+    find_host: Option<String>,
+    /// Remove a host's keys from a known_hosts file (the old file is kept as FILE.old).
+    #[arg(short = 'R', value_name = "hostname")]
+    remove_host: Option<String>,
+    /// Hash the host names of a known_hosts file (the old file is kept as FILE.old).
+    #[arg(short = 'H')]
+    hash_hosts: bool,
     /// Key format: PEM or PKCS8 for new private keys, RFC4716/PKCS8/PEM for -e.
     #[arg(short = 'm', value_name = "format")]
     format: Option<String>,
@@ -184,6 +200,18 @@ fn run(args: &Args) -> Result<()> {
     }
     if args.export {
         return export(args);
+    }
+    if args.import {
+        return hosts::import(args);
+    }
+    if let Some(h) = &args.find_host {
+        return hosts::find(args, h);
+    }
+    if let Some(h) = &args.remove_host {
+        return hosts::remove(args, h);
+    }
+    if args.hash_hosts {
+        return hosts::hash(args);
     }
     generate(args)
 }

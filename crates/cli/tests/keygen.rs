@@ -368,3 +368,149 @@ fn export_matches_ssh_keygen() {
         }
     }
 }
+
+#[test]
+fn import_and_export_both_ways() {
+    let d = tmp();
+    let dir = d.path();
+    for (name, t, formats) in [
+        ("ed", "ed25519", vec!["RFC4716"]),
+        ("ec", "ecdsa", vec!["RFC4716", "PKCS8", "PEM"]),
+        ("rsa", "rsa", vec!["RFC4716", "PKCS8", "PEM"]),
+    ] {
+        ok(
+            &keygen(dir, &["-q", "-t", t, "-N", "", "-f", name]),
+            "ssh-keygen",
+        );
+        let pub_file = format!("{name}.pub");
+        let want = key_part(&std::fs::read_to_string(dir.join(&pub_file)).unwrap());
+        for m in formats {
+            // ssh-keygen exports, whelk imports.
+            let theirs = ok(
+                &keygen(dir, &["-e", "-m", m, "-f", &pub_file]),
+                "ssh-keygen -e",
+            );
+            let f = format!("{name}.{m}.theirs");
+            std::fs::write(dir.join(&f), &theirs).unwrap();
+            let imported = ok(&whelk(dir, &["-i", "-m", m, "-f", &f]), "whelk keygen -i");
+            assert_eq!(imported.trim_end(), want, "{name} {m}");
+            // whelk exports, ssh-keygen imports (and the text is the same).
+            let ours = ok(
+                &whelk(dir, &["-e", "-m", m, "-f", &pub_file]),
+                "whelk keygen -e",
+            );
+            assert_eq!(ours, theirs, "{name} {m}");
+            if (t, m) == ("ecdsa", "PEM") {
+                // ssh-keygen -i -m PEM reads only PKCS#1 RSA keys (not its own EC output).
+                continue;
+            }
+            let f = format!("{name}.{m}.ours");
+            std::fs::write(dir.join(&f), &ours).unwrap();
+            let imported = ok(&keygen(dir, &["-i", "-m", m, "-f", &f]), "ssh-keygen -i");
+            assert_eq!(imported.trim_end(), want, "{name} {m}");
+        }
+    }
+    // A format it does not know is a usage error.
+    let o = whelk(dir, &["-i", "-m", "XYZ", "-f", "ed.pub"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+fn known_hosts_fixture(dir: &Path) -> String {
+    ok(
+        &keygen(dir, &["-q", "-t", "ed25519", "-N", "", "-f", "h1"]),
+        "ssh-keygen",
+    );
+    ok(
+        &keygen(dir, &["-q", "-t", "ecdsa", "-N", "", "-f", "h2"]),
+        "ssh-keygen",
+    );
+    let k1 = key_part(&std::fs::read_to_string(dir.join("h1.pub")).unwrap());
+    let k2 = key_part(&std::fs::read_to_string(dir.join("h2.pub")).unwrap());
+    format!(
+        "# comment\nalpha,10.0.0.1 {k1}\n[beta]:2222,gamma {k2}\n*.wild,!no {k1}\n\
+         @cert-authority delta {k2}\n@revoked alpha {k2}\n"
+    )
+}
+
+#[test]
+fn known_hosts_find_remove_and_hash_like_ssh_keygen() {
+    let d = tmp();
+    let dir = d.path();
+    let kh = known_hosts_fixture(dir);
+    std::fs::write(dir.join("kh"), &kh).unwrap();
+    // -F: the same output as ssh-keygen, found or not.
+    for host in [
+        "alpha",
+        "10.0.0.1",
+        "[beta]:2222",
+        "gamma",
+        "x.wild",
+        "delta",
+        "nothere",
+    ] {
+        let theirs = keygen(dir, &["-F", host, "-f", "kh"]);
+        let ours = whelk(dir, &["-F", host, "-f", "kh"]);
+        assert_eq!(text(&ours.stdout), text(&theirs.stdout), "-F {host}");
+        assert_eq!(ours.status.code(), theirs.status.code(), "-F {host}");
+    }
+    // -H: hashed in place with a .old backup; ssh-keygen -F finds the hashed names.
+    ok(&whelk(dir, &["-H", "-f", "kh"]), "whelk keygen -H");
+    assert_eq!(std::fs::read_to_string(dir.join("kh.old")).unwrap(), kh);
+    let hashed = std::fs::read_to_string(dir.join("kh")).unwrap();
+    assert!(
+        !hashed.contains("alpha,") && !hashed.contains("gamma"),
+        "{hashed}"
+    );
+    assert!(hashed.contains("*.wild,!no ") && hashed.contains("@cert-authority delta "));
+    for host in ["alpha", "10.0.0.1", "[beta]:2222", "gamma"] {
+        let theirs = ok(&keygen(dir, &["-F", host, "-f", "kh"]), "ssh-keygen -F");
+        assert!(theirs.contains("|1|"), "{theirs}");
+        let ours = ok(&whelk(dir, &["-F", host, "-f", "kh"]), "whelk keygen -F");
+        assert_eq!(ours, theirs, "-F {host} in the hashed file");
+    }
+    // The same file hashed by ssh-keygen: the same lines apart from the salts.
+    std::fs::write(dir.join("kh2"), &kh).unwrap();
+    ok(&keygen(dir, &["-H", "-f", "kh2"]), "ssh-keygen -H");
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                if l.starts_with("|1|") {
+                    l.split_once(' ').unwrap().1.to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&hashed),
+        strip(&std::fs::read_to_string(dir.join("kh2")).unwrap())
+    );
+    // -R: the same output and the same file as ssh-keygen's, with a .old backup.
+    std::fs::write(dir.join("r1"), &kh).unwrap();
+    std::fs::write(dir.join("r2"), &kh).unwrap();
+    for host in ["gamma", "delta", "nothere"] {
+        let theirs = keygen(dir, &["-R", host, "-f", "r1"]);
+        let ours = whelk(dir, &["-R", host, "-f", "r2"]);
+        assert_eq!(
+            text(&ours.stdout).replace("r2", "r1"),
+            text(&theirs.stdout),
+            "-R {host}"
+        );
+        assert_eq!(ours.status.code(), theirs.status.code());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("r2")).unwrap(),
+            std::fs::read_to_string(dir.join("r1")).unwrap()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("r2.old")).unwrap(), kh);
+    // -R on a hashed file.
+    ok(&whelk(dir, &["-R", "alpha", "-f", "kh"]), "whelk keygen -R");
+    let o = ok(&keygen(dir, &["-F", "alpha", "-f", "kh"]), "ssh-keygen -F");
+    assert!(!o.contains("|1|") && o.contains("REVOKED"), "{o}");
+    ok(&keygen(dir, &["-F", "gamma", "-f", "kh"]), "ssh-keygen -F");
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
