@@ -11,11 +11,14 @@
 //! - `-b file` (`-` for stdin) runs commands in batch mode: each is echoed as `sftp> cmd`
 //!   (unless prefixed with `@`) and the first failing one aborts with exit status 1, unless
 //!   it is prefixed with `-`. Without `-b` commands are read from stdin (with a prompt on a
-//!   terminal) and errors do not abort.
-//! - A progress line is shown only when stdout is a terminal (and not with `-q`).
+//!   terminal, edited with history by a small line editor of our own) and errors do not
+//!   abort.
+//! - Transfers show an indicatif progress bar only when stdout is a terminal (and not with
+//!   `-q`); piped output has no escape codes.
 
 mod commands;
 pub(crate) mod connect;
+mod lineedit;
 
 use std::process::ExitCode;
 

@@ -1,14 +1,17 @@
 //! The command interpreter of `whelk sftp`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use whelk_tokio::sftp::{Attrs, Progress, SftpClient, TransferOptions, glob};
 
 use super::Args;
+use super::lineedit::{Input, LineEditor};
 
 const HELP: &str = "\
 Available commands:
@@ -122,6 +125,43 @@ fn flags(w: &[String]) -> (String, Vec<String>) {
     (f, w.get(i..).unwrap_or_default().to_vec())
 }
 
+/// A progress callback drawing one indicatif bar per file on stdout (name, percentage,
+/// bytes, rate, time left); a file's bar is finished when the next one starts or it is done.
+pub(crate) fn progress_bars() -> whelk_tokio::sftp::ProgressFn {
+    let style = ProgressStyle::with_template(
+        "{msg:30!} {percent:>3}% {bytes:>10} {binary_bytes_per_sec:>12} {eta:>4} [{wide_bar}]",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let current: Mutex<Option<(String, ProgressBar)>> = Mutex::new(None);
+    Arc::new(move |p: &Progress| {
+        let Ok(mut cur) = current.lock() else {
+            return;
+        };
+        if cur.as_ref().is_none_or(|(path, _)| *path != p.path) {
+            if let Some((_, bar)) = cur.take() {
+                bar.finish();
+            }
+            let name = Path::new(&p.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bar =
+                ProgressBar::with_draw_target(p.total, ProgressDrawTarget::stdout_with_hz(10))
+                    .with_style(style.clone())
+                    .with_message(name);
+            *cur = Some((p.path.clone(), bar));
+        }
+        if let Some((_, bar)) = cur.as_ref() {
+            bar.set_position(p.transferred);
+            if p.total.is_some_and(|t| p.transferred >= t) {
+                bar.finish();
+                *cur = None;
+            }
+        }
+    })
+}
+
 fn human(n: u64) -> String {
     let units = ["B", "K", "M", "G", "T", "P"];
     let mut v = n as f64;
@@ -205,24 +245,31 @@ impl Shell {
                 }
             },
         };
-        let prompt = interactive && std::io::stdin().is_terminal();
+        // On a terminal: the line editor (history, cursor keys); otherwise plain lines.
+        let mut editor = (interactive && std::io::stdin().is_terminal()).then(LineEditor::new);
         let mut lines = BufReader::new(reader).lines();
         loop {
-            if prompt {
-                print!("sftp> ");
-                let _ = std::io::stdout().flush();
-            }
-            let line = match lines.next_line().await {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    if prompt {
-                        println!();
+            let line = if let Some(ed) = editor.as_mut() {
+                match tokio::task::block_in_place(|| ed.read_line("sftp> ")) {
+                    Ok(Input::Line(l)) => {
+                        ed.add_history(&l);
+                        l
                     }
-                    return 0;
+                    Ok(Input::Interrupted) => continue,
+                    Ok(Input::Eof) => return 0,
+                    Err(e) => {
+                        eprintln!("reading commands: {e}");
+                        return 1;
+                    }
                 }
-                Err(e) => {
-                    eprintln!("reading commands: {e}");
-                    return 1;
+            } else {
+                match lines.next_line().await {
+                    Ok(Some(l)) => l,
+                    Ok(None) => return 0,
+                    Err(e) => {
+                        eprintln!("reading commands: {e}");
+                        return 1;
+                    }
                 }
             };
             let mut cmd = line.trim();
@@ -513,24 +560,7 @@ impl Shell {
         o.preserve |= f.contains('p') || f.contains('P');
         o.resume |= resume || f.contains('a');
         if self.progress {
-            let last = Arc::new(AtomicU64::new(u64::MAX));
-            o.progress = Some(Arc::new(move |p: &Progress| {
-                let pct = match p.total {
-                    Some(t) if t > 0 => p.transferred.saturating_mul(100) / t,
-                    _ => 100,
-                };
-                if last.swap(pct, Ordering::Relaxed) != pct {
-                    let name = Path::new(&p.path)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    print!("\r{name:<40} {pct:>3}% {:>10}", human(p.transferred));
-                    if pct >= 100 {
-                        println!();
-                    }
-                    let _ = std::io::stdout().flush();
-                }
-            }));
+            o.progress = Some(progress_bars());
         }
         o
     }

@@ -1,0 +1,263 @@
+//! Interactive `whelk sftp` on a terminal (driven through util-linux `script`, which gives it
+//! a pty): line editing with history and the progress bar; and piped output, which has no
+//! progress bar and no escape codes. Against a private sshd; fails (never skips) when
+//! OpenSSH or `script` is missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use whelk_test::openssh::{Sshd, find, run};
+
+const GUARD: Duration = Duration::from_secs(60);
+
+struct Env {
+    sshd: Sshd,
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    known: PathBuf,
+}
+
+fn env() -> Env {
+    let keygen = find("ssh-keygen").expect("ssh-keygen not installed (openssh-client)");
+    find("sshd").expect("sshd not installed (openssh-server)");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    let mut cmd = Command::new(keygen);
+    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", "sftp-tty", "-f"])
+        .arg(&key);
+    run(cmd, GUARD).unwrap();
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let sshd = Sshd::builder()
+        .authorized_key(public.trim())
+        .start()
+        .unwrap();
+    let known = dir.path().join("known_hosts");
+    std::fs::write(&known, sshd.known_hosts().unwrap()).unwrap();
+    Env {
+        sshd,
+        dir,
+        key,
+        known,
+    }
+}
+
+fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
+}
+
+/// The `whelk sftp` arguments (without the program).
+fn sftp_args(e: &Env) -> Vec<String> {
+    vec![
+        "sftp".into(),
+        "-F".into(),
+        "none".into(),
+        "-P".into(),
+        e.sshd.port().to_string(),
+        "-i".into(),
+        e.key.display().to_string(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", e.known.display()),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        format!("{}@127.0.0.1", user()),
+    ]
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The terminal's output so far, read by a thread.
+struct Screen {
+    rx: mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl Screen {
+    /// Waits until the output (after `from`) contains `needle`; returns where it ends.
+    fn wait_for(&mut self, from: usize, needle: &str) -> usize {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            if let Some(i) = self.seen[from.min(self.seen.len())..]
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+            {
+                return from + i + needle.len();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(b) => self.seen.extend_from_slice(&b),
+                Err(_) => panic!(
+                    "never saw {needle:?}; output:\n{}",
+                    String::from_utf8_lossy(&self.seen)
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn sftp_interactive_on_a_terminal() {
+    let script = find("script").expect("script not installed (util-linux)");
+    let e = env();
+    let local = e.dir.path().join("local");
+    let remote = e.dir.path().join("remote");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::create_dir_all(&remote).unwrap();
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| ((i * 7) >> 3) as u8).collect();
+    std::fs::write(local.join("up.bin"), &data).unwrap();
+
+    let cmdline = std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string())
+        .chain(sftp_args(&e))
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new(script)
+        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+        .current_dir(&local)
+        .env("TERM", "xterm")
+        .env("COLUMNS", "100")
+        .env("LINES", "30")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Screen {
+        rx,
+        seen: Vec::new(),
+    };
+    let mut at = screen.wait_for(0, "sftp> ");
+    let mut send = |s: &str| {
+        stdin.write_all(s.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+
+    // A command, edited: typed with a typo, cursor moved left, character deleted and inserted.
+    send(&format!("cd {}\r", remote.display()));
+    at = screen.wait_for(at, "sftp> ");
+    send("pwdx\x7f\r");
+    at = screen.wait_for(
+        at,
+        &format!("Remote working directory: {}", remote.display()),
+    );
+    at = screen.wait_for(at, "sftp> ");
+    // A put on a terminal draws a progress bar that reaches 100%.
+    send("put up.bin\r");
+    at = screen.wait_for(at, "100%");
+    at = screen.wait_for(at, "sftp> ");
+    // History: Up twice brings back `pwd` (Up once would be the put).
+    send("\x1b[A\x1b[A\r");
+    at = screen.wait_for(
+        at,
+        &format!("Remote working directory: {}", remote.display()),
+    );
+    at = screen.wait_for(at, "sftp> ");
+    // Cursor movement: "ls" typed as "s", Home, "l", End.
+    send("s\x1b[H1\x7fl\x1b[F -1\r");
+    at = screen.wait_for(at, "up.bin");
+    at = screen.wait_for(at, "sftp> ");
+    // Ctrl-C abandons a line; Ctrl-D on an empty line ends the session.
+    send("rm up.bin\x03");
+    at = screen.wait_for(at, "^C");
+    screen.wait_for(at, "sftp> ");
+    send("\x04");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(std::fs::read(remote.join("up.bin")).unwrap(), data);
+}
+
+#[test]
+fn sftp_piped_output_has_no_progress_bar() {
+    let e = env();
+    let local = e.dir.path().join("local");
+    let remote = e.dir.path().join("remote");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::create_dir_all(&remote).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| ((i * 13) >> 5) as u8).collect();
+    std::fs::write(local.join("a.bin"), &data).unwrap();
+    let commands = format!(
+        "lcd {l}\ncd {r}\nput a.bin\nget a.bin b.bin\nprogress\nput a.bin c.bin\nls\n",
+        l = local.display(),
+        r = remote.display()
+    );
+    // Interactive mode with a pipe for stdin and stdout, and batch mode.
+    let batch = e.dir.path().join("batch");
+    std::fs::write(&batch, &commands).unwrap();
+    for with_batch in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_whelk"));
+        let mut args = sftp_args(&e);
+        if with_batch {
+            args.insert(1, "-b".into());
+            args.insert(2, batch.display().to_string());
+        }
+        cmd.args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if !with_batch {
+            stdin.write_all(commands.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("c.bin"), "{text}");
+        for o in [&out.stdout, &out.stderr] {
+            assert!(
+                !o.contains(&0x1b),
+                "escape code in {:?}",
+                String::from_utf8_lossy(o)
+            );
+            assert!(
+                !o.contains(&b'\r'),
+                "carriage return in {:?}",
+                String::from_utf8_lossy(o)
+            );
+            assert!(
+                !String::from_utf8_lossy(o).contains('%'),
+                "progress in {text}"
+            );
+        }
+        assert_eq!(std::fs::read(local.join("b.bin")).unwrap(), data);
+        assert_eq!(std::fs::read(remote.join("c.bin")).unwrap(), data);
+        for f in [
+            local.join("b.bin"),
+            remote.join("a.bin"),
+            remote.join("c.bin"),
+        ] {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+}
