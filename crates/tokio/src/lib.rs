@@ -49,8 +49,9 @@ pub use client::{
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use server::{
-    AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Permissions, Pty, Server,
-    ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind, listen, serve, serve_all,
+    AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Overflow, PerSourcePenalties,
+    Permissions, Pty, Server, ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind,
+    listen, serve, serve_all,
 };
 pub use stream::ChildStream;
 

@@ -1,6 +1,6 @@
-//! The whelk-tokio server's limits: MaxStartups, per-source startups, the connection cap,
-//! login grace time, graceful shutdown, 200 concurrent sessions and connections, and
-//! back-pressure from a stalled reader.
+//! The whelk-tokio server's limits: MaxStartups, per-source startups, per-source penalties,
+//! the connection cap, login grace time, graceful shutdown, 200 concurrent sessions and
+//! connections, and back-pressure from a stalled reader.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -367,4 +367,138 @@ async fn server_listeners_share_their_limits() {
     }
     assert!(server.shutdown_and_wait(GUARD).await);
     assert_eq!(server.connections(), 0);
+}
+
+/// A TCP connection to `addr` from the loopback address `from`.
+async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    sock.connect(addr).await.unwrap()
+}
+
+/// Connects from `from`, reads the server's version line and hangs up before any key
+/// exchange. Returns false when the server closed without a word (a penalised source).
+async fn handshake_and_drop(from: &str, addr: SocketAddr) -> bool {
+    let mut s = connect_from(from, addr).await;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        match tokio::time::timeout(GUARD, s.read(&mut byte))
+            .await
+            .unwrap()
+        {
+            Ok(1) => line.push(byte[0]),
+            _ => break,
+        }
+    }
+    if line.is_empty() {
+        return false;
+    }
+    assert!(line.starts_with(b"SSH-2.0-"), "{line:?}");
+    true
+}
+
+fn short_penalties(c: &mut ServerConfig) {
+    // noauth 1 s each, refused from 2 s outstanding, at most 3 s.
+    c.per_source_penalties
+        .apply(&["noauth:1s", "min:2s", "max:3s"])
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_penalties_refuse_a_source_that_keeps_dropping() {
+    let f = Fixture::start(false, short_penalties).await;
+    // 127.0.0.1 keeps connecting and hanging up before authenticating.
+    let mut accepted = 0;
+    let mut refused = false;
+    for _ in 0..200 {
+        if handshake_and_drop("127.0.0.1", f.addr()).await {
+            accepted += 1;
+        } else {
+            refused = true;
+            break;
+        }
+    }
+    println!("127.0.0.1 refused after {accepted} dropped connections");
+    assert!(
+        refused,
+        "a source dropping 200 connections was never refused"
+    );
+    // Not at the first one: only once 2 s of penalty are outstanding.
+    assert!(accepted >= 2, "{accepted}");
+    assert_eq!(f.server.penalised_sources(), 1);
+    // Another address still logs in meanwhile.
+    let (code, out, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.2").remote_command("cat"),
+        b"from elsewhere",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "from elsewhere"), "{err}");
+    assert!(f.logged("login alice 127.0.0.2"));
+    // The penalty expires (at most 3 s): then 127.0.0.1 is served again and logs in.
+    let mut back = false;
+    for _ in 0..100 {
+        if handshake_and_drop("127.0.0.1", f.addr()).await {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the penalty did not expire");
+    let (code, out, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
+        b"back",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "back"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_penalties_count_failed_logins() {
+    // The defaults: authfail 5 s, refused from 15 s: the fourth connection after three
+    // failed logins is closed unanswered.
+    let f = Fixture::start(false, |_| {}).await;
+    for i in 0..3 {
+        let s = connect_from("127.0.0.2", f.addr()).await;
+        let config = ClientConfig::new("alice")
+            .password("wrong")
+            .host_key(HostKeyPolicy::AcceptAny);
+        let r = whelk_tokio::connect_stream(s, "127.0.0.1", f.addr().port(), config).await;
+        assert!(r.is_err(), "login {i} with a wrong password succeeded");
+    }
+    // The server records the penalty once it has seen the connection end.
+    let mut refused = false;
+    for _ in 0..100 {
+        if !handshake_and_drop("127.0.0.2", f.addr()).await {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "three failed logins did not penalise 127.0.0.2");
+    // ssh from there gives up; from 127.0.0.1 it logs in.
+    let (code, _, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.2").remote_command("cat"),
+        b"",
+    )
+    .await;
+    assert_eq!(code, Some(255), "{err}");
+    let (code, out, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
+        b"still",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "still"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_penalties_off() {
+    let f = Fixture::start(false, |c| {
+        c.per_source_penalties = whelk_tokio::PerSourcePenalties::disabled();
+    })
+    .await;
+    for _ in 0..40 {
+        assert!(handshake_and_drop("127.0.0.1", f.addr()).await);
+    }
+    assert_eq!(f.server.penalised_sources(), 0);
 }

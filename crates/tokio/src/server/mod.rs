@@ -27,9 +27,9 @@
 //! unauthenticated connections), [`ServerConfig::per_source_max_startups`],
 //! [`ServerConfig::max_connections`], the login grace time of the protocol settings, and
 //! the channel limits of [`whelk::ServerConfig`]. Refused connections are closed right
-//! after `accept`, before any handshake work. Per-source penalties (sshd's
-//! `PerSourcePenalties`) can be built on [`Handler::connected`] and
-//! [`Handler::disconnected`].
+//! after `accept`, before any handshake work. [`ServerConfig::per_source_penalties`]
+//! (sshd 9.8's `PerSourcePenalties`, on by default) refuses a source network whose
+//! connections keep ending without authenticating until its penalty expires.
 //! [`Server::shutdown`] stops accepting and disconnects every connection.
 //!
 //! ```no_run
@@ -96,6 +96,7 @@
 
 mod forward;
 mod limits;
+mod penalty;
 mod session;
 
 use std::collections::HashMap;
@@ -122,6 +123,7 @@ use crate::error::Result;
 use crate::{os_rng, wait_for};
 
 pub use limits::MaxStartups;
+pub use penalty::{Overflow, PerSourcePenalties};
 pub use session::{
     AgentListener, ConnectionInfo, Exit, Permissions, Pty, ServerSession, ServerStream,
     SessionEvent, SessionKind,
@@ -146,6 +148,12 @@ pub struct ServerConfig {
     /// [`ServerConfig::per_source_max_startups`] (sshd's `PerSourceNetBlockSize`, default
     /// `32:128`).
     pub per_source_net_block: (u8, u8),
+    /// Penalties for source networks whose connections end without authenticating
+    /// (sshd's `PerSourcePenalties`, on by default as in sshd 9.8: `noauth` 1 s,
+    /// `authfail` 5 s, `grace-exceeded` 10 s, refused from 15 s outstanding, at most
+    /// 600 s, 65536 sources per address family, permissive overflow). A penalised
+    /// source's connections are closed right after `accept`, unanswered.
+    pub per_source_penalties: PerSourcePenalties,
     /// Most connections at once, authenticated or not (default 1000); more are refused
     /// right after `accept`.
     pub max_connections: usize,
@@ -180,6 +188,7 @@ impl ServerConfig {
             max_startups: MaxStartups::default(),
             per_source_max_startups: None,
             per_source_net_block: (32, 128),
+            per_source_penalties: PerSourcePenalties::default(),
             max_connections: 1000,
             decision_timeout: Duration::from_secs(30),
             refusal_message: true,
@@ -423,6 +432,8 @@ impl<H> Ctx<H> {
 struct Startup {
     _all: limits::Slot,
     _source: Option<limits::SourceSlot>,
+    /// The penalty the source earns if the connection ends unauthenticated.
+    penalty: Option<Arc<penalty::Ticket>>,
 }
 
 struct ServerHooks<H> {
@@ -564,6 +575,7 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
             Event::AuthRequest(req) => {
                 let ctx = self.ctx.clone();
                 let info = self.info.clone();
+                let ticket = self.startup.as_ref().and_then(|s| s.penalty.clone());
                 tokio::spawn(async move {
                     let decision = decide(
                         ctx.config.decision_timeout,
@@ -571,6 +583,9 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                         ctx.handler.auth_from(&info, &req),
                     )
                     .await;
+                    if let (Decision::Reject, Some(t)) = (&decision, ticket) {
+                        t.auth_failed();
+                    }
                     let _ = ctx
                         .shared
                         .lock()
@@ -584,7 +599,9 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                 methods,
                 outcome,
             } => {
-                self.startup = None;
+                if let Some(t) = self.startup.take().and_then(|s| s.penalty) {
+                    t.authenticated();
+                }
                 let mut info = (*self.info).clone();
                 info.user = user;
                 info.methods = methods;
@@ -966,6 +983,7 @@ struct State {
     /// Refused connections still getting their message.
     refusing: Arc<AtomicUsize>,
     per_source: Arc<limits::PerSource>,
+    penalties: Arc<penalty::Penalties>,
     next_id: AtomicU64,
 }
 
@@ -1012,6 +1030,13 @@ impl Server {
     #[must_use]
     pub fn unauthenticated(&self) -> usize {
         self.state.unauthenticated.load(Ordering::SeqCst)
+    }
+
+    /// Source networks with an outstanding penalty
+    /// ([`ServerConfig::per_source_penalties`]), refused or not yet.
+    #[must_use]
+    pub fn penalised_sources(&self) -> usize {
+        self.state.penalties.len()
     }
 
     /// Stops accepting and ends every connection with `SSH_MSG_DISCONNECT`
@@ -1115,6 +1140,7 @@ pub fn serve_all<H: Handler>(
         live: Arc::new(AtomicUsize::new(0)),
         refusing: Arc::new(AtomicUsize::new(0)),
         per_source: Arc::new(limits::PerSource::default()),
+        penalties: Arc::new(penalty::Penalties::new(config.per_source_penalties.clone())),
         next_id: AtomicU64::new(1),
     });
     let config = Arc::new(config);
@@ -1156,6 +1182,12 @@ async fn accept_loop<H: Handler>(
         if state.stopping.load(Ordering::SeqCst) {
             break;
         }
+        let block = limits::net_block(peer.ip(), config.per_source_net_block);
+        if state.penalties.refuses(block, Instant::now()) {
+            // Penalised (sshd's PerSourcePenalties): closed unanswered, no handshake work.
+            drop(stream);
+            continue;
+        }
         let live = state.live.load(Ordering::SeqCst);
         let unauth = state.unauthenticated.load(Ordering::SeqCst);
         let mut source = None;
@@ -1164,7 +1196,6 @@ async fn accept_loop<H: Handler>(
         } else if config.max_startups.should_drop(unauth, limits::roll()) {
             Some("too many unauthenticated connections")
         } else if let Some(max) = config.per_source_max_startups {
-            let block = limits::net_block(peer.ip(), config.per_source_net_block);
             source = state.per_source.take(block, max);
             source
                 .is_none()
@@ -1183,6 +1214,10 @@ async fn accept_loop<H: Handler>(
         let startup = Startup {
             _all: limits::Slot::take(&state.unauthenticated),
             _source: source,
+            penalty: config
+                .per_source_penalties
+                .enabled
+                .then(|| Arc::new(penalty::Ticket::new(state.penalties.clone(), block))),
         };
         let id = state.next_id.fetch_add(1, Ordering::SeqCst);
         let config = config.clone();
@@ -1249,6 +1284,7 @@ async fn serve_connection<H: Handler>(
         }
     }
     let latest = Arc::new(Mutex::new(info.clone()));
+    let ticket = startup.penalty.clone();
     let hooks = ServerHooks {
         ctx: Ctx {
             handler: handler.clone(),
@@ -1267,6 +1303,9 @@ async fn serve_connection<H: Handler>(
         .done
         .clone()
         .unwrap_or_else(|| "connection closed".to_string());
+    if let Some(t) = ticket.filter(|_| why.contains("login grace time")) {
+        t.grace_exceeded();
+    }
     let info = lock(&latest).clone();
     // Bounded like a decision, so a stuck hook cannot hold up shutdown_and_wait.
     let _ = tokio::time::timeout(limit, guarded(handler.disconnected(&info, &why))).await;
