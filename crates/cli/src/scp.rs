@@ -190,6 +190,10 @@ async fn run(args: Args) -> u8 {
     if args.batch {
         options.push("BatchMode=yes".into());
     }
+    // -q quiets ssh's warnings too (as `ssh -q`); an explicit -o LogLevel comes first and wins.
+    if args.quiet {
+        options.push("LogLevel=ERROR".into());
+    }
     let mut conns = Conns {
         opts: ConnOpts {
             port: args.port,

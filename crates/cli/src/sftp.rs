@@ -158,10 +158,15 @@ pub(crate) fn main(args: Args) -> ExitCode {
 
 async fn run(args: Args) -> Result<u8, String> {
     let dest = parse_dest(&args.destination)?;
+    let mut options = args.options.clone();
+    // -q quiets ssh's warnings too (as `ssh -q`); an explicit -o LogLevel comes first and wins.
+    if args.quiet {
+        options.push("LogLevel=ERROR".into());
+    }
     let conn = ConnOpts {
         port: args.port.or(dest.port),
         identities: args.identity.clone(),
-        options: args.options.clone(),
+        options,
         config_file: args.config_file.clone(),
         cipher: args.cipher.clone(),
     };

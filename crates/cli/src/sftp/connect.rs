@@ -2,13 +2,14 @@
 //! then `/etc/ssh/ssh_config`) resolved with whelk-config; `Port`, `User`, `Hostname`,
 //! `IdentityFile`, `IdentitiesOnly`, `IdentityAgent`/`SSH_AUTH_SOCK`, `Ciphers`, `MACs`,
 //! `KexAlgorithms`, `HostKeyAlgorithms`, `ConnectTimeout`, `BatchMode`,
-//! `StrictHostKeyChecking` and `UserKnownHostsFile`/`GlobalKnownHostsFile` are used.
+//! `StrictHostKeyChecking`, `UserKnownHostsFile`/`GlobalKnownHostsFile`, `HostKeyAlias`,
+//! `HashKnownHosts` and `LogLevel` are used; host keys are checked as ssh checks them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use whelk::{AlgorithmsExt, PrivateKey};
-use whelk_config::client::StrictHostKeyChecking;
+use whelk_config::client::{LogLevel, StrictHostKeyChecking};
 use whelk_config::io::StdFiles;
 use whelk_config::{AlgorithmList, ClientConfig, MatchContext, NoFiles, parse_client_into};
 use whelk_keys::known_hosts::{HostKeyStatus, KnownHosts};
@@ -181,74 +182,189 @@ pub(crate) async fn connect(
         .map_err(|e| format!("Connection to {hostname} port {port}: {e}"))
 }
 
+/// Host key checking as `ssh` does it: the key is looked up in the user and global
+/// known_hosts files under `HostKeyAlias` or the host name. A known, matching key is
+/// trusted; a changed or revoked one is refused whatever `StrictHostKeyChecking` says (ssh
+/// itself lets `no` through with password authentication disabled; whelk refuses). An
+/// unknown key is refused with `yes` (and with `ask` in batch mode), asked about on the
+/// terminal with `ask`, accepted with `accept-new` and `no`; an accepted key is appended to
+/// the first user known_hosts file (host hashed with `HashKnownHosts yes`) with ssh's
+/// "Permanently added" warning (not with `LogLevel` QUIET, FATAL or ERROR).
 fn host_key_policy(cfg: &ClientConfig, host: &str, port: u16, batch: bool) -> HostKeyPolicy {
-    let user_files: Vec<String> = cfg.user_known_hosts_files.clone().unwrap_or_else(|| {
-        vec![
-            "~/.ssh/known_hosts".to_string(),
-            "~/.ssh/known_hosts2".to_string(),
-        ]
-    });
-    let global: Vec<String> = cfg.global_known_hosts_files.clone().unwrap_or_else(|| {
-        vec![
-            "/etc/ssh/ssh_known_hosts".to_string(),
-            "/etc/ssh/ssh_known_hosts2".to_string(),
-        ]
-    });
+    let user_files: Vec<PathBuf> = cfg
+        .user_known_hosts_files
+        .clone()
+        .unwrap_or_else(|| {
+            vec![
+                "~/.ssh/known_hosts".to_string(),
+                "~/.ssh/known_hosts2".to_string(),
+            ]
+        })
+        .iter()
+        .map(|f| common::expand_tilde(f))
+        .collect();
+    let global: Vec<PathBuf> = cfg
+        .global_known_hosts_files
+        .clone()
+        .unwrap_or_else(|| {
+            vec![
+                "/etc/ssh/ssh_known_hosts".to_string(),
+                "/etc/ssh/ssh_known_hosts2".to_string(),
+            ]
+        })
+        .iter()
+        .map(|f| common::expand_tilde(f))
+        .collect();
     let mut text = String::new();
     for f in user_files.iter().chain(&global) {
-        if let Ok(t) = std::fs::read_to_string(common::expand_tilde(f)) {
+        if let Ok(t) = std::fs::read_to_string(f) {
             text.push_str(&t);
             text.push('\n');
         }
     }
+    let name = cfg
+        .host_key_alias
+        .clone()
+        .unwrap_or_else(|| host.to_string());
     let known = KnownHosts::parse(&text);
-    if !known.lookup(host, port).cert_authorities.is_empty() {
+    // Host certificates are checked by whelk-tokio itself against @cert-authority lines.
+    if !known.lookup(&name, port).cert_authorities.is_empty() {
         return HostKeyPolicy::KnownHosts(text);
     }
-    let mode = cfg
-        .strict_host_key_checking
-        .unwrap_or(StrictHostKeyChecking::Ask);
-    let add_to = user_files.first().map(|f| common::expand_tilde(f));
-    let host = host.to_string();
-    HostKeyPolicy::Callback(Arc::new(move |info: &HostKeyInfo| {
+    let check = Checker {
+        hostport: whelk_keys::known_hosts::host_string(&name, port),
+        name,
+        port,
+        mode: cfg
+            .strict_host_key_checking
+            .unwrap_or(StrictHostKeyChecking::Ask),
+        batch,
+        hash: cfg.hash_known_hosts == Some(true),
+        add_to: user_files.first().cloned(),
+        known,
+        quiet: matches!(
+            cfg.log_level,
+            Some(LogLevel::Quiet | LogLevel::Fatal | LogLevel::Error)
+        ),
+    };
+    HostKeyPolicy::Callback(Arc::new(move |info: &HostKeyInfo| check.check(info)))
+}
+
+/// What [`host_key_policy`] checks with.
+struct Checker {
+    name: String,
+    port: u16,
+    hostport: String,
+    mode: StrictHostKeyChecking,
+    batch: bool,
+    hash: bool,
+    add_to: Option<PathBuf>,
+    known: KnownHosts,
+    quiet: bool,
+}
+
+impl Checker {
+    fn check(&self, info: &HostKeyInfo) -> bool {
+        let hostport = &self.hostport;
         let Some(key) = &info.key else {
+            eprintln!(
+                "No trusted certificate authority for the {} host certificate of {hostport}.",
+                info.algorithm
+            );
             return false;
         };
-        match known.lookup(&host, port).check(key) {
+        let kt = key.key_type().short_name();
+        let fp = key.fingerprint(whelk_keys::HashAlg::Sha256);
+        match self.known.lookup(&self.name, self.port).check(key) {
             HostKeyStatus::Trusted => true,
-            HostKeyStatus::Revoked | HostKeyStatus::Changed => {
-                eprintln!("Host key for {host} has changed or is revoked; refusing to connect.");
+            HostKeyStatus::Revoked => {
+                eprintln!(
+                    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+                     @       WARNING: REVOKED HOST KEY DETECTED!               @\n\
+                     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+                     The {kt} host key for {hostport} is marked as revoked.\n\
+                     Host key verification failed."
+                );
+                false
+            }
+            HostKeyStatus::Changed => {
+                eprintln!(
+                    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+                     @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+                     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+                     IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+                     The fingerprint for the {kt} key sent by the remote host is\n\
+                     {fp}.\n\
+                     {kt} host key for {hostport} has changed and you have requested strict checking.\n\
+                     Host key verification failed."
+                );
                 false
             }
             HostKeyStatus::Unknown => {
-                let accept = match mode {
-                    StrictHostKeyChecking::No | StrictHostKeyChecking::AcceptNew => true,
+                let accept = match self.mode {
+                    StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => true,
                     StrictHostKeyChecking::Yes => false,
-                    StrictHostKeyChecking::Ask => {
-                        !batch
-                            && common::tty::ask(&format!(
-                                "The authenticity of host '{host}' can't be established.\n\
-                                 {} key fingerprint is {}.\n\
-                                 Are you sure you want to continue connecting (yes/no)? ",
-                                key.key_type().short_name(),
-                                key.fingerprint(whelk_keys::HashAlg::Sha256)
-                            ))
-                            .is_ok_and(|a| a.trim() == "yes")
-                    }
+                    StrictHostKeyChecking::Ask if self.batch => false,
+                    StrictHostKeyChecking::Ask => self.ask(kt, &fp.to_string()),
                 };
-                if !accept {
-                    eprintln!("Host key verification failed.");
-                } else if mode != StrictHostKeyChecking::No
-                    && let Some(path) = &add_to
-                {
-                    let hp = whelk_keys::known_hosts::host_string(&host, port);
-                    let line = format!("{hp} {}", key.to_openssh(""));
-                    let _ = common::append_line(path, line.trim_end());
+                if accept {
+                    self.add(key);
+                } else {
+                    eprintln!(
+                        "No {kt} host key is known for {hostport} and you have requested strict checking.\n\
+                         Host key verification failed."
+                    );
                 }
                 accept
             }
         }
-    }))
+    }
+
+    fn ask(&self, kt: &str, fp: &str) -> bool {
+        let q = format!(
+            "The authenticity of host '{}' can't be established.\n\
+             {kt} key fingerprint is {fp}.\n\
+             Are you sure you want to continue connecting (yes/no/[fingerprint])? ",
+            self.hostport
+        );
+        let mut answer = common::tty::ask(&q).unwrap_or_default();
+        loop {
+            let a = answer.trim().to_ascii_lowercase();
+            if a == "yes" || answer.trim() == fp {
+                return true;
+            }
+            if a == "no" || a.is_empty() {
+                return false;
+            }
+            answer = common::tty::ask("Please type 'yes', 'no' or the fingerprint: ")
+                .unwrap_or_default();
+        }
+    }
+
+    fn add(&self, key: &whelk_keys::PublicKey) {
+        let Some(path) = &self.add_to else { return };
+        let host_field = if self.hash {
+            match common::rng() {
+                Ok(mut rng) => whelk_keys::known_hosts::hashed_host(&self.hostport, &mut rng),
+                Err(_) => self.hostport.clone(),
+            }
+        } else {
+            self.hostport.clone()
+        };
+        let line = format!("{host_field} {}", key.to_openssh("").trim_end());
+        match common::append_line(path, &line) {
+            Ok(()) if !self.quiet => eprintln!(
+                "Warning: Permanently added '{}' ({}) to the list of known hosts.",
+                self.hostport,
+                key.key_type().short_name()
+            ),
+            Ok(()) => {}
+            Err(e) => eprintln!(
+                "Failed to add the host to the list of known hosts ({}): {e}",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// Splits `[user@]host` (the last `@` separates).
