@@ -188,8 +188,9 @@ fn init_logging(args: &Args, level: Option<LogLevel>) {
 
 /// Runs `whelk ssh`.
 pub(crate) fn main(args: Args) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the connection's driver and the session's tasks wake each other without
+    // crossing threads (stdin and stdout/stderr have threads of their own).
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -17,8 +17,8 @@ use super::pty::{self, Size};
 /// How long a PTY session's output is still read after its process exited, when nothing
 /// arrives (a background job holding the terminal must not keep the channel open).
 pub(crate) const PTY_DRAIN_IDLE: Duration = Duration::from_millis(200);
-/// Read buffer per stream.
-const BUF: usize = 32 * 1024;
+/// Read buffer per stream (a pipe holds 64 KiB).
+const BUF: usize = 64 * 1024;
 
 /// What the session will do, once forced commands and subsystems are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,7 +303,7 @@ async fn run_piped(session: &mut ServerSession, launch: &Launch<'_>) -> Exit {
     };
     let mut stdin = session.stdin();
     let stdin_task = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut stdin, &mut child_in).await;
+        let _ = copy_in(&mut stdin, &mut child_in).await;
         let _ = child_in.shutdown().await;
         // Dropping child_in closes the child's stdin.
     });
@@ -354,6 +354,22 @@ async fn read_some(
     }
 }
 
+/// Copies the client's data to the child (its stdin pipe or the terminal) straight from the
+/// received packets: one write per packet, no intermediate buffer (`tokio::io::copy`
+/// would copy through 8 KiB). Returns at EOF or at the first error.
+async fn copy_in<C>(
+    from: &mut whelk_tokio::ChannelReader<C>,
+    to: &mut (impl AsyncWrite + Unpin),
+) -> std::io::Result<()>
+where
+    C: std::ops::DerefMut<Target = whelk::Connection> + Send,
+{
+    while let Some(chunk) = from.read_chunk(BUF).await? {
+        to.write_all(&chunk).await?;
+    }
+    Ok(())
+}
+
 /// Copies one read to `w`; false at EOF or error.
 async fn forward(r: std::io::Result<usize>, buf: &[u8], w: &mut (impl AsyncWrite + Unpin)) -> bool {
     match r {
@@ -395,7 +411,7 @@ async fn run_pty(session: &mut ServerSession, launch: &Launch<'_>, p: pty::Pty) 
     let mut stdin = session.stdin();
     // The client's EOF cannot be passed on through a terminal; input just stops.
     let stdin_task = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut stdin, &mut writer).await;
+        let _ = copy_in(&mut stdin, &mut writer).await;
     });
     let mut stdout = session.stdout();
     let mut buf = vec![0u8; BUF];

@@ -172,7 +172,7 @@ fn stdin_reader(null: bool) -> mpsc::Receiver<Vec<u8>> {
     }
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; 128 * 1024];
         loop {
             let n = match stdin.read(&mut buf) {
                 Ok(n) => n,
@@ -186,6 +186,37 @@ fn stdin_reader(null: bool) -> mpsc::Receiver<Vec<u8>> {
         }
     });
     rx
+}
+
+/// Copies stdin to the channel on a thread of its own when no escape sequences are
+/// recognised (no PTY): each read goes straight into the channel's send buffer, with no
+/// copy and no hop through a task; EOF (or a read error) sends EOF. A blocked read does
+/// not hold up exit.
+fn stdin_pump(mut to: whelk_tokio::Stdin) {
+    let handle = tokio::runtime::Handle::current();
+    let spawned = std::thread::Builder::new()
+        .name("ssh-input".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin();
+            let mut buf = vec![0u8; 128 * 1024];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => 0,
+                };
+                let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
+                    let _ = handle.block_on(to.shutdown());
+                    return;
+                };
+                if handle.block_on(to.write_all(data)).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::debug!("stdin thread: {e}");
+    }
 }
 
 /// What the escape-sequence filter decided for a chunk of keyboard input.
@@ -422,10 +453,19 @@ pub(super) async fn run(
 
     // Keyboard / stdin to the remote side.
     let escapes = pty;
-    let mut input = stdin_reader(args.null_stdin);
+    let direct = !escapes && !args.null_stdin;
+    let mut input = if direct {
+        stdin_pump(session.stdin());
+        mpsc::channel(1).1
+    } else {
+        stdin_reader(args.null_stdin)
+    };
     let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
     let mut stdin = session.stdin();
     let in_task = async move {
+        if direct {
+            return;
+        }
         let mut esc = Escapes::new();
         while let Some(chunk) = input.recv().await {
             if chunk.is_empty() {
