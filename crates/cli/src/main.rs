@@ -16,7 +16,11 @@ mod ssh;
 
 /// The `whelk` command line.
 #[derive(Debug, Parser)]
-#[command(name = "whelk", version, about = "SSH client, server, SFTP, SCP, keygen and agent")]
+#[command(
+    name = "whelk",
+    version,
+    about = "SSH client, server, SFTP, SCP, keygen and agent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
