@@ -5,7 +5,8 @@
 //!   or local paths (a colon after a `/` is part of a local name). An empty remote path is
 //!   the remote home directory.
 //! - Protocol: SFTP by default (as OpenSSH 9), the legacy scp/rcp protocol with `-O`.
-//! - Remote to remote copies always go through this machine (OpenSSH's `-3`, accepted).
+//! - Remote to remote copies always go through this machine (OpenSSH's `-3`, accepted);
+//!   with SFTP the data streams from one server to the other, nothing stored locally.
 //!   Local to local copies run `cp`.
 //! - Exit status 0 on success, 1 if anything failed (each failure is reported).
 

@@ -861,7 +861,11 @@ pub async fn download(
 }
 
 /// Copies `sources` on one server to `target` on another, through this machine (like
-/// `scp -3`): downloads into a private temporary directory, then uploads from it.
+/// `scp -3`). With SFTP (the default) the data streams: each file is read from one server
+/// and written to the other block by block ([`SftpClient::copy_to`]), nothing is stored
+/// locally; wildcards in sources expand on the source server. With the legacy protocol
+/// the files go through a private temporary directory (so every name the source sends is
+/// checked as in [`download`]).
 pub async fn copy_between(
     from: &crate::Client,
     sources: &[&str],
@@ -869,6 +873,38 @@ pub async fn copy_between(
     target: &str,
     opts: &Options,
 ) -> Result<()> {
+    if opts.protocol == Protocol::Sftp {
+        let src = SftpClient::connect(from).await?;
+        let dst = SftpClient::connect(to).await?;
+        let t = TransferOptions {
+            recursive: opts.recursive,
+            preserve: opts.preserve,
+            ..TransferOptions::default()
+        };
+        let mut all = Vec::new();
+        for s in sources {
+            let s = if s.is_empty() { "." } else { s };
+            if crate::sftp::glob::has_magic(s) {
+                let m = src.glob(s).await?;
+                if m.is_empty() {
+                    return Err(bad(format!("{s}: no match")));
+                }
+                all.extend(m);
+            } else {
+                all.push(s.to_string());
+            }
+        }
+        let target = if target.is_empty() { "." } else { target };
+        if all.len() > 1 && !dst.isdir(target).await? {
+            return Err(bad(format!("{target}: not a directory")));
+        }
+        for s in all {
+            src.copy_to(&s, &dst, target, &t).await?;
+        }
+        src.close();
+        dst.close();
+        return Ok(());
+    }
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

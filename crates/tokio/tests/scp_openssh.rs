@@ -187,3 +187,54 @@ async fn remote_to_remote_through_this_machine() {
         same_tree(&src, &dst.join("tree"));
     }
 }
+
+/// With SFTP, a remote-to-remote copy streams: wildcards expand on the source server, a
+/// large file arrives whole, a single file may be renamed on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_to_remote_sftp_streams_globs_and_renames() {
+    let sshd = sshd();
+    let from = client(&sshd).await;
+    let to = client(&sshd).await;
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    std::fs::write(a.path().join("x1.bin"), pattern(9_000_001, 7)).unwrap();
+    std::fs::write(a.path().join("x2.bin"), pattern(65_536, 8)).unwrap();
+    std::fs::write(a.path().join("y.txt"), "not matched").unwrap();
+    let opts = Options::default();
+    let glob = a.path().join("x*.bin");
+    scp::copy_between(
+        &from,
+        &[glob.to_str().unwrap()],
+        &to,
+        b.path().to_str().unwrap(),
+        &opts,
+    )
+    .await
+    .unwrap();
+    for n in ["x1.bin", "x2.bin"] {
+        assert_eq!(sha(&a.path().join(n)), sha(&b.path().join(n)), "{n}");
+    }
+    assert!(!b.path().join("y.txt").exists());
+    // One file to a new name.
+    let renamed = b.path().join("renamed.bin");
+    scp::copy_between(
+        &from,
+        &[a.path().join("x1.bin").to_str().unwrap()],
+        &to,
+        renamed.to_str().unwrap(),
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sha(&a.path().join("x1.bin")), sha(&renamed));
+    // Several sources into something that is not a directory: refused.
+    let err = scp::copy_between(
+        &from,
+        &[glob.to_str().unwrap()],
+        &to,
+        renamed.to_str().unwrap(),
+        &opts,
+    )
+    .await;
+    assert!(err.is_err());
+}

@@ -685,6 +685,119 @@ impl SftpClient {
         Ok(size)
     }
 
+    /// Copies `src` on this client's server to `dst` on `other`'s server, streaming through
+    /// this machine (`scp -3`): reads pipelined here, each block written to `other` as it
+    /// arrives, nothing stored locally. A directory `dst` receives `src` under its own
+    /// name; a directory `src` needs [`TransferOptions::recursive`]. Blocks are at most
+    /// `other`'s write length. Returns the bytes copied.
+    pub async fn copy_to(
+        &self,
+        src: &str,
+        other: &Self,
+        dst: &str,
+        opts: &TransferOptions,
+    ) -> Result<u64> {
+        let attrs = self.stat(src).await?;
+        let target = if other.isdir(dst).await? {
+            join(dst, basename(src))
+        } else {
+            dst.to_string()
+        };
+        let mut opts = opts.clone();
+        let block = opts
+            .block_size
+            .unwrap_or(u32::MAX)
+            .min(self.read_len())
+            .min(other.write_len());
+        opts.block_size = Some(block);
+        if attrs.is_dir() {
+            if !opts.recursive {
+                return Err(Error::Invalid(format!(
+                    "{src}: is a directory (use recursive)"
+                )));
+            }
+            return Box::pin(self.copy_dir_to(src, other, &target, &attrs, &opts)).await;
+        }
+        self.copy_file_to(src, other, &target, &attrs, &opts).await
+    }
+
+    async fn copy_dir_to(
+        &self,
+        src: &str,
+        other: &Self,
+        dst: &str,
+        attrs: &Attrs,
+        opts: &TransferOptions,
+    ) -> Result<u64> {
+        if !other.isdir(dst).await? {
+            other
+                .mkdir(dst, attrs.permissions.map(|p| p & 0o777 | 0o700))
+                .await?;
+        }
+        let mut total = 0;
+        for n in self.scandir(src).await? {
+            if !n.is_safe_component() {
+                return Err(Error::Invalid(format!(
+                    "{src}: unsafe name {:?} in listing",
+                    n.filename
+                )));
+            }
+            let name = n.filename.to_string_lossy().into_owned();
+            let (s, d) = (join(src, &name), join(dst, &name));
+            if n.attrs.is_dir() {
+                total += Box::pin(self.copy_dir_to(&s, other, &d, &n.attrs, opts)).await?;
+            } else if n.attrs.is_file() {
+                total += self.copy_file_to(&s, other, &d, &n.attrs, opts).await?;
+            }
+        }
+        if opts.preserve {
+            other
+                .setstat(
+                    dst,
+                    Attrs {
+                        permissions: attrs.permissions.map(|p| p & 0o7777),
+                        times: attrs.times,
+                        ..Attrs::default()
+                    },
+                )
+                .await?;
+        }
+        Ok(total)
+    }
+
+    async fn copy_file_to(
+        &self,
+        src: &str,
+        other: &Self,
+        dst: &str,
+        attrs: &Attrs,
+        opts: &TransferOptions,
+    ) -> Result<u64> {
+        let from = self.open(src).await?;
+        let mut to = other
+            .open_with(
+                dst,
+                OpenFlags::WRITE | OpenFlags::CREAT | OpenFlags::TRUNC,
+                Attrs {
+                    permissions: attrs.permissions.map(|p| p & 0o777),
+                    ..Attrs::default()
+                },
+            )
+            .await?;
+        let size = self.stream_to(&from, &mut to, opts).await?;
+        if opts.preserve {
+            to.set_metadata(Attrs {
+                permissions: attrs.permissions.map(|p| p & 0o7777),
+                times: attrs.times,
+                ..Attrs::default()
+            })
+            .await?;
+        }
+        from.close().await?;
+        to.close().await?;
+        Ok(size)
+    }
+
     /// Downloads every match of every pattern (wildcards expand on the server) into the
     /// local directory `local_dir`. No match for a pattern is an error.
     pub async fn mget(
