@@ -1,5 +1,6 @@
-//! Transport benchmarks: a full in-memory handshake (curve25519-sha256 + ssh-ed25519, both
-//! sides, identification to both NEWKEYS), and upper-layer throughput with 32 KiB payloads
+//! Transport benchmarks: a full in-memory handshake (curve25519-sha256,
+//! sntrup761x25519-sha512@openssh.com, mlkem768x25519-sha256 and ecdh-sha2-nistp256, each with
+//! ssh-ed25519; both sides, identification to the ssh-userauth service accept), and upper-layer throughput with 32 KiB payloads
 //! (send_payload -> poll_transmit -> handle_input -> poll_event) next to whelk-cipher's own
 //! seal + open of the same packets, for aes128-gcm and chacha20-poly1305.
 #![allow(
@@ -23,9 +24,17 @@ use whelk_wire::frame::{finish_packet, start_packet};
 
 const PAYLOAD: usize = 32 * 1024;
 
-fn configs(cipher: &str) -> (ClientConfig, ServerConfig) {
+/// The key exchange methods the handshake rows are measured for.
+const KEX: &[&str] = &[
+    "curve25519-sha256",
+    "sntrup761x25519-sha512@openssh.com",
+    "mlkem768x25519-sha256",
+    "ecdh-sha2-nistp256",
+];
+
+fn configs_kex(cipher: &str, kex: &str) -> (ClientConfig, ServerConfig) {
     let mut c = ClientConfig::default();
-    c.config.algorithms.kex = vec!["curve25519-sha256".into()];
+    c.config.algorithms.kex = vec![kex.into()];
     c.config.algorithms.host_key = vec!["ssh-ed25519".into()];
     c.config.algorithms.ciphers = vec![cipher.into()];
     c.config.limits.rekey_bytes = u64::MAX;
@@ -71,7 +80,11 @@ fn pump(c: &mut Connection, s: &mut Connection, now: Instant, buf: &mut BytesMut
 }
 
 fn connected(cipher: &str, seed: u64) -> (Connection, Connection) {
-    let (cc, sc) = configs(cipher);
+    connected_kex(cipher, "curve25519-sha256", seed)
+}
+
+fn connected_kex(cipher: &str, kex: &str, seed: u64) -> (Connection, Connection) {
+    let (cc, sc) = configs_kex(cipher, kex);
     let now = Instant::now();
     let mut c = Connection::client(cc, Box::new(ChaCha20Rng::seed_from_u64(seed)), now).unwrap();
     let mut s =
@@ -87,12 +100,14 @@ fn connected(cipher: &str, seed: u64) -> (Connection, Connection) {
 fn handshake(cr: &mut Criterion) {
     let mut g = cr.benchmark_group("transport");
     let mut seed = 0;
-    g.bench_function("handshake curve25519-sha256 ssh-ed25519 aes128-gcm", |b| {
-        b.iter(|| {
-            seed += 2;
-            black_box(connected("aes128-gcm@openssh.com", seed))
+    for kex in KEX {
+        g.bench_function(format!("handshake {kex} ssh-ed25519 aes128-gcm"), |b| {
+            b.iter(|| {
+                seed += 2;
+                black_box(connected_kex("aes128-gcm@openssh.com", kex, seed))
+            });
         });
-    });
+    }
     g.finish();
 }
 
