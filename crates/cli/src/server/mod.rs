@@ -302,6 +302,7 @@ async fn run(args: Args) -> Result<(), String> {
         config.gateway_ports = settings.gateway_ports;
         config.per_source_max_startups = settings.per_source_max_startups;
         config.per_source_net_block = settings.per_source_net_block;
+        config.per_source_penalties = settings.per_source_penalties.clone();
         let server = whelk_tokio::listen(addr, config, handler::ServerHandler::new(state.clone()))
             .await
             .map_err(|e| format!("listen on {addr}: {e}"))?;

@@ -5,7 +5,7 @@
 //! read first); the dedicated flags (`--listen`, `--host-key`, `--authorized-keys`) win over
 //! both. Options that `whelk-config` does not model (`PermitListen`,
 //! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`,
-//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`, `PermitUserRC`) are read here with the same
+//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`, `PerSourcePenalties`, `PermitUserRC`) are read here with the same
 //! first-value-wins rule, ignoring `Match` blocks.
 
 use std::path::{Path, PathBuf};
@@ -63,6 +63,8 @@ pub(crate) struct Settings {
     pub(crate) per_source_max_startups: Option<usize>,
     /// `PerSourceNetBlockSize` (IPv4, IPv6 prefix lengths).
     pub(crate) per_source_net_block: (u8, u8),
+    /// `PerSourcePenalties` (on by default, sshd 9.8's values).
+    pub(crate) per_source_penalties: whelk_tokio::PerSourcePenalties,
     /// `MaxSessions`.
     pub(crate) max_sessions: u32,
     /// `ClientAliveInterval`.
@@ -376,6 +378,14 @@ impl Settings {
                     }
                 }
             },
+            per_source_penalties: {
+                let mut p = whelk_tokio::PerSourcePenalties::default();
+                if let Some(words) = extra("PerSourcePenalties") {
+                    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                    p.apply(&words)?;
+                }
+                p
+            },
             max_sessions: cfg.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
             client_alive_interval: cfg.client_alive_interval.filter(|d| !d.is_zero()),
             client_alive_count_max: cfg.client_alive_count_max.unwrap_or(3),
@@ -525,6 +535,17 @@ mod tests {
             (Some(3), (24, 64))
         );
         assert_eq!(s.per_source_max_startups, None);
+        assert!(s.per_source_penalties.enabled);
+        assert_eq!(s.per_source_penalties.noauth, Duration::from_secs(1));
+        let p = resolve(&["PerSourcePenalties noauth:2s min:4s max:1m"], None);
+        assert_eq!(p.per_source_penalties.noauth, Duration::from_secs(2));
+        assert_eq!(p.per_source_penalties.min, Duration::from_secs(4));
+        assert_eq!(p.per_source_penalties.max, Duration::from_secs(60));
+        assert!(
+            !resolve(&["PerSourcePenalties no"], None)
+                .per_source_penalties
+                .enabled
+        );
     }
 
     #[test]
