@@ -4,7 +4,8 @@
 //!
 //! - defaults: exit code below 3 (no failure) and nothing flagged for Terrapin;
 //! - the hardened profile of docs/security.md given as sshd/ssh options (`-o` for
-//!   `whelk server` via a `-f` file and `-o`, `-o` for `whelk ssh`): exit 0, no warning.
+//!   `whelk server` via a `-f` file and `-o`, `-o` for `whelk ssh`): exit 0, no warning;
+//! - ssh-audit's DHEat rate test against `whelk server`: no warning (per-source penalties).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -136,6 +137,35 @@ fn ssh_audit_whelk_server_hardened_profile_is_clean() {
     let file = file.to_str().unwrap().to_owned();
     let (o2, o3) = (opts[2].clone(), opts[3].clone());
     check_clean(&audit_server(&["-f", &file, "-o", &o2, "-o", &o3]));
+}
+
+#[test]
+fn ssh_audit_whelk_server_rate_test_sees_throttling() {
+    // Without --skip-rate-test: ssh-audit's DHEat rate test (3 sockets, 1.5 s, warns above
+    // 20 connections/s) meets `whelk server`'s default PerSourcePenalties.
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let args = vec![
+        "-n".to_owned(),
+        "-d".to_owned(),
+        "-t".to_owned(),
+        "20".to_owned(),
+        "-p".to_owned(),
+        server.addr.port().to_string(),
+        "127.0.0.1".to_owned(),
+    ];
+    let out = ssh_audit(&args);
+    drop(server);
+    let t = text(&out);
+    assert!(
+        t.contains("dh_rate_test() results"),
+        "the rate test did not run: {t}"
+    );
+    assert!(
+        !t.contains("insufficient connection throttling"),
+        "DHEat warning: {t}"
+    );
+    check_defaults(&out);
 }
 
 /// Whether something listens on 127.0.0.1:`port` (read from /proc, so ssh-audit's single
