@@ -492,6 +492,35 @@ async fn server_per_source_penalties_count_failed_logins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_penalties_do_not_count_none_probes_as_failures() {
+    // ssh with every method off sends only the `none` request and gives up: a `noauth`
+    // (1 s), not an `authfail` (5 s), so four of them stay below the 15 s threshold.
+    let f = Fixture::start(false, |_| {}).await;
+    for _ in 0..4 {
+        let (code, _, err) = run(
+            f.ssh()
+                .arg("-b")
+                .arg("127.0.0.2")
+                .option("PubkeyAuthentication", "no")
+                .option("PasswordAuthentication", "no")
+                .option("KbdInteractiveAuthentication", "no")
+                .option("BatchMode", "yes")
+                .remote_command("cat"),
+            b"",
+        )
+        .await;
+        assert_eq!(code, Some(255), "{err}");
+    }
+    assert!(handshake_and_drop("127.0.0.2", f.addr()).await);
+    let (code, out, err) = run(
+        f.ssh().arg("-b").arg("127.0.0.2").remote_command("cat"),
+        b"in",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (Some(0), "in"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_per_source_penalties_off() {
     let f = Fixture::start(false, |c| {
         c.per_source_penalties = whelk_tokio::PerSourcePenalties::disabled();

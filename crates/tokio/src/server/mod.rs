@@ -575,7 +575,12 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
             Event::AuthRequest(req) => {
                 let ctx = self.ctx.clone();
                 let info = self.info.clone();
-                let ticket = self.startup.as_ref().and_then(|s| s.penalty.clone());
+                // A rejected `none` probe is not a failed attempt (as sshd counts them).
+                let ticket = self
+                    .startup
+                    .as_ref()
+                    .and_then(|s| s.penalty.clone())
+                    .filter(|_| !matches!(req.kind, whelk::RequestKind::None));
                 tokio::spawn(async move {
                     let decision = decide(
                         ctx.config.decision_timeout,
