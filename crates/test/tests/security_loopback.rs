@@ -105,12 +105,19 @@ async fn r01_idle_unauthenticated_connections_do_not_lock_out_a_login() {
     let peak = server.unauthenticated();
     println!("200 idle connections opened; unauthenticated on the server: {peak}");
     assert!(peak <= 100, "MaxStartups full=100, found {peak}");
-    // A real login: refused (random early drop) while the slots are full, admitted once
-    // login grace closed the idle ones.
+    // A real login from another address (127.0.0.1 is penalised once login grace closes
+    // its idle connections: per-source penalties, R02): refused (random early drop) while
+    // the slots are full, admitted once login grace closed the idle ones.
     let mut attempts = 0;
     let client = loop {
         attempts += 1;
-        match whelk_tokio::connect("127.0.0.1", port, client_config()).await {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let login = async {
+            let stream = sock.connect(server.local_addr()).await?;
+            whelk_tokio::connect_stream(stream, "127.0.0.1", port, client_config()).await
+        };
+        match login.await {
             Ok(c) => break c,
             Err(e) if attempts < 60 => {
                 if attempts == 1 {
