@@ -16,10 +16,16 @@
 //!   `BindAddress`, `ConnectionAttempts`, `TCPKeepAlive`.
 //! - Exit status: the remote command's; 255 when connecting or authenticating fails (with
 //!   OpenSSH's messages), when the command died of a signal or sent no status.
+//! - `-G` prints the resolved configuration ([`dump`]); `-W host:port` connects stdin and
+//!   stdout to a `direct-tcpip` channel; `-f` (with `-N`) goes to the background once
+//!   authenticated and the forwardings are up ([`background`]: a re-executed child, as
+//!   whelk does not fork).
 //! - Interactive sessions (`-t`, or no command with a terminal): raw mode restored on every
 //!   exit path, window size sent and `SIGWINCH` forwarded, escapes `~.` and `~?` after a
 //!   newline (`~~` sends one `~`).
 
+mod background;
+mod dump;
 mod forward;
 mod hostkey;
 mod options;
@@ -115,6 +121,19 @@ pub(crate) struct Args {
     /// Read stdin from /dev/null.
     #[arg(short = 'n')]
     null_stdin: bool,
+    /// Print the resolved configuration (`keyword value` lines) and exit.
+    #[arg(short = 'G')]
+    print_config: bool,
+    /// Forward stdin and stdout to `host:port` through the server (no session).
+    #[arg(
+        short = 'W',
+        value_name = "host:port",
+        help = "Forward stdin and stdout to host:port through the server (no session)"
+    )]
+    stdio_forward: Option<String>,
+    /// Go to the background once authenticated and the forwardings are up (with -N).
+    #[arg(short = 'f')]
+    fork_after_auth: bool,
     /// `[user@]host` or `ssh://[user@]host[:port]`.
     #[arg(help = "[user@]host or ssh://[user@]host[:port]")]
     destination: String,
@@ -249,8 +268,15 @@ async fn run(args: &Args) -> Result<u8, Fail> {
         args.port.or(dest.port),
         true,
     )?;
+    if args.print_config {
+        print!("{}", dump::render(&r)?);
+        return Ok(0);
+    }
     init_logging(args, r.cfg.log_level);
     let quiet = r.cfg.log_level == Some(LogLevel::Quiet);
+    if args.fork_after_auth && !background::is_child() {
+        return background::parent(args);
+    }
     tracing::debug!(
         "connecting to {} port {} as {} (config for {})",
         r.host,
@@ -259,6 +285,12 @@ async fn run(args: &Args) -> Result<u8, Fail> {
         r.original_host
     );
     let (client, jumps) = session::connect_all(args, &r, quiet).await?;
+    if let Some(spec) = &args.stdio_forward {
+        let code = forward::stdio(&client, spec).await;
+        client.disconnect().await;
+        drop(jumps);
+        return code;
+    }
     let forwards = forward::start(args, &r, &client, quiet).await?;
     let command = if args.command.is_empty() {
         r.cfg.remote_command.clone().unwrap_or_default()
@@ -266,6 +298,9 @@ async fn run(args: &Args) -> Result<u8, Fail> {
         args.command.join(" ")
     };
     if args.no_command {
+        if background::is_child() {
+            background::detach(args.verbose > 0);
+        }
         let why = client.closed().await;
         drop(forwards);
         drop(jumps);

@@ -15,7 +15,7 @@ use whelk::{
     ClientConnection, Event, GlobalRequestKind, HostKeyDecision, IncomingChannel, KeySigner,
     PrivateKey, PromptKind, PublicKey,
 };
-use whelk_keys::cert::{CertType, KeyOrCert};
+use whelk_keys::cert::{CertType, Certificate, KeyOrCert};
 use whelk_keys::known_hosts::{HostKeyStatus, KnownHosts};
 use whelk_keys::{SigAlg, VerifyPolicy};
 use zeroize::Zeroizing;
@@ -159,6 +159,11 @@ pub struct ClientConfig {
     pub ssh: whelk::ClientConfig,
     /// Keys tried for publickey authentication, in order (after the agent's).
     pub keys: Vec<PrivateKey>,
+    /// Keys presented with a certificate (OpenSSH `CertificateFile`, `id_*-cert.pub`),
+    /// tried after the agent's identities and before [`ClientConfig::keys`]
+    /// (RFC 4252 section 7 with the certificate as the public key blob, OpenSSH
+    /// PROTOCOL.certkeys).
+    pub certified_keys: Vec<(PrivateKey, Certificate)>,
     /// The password for `password` authentication (used once).
     pub password: Option<Zeroizing<String>>,
     /// Asked for passwords (after [`ClientConfig::password`], if any, was tried).
@@ -186,6 +191,10 @@ pub struct ClientConfig {
     pub keepalive_max: u32,
     /// An ssh-agent socket whose identities are tried first for publickey authentication.
     pub agent: Option<PathBuf>,
+    /// Whether an [`ClientConfig::agent`] that cannot be reached is skipped instead of
+    /// failing the connection (what OpenSSH does with `SSH_AUTH_SOCK`; set by
+    /// [`ClientConfig::agent_from_env`]).
+    pub agent_optional: bool,
     /// Forward this agent socket to sessions (`auth-agent-req@openssh.com`, `ssh -A`).
     pub forward_agent: Option<PathBuf>,
 }
@@ -197,6 +206,7 @@ impl ClientConfig {
         Self {
             ssh: whelk::ClientConfig::new(user),
             keys: Vec::new(),
+            certified_keys: Vec::new(),
             password: None,
             password_callback: None,
             kbd_callback: None,
@@ -207,6 +217,7 @@ impl ClientConfig {
             keepalive_interval: None,
             keepalive_max: 3,
             agent: None,
+            agent_optional: false,
             forward_agent: None,
         }
     }
@@ -216,6 +227,19 @@ impl ClientConfig {
     pub fn key(mut self, key: PrivateKey) -> Self {
         self.keys.push(key);
         self
+    }
+
+    /// Adds a key presented with its certificate for publickey authentication. Fails
+    /// (an [`Error::Io`] of kind `InvalidInput`) if `cert` does not certify `key`.
+    pub fn key_with_certificate(mut self, key: PrivateKey, cert: Certificate) -> Result<Self> {
+        if cert.public_key() != key.public_key() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the certificate does not certify this key",
+            )));
+        }
+        self.certified_keys.push((key, cert));
+        Ok(self)
     }
 
     /// Sets the password.
@@ -290,14 +314,17 @@ impl ClientConfig {
     #[must_use]
     pub fn agent(mut self, path: impl Into<PathBuf>) -> Self {
         self.agent = Some(path.into());
+        self.agent_optional = false;
         self
     }
 
-    /// Tries the identities of the ssh-agent named by `SSH_AUTH_SOCK`, if set.
+    /// Tries the identities of the ssh-agent named by `SSH_AUTH_SOCK`, if set. An agent
+    /// that cannot be reached (stale socket) is skipped, as OpenSSH does.
     #[must_use]
     pub fn agent_from_env(mut self) -> Self {
         if let Some(p) = std::env::var_os("SSH_AUTH_SOCK").filter(|p| !p.is_empty()) {
             self.agent = Some(PathBuf::from(p));
+            self.agent_optional = true;
         }
         self
     }
@@ -747,9 +774,19 @@ where
     let user = config.ssh.auth.user.clone();
     let mut conn = ClientConnection::new(config.ssh, os_rng()?, Instant::now())?;
     if let Some(path) = &config.agent {
-        for signer in crate::agent::agent_signers(path).await? {
-            conn.add_identity(signer)?;
+        match crate::agent::agent_signers(path).await {
+            Ok(signers) => {
+                for signer in signers {
+                    conn.add_identity(signer)?;
+                }
+            }
+            // An unreachable SSH_AUTH_SOCK is not an error (OpenSSH: debug log only).
+            Err(_) if config.agent_optional => {}
+            Err(e) => return Err(e),
         }
+    }
+    for (key, cert) in config.certified_keys {
+        conn.add_identity(Box::new(KeySigner::with_certificate(key, cert, os_rng()?)))?;
     }
     for key in config.keys {
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;

@@ -344,3 +344,48 @@ async fn accept_new_records_unknown_hosts_and_rejects_changed_keys() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_agent_from_env_is_skipped_and_certificates_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let ed = keygen(dir.path(), "id_ed25519", &["-t", "ed25519"]);
+    let sshd = whelk_test::openssh::Sshd::builder()
+        .authorized_key(public_line(&ed))
+        .start()
+        .unwrap();
+    // A socket file nobody listens on (what a stale SSH_AUTH_SOCK points at).
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let mut config = ClientConfig::new(&user())
+        .agent(&stale)
+        .key(load(&ed))
+        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
+    // As agent_from_env sets it: skipped, the key still logs in.
+    config.agent_optional = true;
+    let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+    assert_eq!(c.run("true").await.unwrap().exit_status, Some(0));
+    c.disconnect().await;
+    // A certificate of another key is refused when configured.
+    let other = keygen(dir.path(), "other", &["-t", "ed25519"]);
+    let ca = keygen(dir.path(), "ca", &["-t", "ed25519"]);
+    let o = Command::new(find("ssh-keygen").unwrap())
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "x", "-n", "x"])
+        .arg(other.with_extension("pub"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let cert_text = std::fs::read_to_string(dir.path().join("other-cert.pub")).unwrap();
+    let (cert, _) = whelk_keys::cert::Certificate::from_openssh(cert_text.trim()).unwrap();
+    assert!(
+        ClientConfig::new(&user())
+            .key_with_certificate(load(&ed), cert.clone())
+            .is_err()
+    );
+    assert!(
+        ClientConfig::new(&user())
+            .key_with_certificate(load(&other), cert)
+            .is_ok()
+    );
+}

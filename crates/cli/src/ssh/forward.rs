@@ -146,3 +146,39 @@ pub(super) async fn start(
     }
     Ok(fw)
 }
+
+/// `ssh -W host:port`: stdin and stdout joined to a `direct-tcpip` channel to `host:port`
+/// (`[host]:port` for IPv6). Returns 0 when the channel closes, 255 if it cannot be
+/// opened.
+pub(super) async fn stdio(client: &Client, spec: &str) -> Result<u8, Fail> {
+    let bad = || Fail::new(format!("Bad stdio forwarding specification '{spec}'"));
+    let (host, port) = match spec.strip_prefix('[') {
+        Some(rest) => {
+            let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+            (h, p)
+        }
+        None => spec.rsplit_once(':').ok_or_else(bad)?,
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let channel = client.direct_tcpip(host, port).await.map_err(|e| {
+        Fail::new(format!(
+            "channel 0: open failed: {e}\nstdio forwarding failed"
+        ))
+    })?;
+    let (mut from_remote, mut to_remote) = tokio::io::split(channel);
+    let up = async move {
+        let mut stdin = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut stdin, &mut to_remote).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_remote).await;
+    };
+    let down = async move {
+        let mut stdout = tokio::io::stdout();
+        let _ = tokio::io::copy(&mut from_remote, &mut stdout).await;
+        let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
+    };
+    // Done when the remote side closes; stdin may still be open (ProxyCommand use).
+    let up = tokio::spawn(up);
+    down.await;
+    up.abort();
+    Ok(0)
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use whelk_config::client::StrictHostKeyChecking;
+use whelk_config::client::{LogLevel, StrictHostKeyChecking};
 use whelk_keys::known_hosts::{HostKeyStatus, KnownHosts, host_string};
 use whelk_keys::{HashAlg, PublicKey};
 use whelk_tokio::{HostKeyInfo, HostKeyPolicy};
@@ -15,19 +15,8 @@ use crate::common::{self, tty};
 
 /// The host key policy for a connection to `r`.
 pub(crate) fn policy(r: &Resolved, quiet: bool) -> HostKeyPolicy {
-    let (user_files, global_files) = options::known_hosts_files(r);
-    let mut text = String::new();
-    for f in user_files.iter().chain(&global_files) {
-        if let Ok(t) = std::fs::read_to_string(f) {
-            text.push_str(&t);
-            text.push('\n');
-        }
-    }
-    let name = r
-        .cfg
-        .host_key_alias
-        .clone()
-        .unwrap_or_else(|| r.host.clone());
+    let (user_files, _) = options::known_hosts_files(r);
+    let (text, name) = known_text(r);
     let known = KnownHosts::parse(&text);
     // Host certificates are checked by whelk-tokio itself against @cert-authority lines.
     if !known.lookup(&name, r.port).cert_authorities.is_empty() {
@@ -41,9 +30,51 @@ pub(crate) fn policy(r: &Resolved, quiet: bool) -> HostKeyPolicy {
         hash: r.cfg.hash_known_hosts == Some(true),
         add_to: user_files.first().cloned(),
         known,
-        quiet,
+        // "Permanently added" is logged at INFO: not with LogLevel QUIET, FATAL or ERROR.
+        quiet: quiet
+            || matches!(
+                r.cfg.log_level,
+                Some(LogLevel::Quiet | LogLevel::Fatal | LogLevel::Error)
+            ),
     };
     HostKeyPolicy::Callback(Arc::new(move |info: &HostKeyInfo| check.check(info)))
+}
+
+/// The text of all known_hosts files for `r`, and the name keys are looked up by
+/// (`HostKeyAlias`, else the host).
+fn known_text(r: &Resolved) -> (String, String) {
+    let (user_files, global_files) = options::known_hosts_files(r);
+    let mut text = String::new();
+    for f in user_files.iter().chain(&global_files) {
+        if let Ok(t) = std::fs::read_to_string(f) {
+            text.push_str(&t);
+            text.push('\n');
+        }
+    }
+    let name = r
+        .cfg
+        .host_key_alias
+        .clone()
+        .unwrap_or_else(|| r.host.clone());
+    (text, name)
+}
+
+/// The host key algorithms of the keys known_hosts already has for `r` (best first,
+/// never SHA-1 `ssh-rsa`): OpenSSH's client puts these first in its proposal (when
+/// `HostKeyAlgorithms` is not set) so the key it already trusts is the one negotiated.
+pub(crate) fn known_algorithms(r: &Resolved) -> Vec<String> {
+    let (text, name) = known_text(r);
+    let known = KnownHosts::parse(&text);
+    let mut out: Vec<String> = Vec::new();
+    for e in known.lookup(&name, r.port).trusted {
+        for alg in e.key.key_type().signature_algorithms() {
+            let n = alg.name().to_string();
+            if *alg != whelk_keys::SigAlg::SshRsa && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
 }
 
 struct Checker {

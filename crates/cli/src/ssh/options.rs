@@ -11,6 +11,7 @@ use whelk::{AlgorithmsExt, PrivateKey};
 use whelk_config::client::{ForwardAgent, PubkeyAuthentication, StrictHostKeyChecking};
 use whelk_config::io::StdFiles;
 use whelk_config::{AlgorithmList, ClientConfig, MatchContext, NoFiles, parse_client_into};
+use whelk_keys::cert::Certificate;
 
 use super::{Args, Fail};
 use crate::common::{self, tty};
@@ -144,6 +145,18 @@ pub(crate) fn resolve(
     ctx.home_dir = common::home().display().to_string();
     ctx.local_host = common::local_host();
     ctx.uid = rustix::process::getuid().as_raw();
+    // `Match exec`: the command runs under `sh -c` (as OpenSSH, with the user's shell and
+    // stdin/stdout on /dev/null); exit status 0 matches.
+    ctx.exec = Some(Box::new(|cmd: &str| {
+        let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty());
+        std::process::Command::new(shell.unwrap_or_else(|| "/bin/sh".into()))
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }));
     let cfg_err = |e: whelk_config::Error| Fail::new(format!("ssh: {e}"));
     let mut cfg = ClientConfig::default();
     // Jump hosts are configured by the files alone, as the `ssh -W` OpenSSH runs for
@@ -282,13 +295,46 @@ fn load_identity(path: &std::path::Path, batch: bool, explicit: bool) -> Option<
     None
 }
 
+/// Loads an OpenSSH certificate (`ssh-...-cert-v01@openssh.com AAAA... comment`); a
+/// missing file is reported only when it was named explicitly (`CertificateFile`).
+fn load_certificate(path: &std::path::Path, explicit: bool) -> Option<Certificate> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            if explicit {
+                eprintln!(
+                    "Warning: Certificate file {} not accessible: {}.",
+                    path.display(),
+                    super::io_reason(&e)
+                );
+            }
+            return None;
+        }
+    };
+    match Certificate::from_openssh(text.trim()) {
+        Ok((c, _)) => Some(c),
+        Err(e) => {
+            tracing::debug!("certificate {}: {e}", path.display());
+            None
+        }
+    }
+}
+
 /// Maps the resolved options onto whelk-tokio's client configuration (without the host
 /// key policy, which [`super::hostkey`] sets).
 pub(crate) fn client_config(r: &Resolved) -> Result<whelk_tokio::ClientConfig, Fail> {
     let mut c = whelk_tokio::ClientConfig::new(&r.user);
+    algorithms(r, &mut c.ssh)?;
+    c = auth_config(r, c)?;
+    Ok(c)
+}
+
+/// The algorithm lists (`Ciphers`, `MACs`, `KexAlgorithms`, `HostKeyAlgorithms` or the
+/// known host key algorithms first, `Compression`) and rekeying limits.
+pub(crate) fn algorithms(r: &Resolved, ssh: &mut whelk::ClientConfig) -> Result<(), Fail> {
     let alg_err = |e: whelk::Error| Fail::new(format!("ssh: {e}"));
     {
-        let algs = c.ssh.algorithms();
+        let algs = ssh.algorithms();
         if let Some(l) = &r.cfg.ciphers {
             algs.set_ciphers(spec(l).as_str()).map_err(alg_err)?;
         }
@@ -300,21 +346,36 @@ pub(crate) fn client_config(r: &Resolved) -> Result<whelk_tokio::ClientConfig, F
         }
         if let Some(l) = &r.cfg.host_key_algorithms {
             algs.set_host_keys(spec(l).as_str()).map_err(alg_err)?;
+        } else {
+            // As OpenSSH: the algorithms of keys known_hosts has for this host go first
+            // (and are allowed even when not in the defaults, e.g. ECDSA).
+            for name in super::hostkey::known_algorithms(r).iter().rev() {
+                if let Err(e) = algs.set_host_keys(format!("^{name}").as_str()) {
+                    tracing::debug!("host key algorithm {name}: {e}");
+                }
+            }
         }
     }
     if r.cfg.compression == Some(true) {
         // What `ssh -C` offers.
-        c.ssh
-            .algorithms()
+        ssh.algorithms()
             .set_compression("zlib@openssh.com,zlib,none")
             .map_err(alg_err)?;
     }
     if let Some(bytes) = r.cfg.rekey_limit.filter(|b| *b > 0) {
-        c.ssh.transport.limits.rekey_bytes = bytes;
+        ssh.transport.limits.rekey_bytes = bytes;
     }
     if let Some(t) = r.cfg.rekey_interval.filter(|t| !t.is_zero()) {
-        c.ssh.transport.limits.rekey_time = Some(t);
+        ssh.transport.limits.rekey_time = Some(t);
     }
+    Ok(())
+}
+
+/// Authentication: methods, identities and certificates, the agent, prompts, timeouts.
+fn auth_config(
+    r: &Resolved,
+    mut c: whelk_tokio::ClientConfig,
+) -> Result<whelk_tokio::ClientConfig, Fail> {
     // Authentication methods: PreferredAuthentications, minus the ones switched off.
     use whelk::Method;
     let mut methods: Vec<Method> = match &r.cfg.preferred_authentications {
@@ -364,10 +425,37 @@ pub(crate) fn client_config(r: &Resolved) -> Result<whelk_tokio::ClientConfig, F
             .collect()
     };
     if r.cfg.pubkey_authentication != Some(PubkeyAuthentication::No) {
+        // CertificateFile, then `<identity>-cert.pub` next to each identity (as ssh).
+        let mut certs: Vec<Certificate> = r
+            .cfg
+            .certificate_files
+            .iter()
+            .filter(|f| !f.eq_ignore_ascii_case("none"))
+            .filter_map(|f| load_certificate(&expand_path(r, f), true))
+            .collect();
         for f in files {
             if let Some(k) = load_identity(&f, batch, explicit) {
                 tracing::debug!("will try identity {}", f.display());
+                let mut cert_path = f.clone().into_os_string();
+                cert_path.push("-cert.pub");
+                certs.extend(load_certificate(std::path::Path::new(&cert_path), false));
                 c.keys.push(k);
+            }
+        }
+        for cert in certs {
+            let key = c
+                .keys
+                .iter()
+                .find(|k| k.public_key() == cert.public_key())
+                .cloned();
+            match key {
+                Some(k) => {
+                    tracing::debug!("will try certificate {}", cert.key_id());
+                    c = c
+                        .key_with_certificate(k, cert)
+                        .map_err(|e| Fail::new(format!("ssh: {e}")))?;
+                }
+                None => tracing::debug!("certificate {}: no identity with its key", cert.key_id()),
             }
         }
         // The agent: IdentityAgent, else SSH_AUTH_SOCK; not with IdentitiesOnly.
