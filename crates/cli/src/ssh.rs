@@ -13,7 +13,12 @@
 //!   `PreferredAuthentications`, `PasswordAuthentication`, `KbdInteractiveAuthentication`,
 //!   `PubkeyAuthentication`, `NumberOfPasswordPrompts`, `RekeyLimit`, `LogLevel`,
 //!   `Compression` (`-C`: `zlib@openssh.com`, `zlib`, `none`), `AddressFamily`,
-//!   `BindAddress`, `ConnectionAttempts`, `TCPKeepAlive`.
+//!   `BindAddress`, `ConnectionAttempts`, `TCPKeepAlive`, `CertificateFile` (and
+//!   `<identity>-cert.pub` next to each identity), `Match exec` (run by `$SHELL -c`).
+//! - Host key algorithms: unless `HostKeyAlgorithms` is set, the algorithms of the keys
+//!   `known_hosts` already has for the host go first (and are offered even when not in the
+//!   defaults, e.g. `ecdsa-sha2-nistp256`), as OpenSSH orders its proposal.
+//! - An agent named by `SSH_AUTH_SOCK` that cannot be reached is skipped (debug log).
 //! - Exit status: the remote command's; 255 when connecting or authenticating fails (with
 //!   OpenSSH's messages), when the command died of a signal or sent no status.
 //! - `-G` prints the resolved configuration ([`dump`]); `-W host:port` connects stdin and
