@@ -101,8 +101,13 @@ pub(crate) struct PerSource {
     counts: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// `addr` with its host bits cleared: the network block it counts against.
+/// `addr` with its host bits cleared: the network block it counts against. An
+/// IPv4-mapped IPv6 address (a dual-stack listener) counts as the IPv4 address it maps.
 pub(crate) fn net_block(addr: IpAddr, (v4, v6): (u8, u8)) -> IpAddr {
+    let addr = match addr {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        IpAddr::V4(_) => addr,
+    };
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(v4.min(32));
@@ -242,6 +247,11 @@ mod tests {
         assert_eq!(
             net_block(b, (32, 64)),
             "2001:db8::".parse::<IpAddr>().unwrap()
+        );
+        let mapped: IpAddr = "::ffff:192.0.2.77".parse().unwrap();
+        assert_eq!(
+            net_block(mapped, (24, 64)),
+            "192.0.2.0".parse::<IpAddr>().unwrap()
         );
         let p = Arc::new(PerSource::default());
         let s1 = p.take(a, 2).unwrap();
