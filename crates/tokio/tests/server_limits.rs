@@ -531,3 +531,27 @@ async fn server_per_source_penalties_off() {
     }
     assert_eq!(f.server.penalised_sources(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_per_source_penalties_spare_exempt_networks() {
+    let f = Fixture::start(false, |c| {
+        short_penalties(c);
+        c.per_source_penalties
+            .set_exempt_list("127.0.0.1/32")
+            .unwrap();
+    })
+    .await;
+    for _ in 0..40 {
+        assert!(handshake_and_drop("127.0.0.1", f.addr()).await);
+    }
+    // 127.0.0.3 is not exempt: refused after a few.
+    let mut refused = false;
+    for _ in 0..200 {
+        if !handshake_and_drop("127.0.0.3", f.addr()).await {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused);
+    assert_eq!(f.server.penalised_sources(), 1);
+}

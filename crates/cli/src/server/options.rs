@@ -5,7 +5,8 @@
 //! read first); the dedicated flags (`--listen`, `--host-key`, `--authorized-keys`) win over
 //! both. Options that `whelk-config` does not model (`PermitListen`,
 //! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`,
-//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`, `PerSourcePenalties`, `PermitUserRC`) are read here with the same
+//! `PerSourceMaxStartups`, `PerSourceNetBlockSize`, `PerSourcePenalties`,
+//! `PerSourcePenaltyExemptList`, `PermitUserRC`) are read here with the same
 //! first-value-wins rule, ignoring `Match` blocks.
 
 use std::path::{Path, PathBuf};
@@ -384,6 +385,9 @@ impl Settings {
                     let words: Vec<&str> = words.iter().map(String::as_str).collect();
                     p.apply(&words)?;
                 }
+                if let Some(list) = extra("PerSourcePenaltyExemptList") {
+                    p.set_exempt_list(&list.join(","))?;
+                }
                 p
             },
             max_sessions: cfg.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
@@ -546,6 +550,8 @@ mod tests {
                 .per_source_penalties
                 .enabled
         );
+        let p = resolve(&["PerSourcePenaltyExemptList 127.0.0.0/8,::1"], None);
+        assert_eq!(p.per_source_penalties.exempt.len(), 2);
     }
 
     #[test]

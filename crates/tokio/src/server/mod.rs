@@ -1188,7 +1188,9 @@ async fn accept_loop<H: Handler>(
             break;
         }
         let block = limits::net_block(peer.ip(), config.per_source_net_block);
-        if state.penalties.refuses(block, Instant::now()) {
+        let penalise = config.per_source_penalties.enabled
+            && !config.per_source_penalties.is_exempt(peer.ip());
+        if penalise && state.penalties.refuses(block, Instant::now()) {
             // Penalised (sshd's PerSourcePenalties): closed unanswered, no handshake work.
             drop(stream);
             continue;
@@ -1219,9 +1221,7 @@ async fn accept_loop<H: Handler>(
         let startup = Startup {
             _all: limits::Slot::take(&state.unauthenticated),
             _source: source,
-            penalty: config
-                .per_source_penalties
-                .enabled
+            penalty: penalise
                 .then(|| Arc::new(penalty::Ticket::new(state.penalties.clone(), block))),
         };
         let id = state.next_id.fetch_add(1, Ordering::SeqCst);

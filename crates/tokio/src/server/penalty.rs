@@ -55,6 +55,10 @@ pub struct PerSourcePenalties {
     pub overflow: Overflow,
     /// What a full IPv6 table does (`overflow6`, default [`Overflow::Permissive`]).
     pub overflow6: Overflow,
+    /// Networks (address, prefix length) never penalised (sshd's
+    /// `PerSourcePenaltyExemptList`, default empty); see
+    /// [`PerSourcePenalties::set_exempt_list`].
+    pub exempt: Vec<(IpAddr, u8)>,
 }
 
 impl Default for PerSourcePenalties {
@@ -70,6 +74,7 @@ impl Default for PerSourcePenalties {
             max_sources6: 65536,
             overflow: Overflow::Permissive,
             overflow6: Overflow::Permissive,
+            exempt: Vec::new(),
         }
     }
 }
@@ -120,6 +125,48 @@ impl PerSourcePenalties {
             }
         }
         Ok(())
+    }
+}
+
+impl PerSourcePenalties {
+    /// Sets [`PerSourcePenalties::exempt`] from sshd's `PerSourcePenaltyExemptList`
+    /// syntax: comma-separated addresses or `address/prefix` networks
+    /// (`127.0.0.0/8,::1`).
+    ///
+    /// # Errors
+    /// A bad address or prefix length, described.
+    pub fn set_exempt_list(&mut self, list: &str) -> Result<(), String> {
+        let mut out = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let bad = || format!("PerSourcePenaltyExemptList: bad network {item:?}");
+            let (addr, len) = match item.split_once('/') {
+                Some((a, l)) => (a, Some(l)),
+                None => (item, None),
+            };
+            let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let len = match len {
+                Some(l) => l.parse::<u8>().map_err(|_| bad())?,
+                None => max,
+            };
+            if len > max {
+                return Err(bad());
+            }
+            out.push((addr, len));
+        }
+        self.exempt = out;
+        Ok(())
+    }
+
+    /// Whether `addr` is in an exempt network.
+    pub(crate) fn is_exempt(&self, addr: IpAddr) -> bool {
+        use super::limits::net_block;
+        // IPv4-mapped IPv6 (a dual-stack listener) → IPv4.
+        let addr = net_block(addr, (32, 128));
+        self.exempt.iter().any(|&(net, len)| {
+            net.is_ipv4() == addr.is_ipv4()
+                && net_block(addr, (len, len)) == net_block(net, (len, len))
+        })
     }
 }
 
@@ -470,6 +517,21 @@ mod tests {
             d.penalise(a, Kind::AuthFail, Instant::now());
         }
         assert!(!d.refuses(a, Instant::now()));
+    }
+
+    #[test]
+    fn exempt_networks() {
+        let mut c = PerSourcePenalties::default();
+        c.set_exempt_list("127.0.0.0/8, 2001:db8::/32,192.0.2.9")
+            .unwrap();
+        assert!(c.is_exempt("127.1.2.3".parse().unwrap()));
+        assert!(c.is_exempt("192.0.2.9".parse().unwrap()));
+        assert!(!c.is_exempt("192.0.2.8".parse().unwrap()));
+        assert!(c.is_exempt("2001:db8:1::5".parse().unwrap()));
+        assert!(!c.is_exempt("2001:db9::5".parse().unwrap()));
+        assert!(c.is_exempt("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(c.set_exempt_list("10.0.0.0/33").is_err());
+        assert!(c.set_exempt_list("nonsense").is_err());
     }
 
     #[test]
