@@ -277,6 +277,34 @@ fn stdin_eof_closes_the_child_stdin() {
 }
 
 #[test]
+fn session_processes_start_with_default_signal_handling() {
+    let f = Fixture::new();
+    let server = f.start(&[]);
+    let out = server
+        .ssh(&f.key())
+        .remote_command("grep SigIgn /proc/self/status; yes | head -1")
+        .run(RUN)
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_str());
+    let stdout = out.stdout_str();
+    let mask = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    // SIGHUP, SIGINT, SIGQUIT and SIGPIPE (bits 0, 1, 2, 12) are not ignored (the Rust
+    // runtime ignores SIGPIPE in the server itself): `yes` dies of SIGPIPE quietly instead
+    // of reporting EPIPE.
+    assert_eq!(mask & 0x1007, 0, "{stdout}");
+    assert!(stdout.ends_with("y\n"), "{stdout}");
+    assert!(
+        !out.stderr_str().contains("Broken pipe"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
 fn concurrent_sessions_on_separate_connections() {
     let f = Fixture::new();
     let server = f.start(&[]);
