@@ -288,6 +288,12 @@ async fn run(args: Args) -> Result<(), String> {
         passwords,
     ));
 
+    // Signal handlers first: a signal the server was started with ignored (`nohup` ignores
+    // SIGHUP, background jobs of a non-interactive shell SIGINT and SIGQUIT, and the Rust
+    // runtime SIGPIPE) would stay ignored in every session's processes (`yes | head` would
+    // print EPIPE errors, Ctrl-C would not interrupt); a caught one is reset to the default
+    // by exec, as sshd resets them for its children.
+    let signals = Signals::new().map_err(|e| format!("signal handlers: {e}"))?;
     let mut servers = Vec::new();
     for addr in &settings.listen {
         let mut config = whelk_tokio::ServerConfig::new(Vec::new());
@@ -309,7 +315,7 @@ async fn run(args: Args) -> Result<(), String> {
         info!("listening on {}", server.local_addr());
         servers.push(server);
     }
-    shutdown_signal().await;
+    signals.shutdown().await;
     info!("shutting down");
     // Stop accepting and disconnect every client (each gets SSH_MSG_DISCONNECT).
     for s in &servers {
@@ -323,20 +329,39 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut t), Ok(mut i)) => {
+/// The signals the server handles: SIGTERM, SIGINT and SIGQUIT shut it down; SIGHUP is
+/// logged and otherwise ignored (there is no configuration reload); SIGPIPE is caught and
+/// dropped (writes to a closed pipe fail with EPIPE, as when it was ignored).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    pipe: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            hup: signal(SignalKind::hangup())?,
+            pipe: signal(SignalKind::pipe())?,
+        })
+    }
+
+    /// Waits for a shutdown signal.
+    async fn shutdown(mut self) {
+        loop {
             tokio::select! {
-                _ = t.recv() => {}
-                _ = i.recv() => {}
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.quit.recv() => return,
+                _ = self.hup.recv() => info!("SIGHUP: configuration reload is not supported; going on"),
+                _ = self.pipe.recv() => {}
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
