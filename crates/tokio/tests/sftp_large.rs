@@ -1,4 +1,4 @@
-//! One large file (256 MiB) through whelk's SFTP client and a whelk-tokio server answering
+//! One large file (1 GiB) through whelk's SFTP client and a whelk-tokio server answering
 //! the `sftp` subsystem with `sftp::serve`, over loopback TCP in one process: put, then get,
 //! each compared with the source by SHA-256. No OpenSSH needed.
 #![allow(
@@ -19,8 +19,8 @@ use whelk_sftp::fs::{StdFs, StdFsConfig};
 use whelk_tokio::sftp::{SftpClient, TransferOptions};
 use whelk_tokio::{ClientConfig, Exit, Handler, HostKeyPolicy, ServerConfig, ServerSession};
 
-/// The file's size: 256 MiB.
-const SIZE: u64 = 256 << 20;
+/// The file's size: 1 GiB (the largest transfer).
+const SIZE: u64 = 1 << 30;
 
 struct App {
     policy: Arc<AuthorizedKeysPolicy>,
@@ -79,7 +79,7 @@ fn sha(path: &Path) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn put_and_get_256_mib_whelk_to_whelk() {
+async fn put_and_get_1_gib_whelk_to_whelk() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let local = dir.path().join("local");
