@@ -50,13 +50,18 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "w"]).stdout).into_owned()
     }
 
-    /// Waits until the pane shows a line for which `want` holds (the deadline only bounds
-    /// a hung test; nothing is asserted about the time taken).
+    /// Waits until the pane shows a line for which `want` holds.
     fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        self.wait_screen(what, |screen| screen.lines().any(&want))
+    }
+
+    /// Waits until the whole pane satisfies `want` (the deadline only bounds a hung test;
+    /// nothing is asserted about the time taken).
+    fn wait_screen(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
-            if screen.lines().any(&want) {
+            if want(&screen) {
                 return screen;
             }
             assert!(
@@ -94,14 +99,18 @@ fn setup(home: &Path) -> (Sshd, String) {
         .start()
         .unwrap();
     std::fs::write(ssh_dir.join("known_hosts"), sshd.known_hosts().unwrap()).unwrap();
+    // tmux runs this with `sh -c`; the shell records whelk's exit status in a file,
+    // because tmux (3.3a with libutempter) can miss the pane's SIGCHLD while it waits for
+    // its utmp helper, and then never marks the pane dead.
     let cmd = format!(
         "env HOME={} SSH_AUTH_SOCK= {} ssh -tt -F none -p {} {}@127.0.0.1 \
-         'cd {}; PS1=\"remote\\$ \" exec sh -i'",
+         'cd {}; PS1=\"remote\\$ \" exec sh -i'; echo $? > {}",
         home.display(),
         env!("CARGO_BIN_EXE_whelk"),
         sshd.port(),
         user(),
-        home.display()
+        home.display(),
+        home.join("status").display()
     );
     (sshd, cmd)
 }
@@ -141,13 +150,13 @@ fn interactive_shell_resize_and_vi_through_tmux() {
     tmux.keys(&["clear; stty size", "Enter"]);
     tmux.wait_for("30 100", |l| l == "30 100");
     // A full-screen program: vi draws its screen, takes keystrokes, writes the file.
+    // The command line itself shows "notes.txt"; vi's screen is the 30 rows: the empty
+    // first line, 28 rows of '~' and the status line.
     tmux.keys(&["clear; vi -u NONE notes.txt", "Enter"]);
-    let screen = tmux.wait_for("vi's screen", |l| l.contains("notes.txt"));
-    let tildes = screen.lines().filter(|l| l.starts_with('~')).count();
-    assert!(
-        tildes >= 20,
-        "vi should fill the 30 rows with '~':\n{screen}"
-    );
+    tmux.wait_screen("vi's 30-row screen", |s| {
+        s.lines().filter(|l| l.starts_with('~')).count() >= 28
+            && s.lines().any(|l| l.starts_with("\"notes.txt\""))
+    });
     tmux.keys(&["i", "typed through whelk", "Escape"]);
     tmux.wait_for("the typed text", |l| l.starts_with("typed through whelk"));
     tmux.keys(&[":wq", "Enter"]);
@@ -158,6 +167,18 @@ fn interactive_shell_resize_and_vi_through_tmux() {
     );
     // Ending the shell ends whelk with its status.
     tmux.keys(&["exit 3", "Enter"]);
-    let screen = tmux.wait_for("pane end", |l| l.contains("Pane is dead"));
-    assert!(screen.contains("status 3"), "{screen}");
+    tmux.wait_for("whelk's goodbye", |l| {
+        l == "Connection to 127.0.0.1 closed."
+    });
+    let status = home.path().join("status");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&status).is_ok_and(|s| s.ends_with('\n')) {
+        assert!(
+            Instant::now() < deadline,
+            "whelk did not exit:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&status).unwrap(), "3\n");
 }
