@@ -4,6 +4,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::task::Poll;
 
 use bytes::Bytes;
 use rand_core::CryptoRng;
@@ -30,6 +31,22 @@ pub trait Signer: core::fmt::Debug + Send {
         alg: SigAlg,
         data: &[u8],
     ) -> core::result::Result<Vec<u8>, whelk_keys::Error>;
+
+    /// Signs without making the caller wait, for signers whose answer comes later (an
+    /// ssh-agent on a socket, a hardware token). [`ClientAuth`] signs a publickey request
+    /// through this method: on [`Poll::Pending`] it sends nothing and calls again, with
+    /// the same arguments, from each [`ClientAuth::poll_transmit`] until the answer is
+    /// [`Poll::Ready`]. A signer returning `Pending` must itself make its driver call
+    /// `poll_transmit` again once the answer is in (no waker crosses this sans-IO API).
+    ///
+    /// The default signs at once with [`Signer::sign`].
+    fn poll_sign(
+        &mut self,
+        alg: SigAlg,
+        data: &[u8],
+    ) -> Poll<core::result::Result<Vec<u8>, whelk_keys::Error>> {
+        Poll::Ready(self.sign(alg, data))
+    }
 }
 
 /// A [`Signer`] over a [`PrivateKey`] (optionally presented with its certificate).
@@ -241,6 +258,14 @@ enum State {
         alg: SigAlg,
         name: Text,
         blob: Bytes,
+    },
+    /// The server accepted the key; the signer has not answered yet.
+    PkSigning {
+        alg: SigAlg,
+        name: Text,
+        blob: Bytes,
+        host_key: Option<Bytes>,
+        data: Vec<u8>,
     },
     PkSigned,
     AwaitAnswer {
@@ -524,7 +549,7 @@ impl ClientAuth {
         if matches!(self.state, State::Idle | State::AwaitAnswer { .. }) {
             return Err(self.fail(Error::Unsolicited("USERAUTH_SUCCESS")));
         }
-        if matches!(self.state, State::PkQuery { .. }) {
+        if matches!(self.state, State::PkQuery { .. } | State::PkSigning { .. }) {
             // A query is not an authentication attempt.
             return Err(self.fail(Error::Unsolicited("USERAUTH_SUCCESS")));
         }
@@ -549,7 +574,7 @@ impl ClientAuth {
             State::Idle | State::AwaitAnswer { .. } | State::Done => {
                 return Err(self.fail(Error::Unsolicited("USERAUTH_FAILURE")));
             }
-            State::PkQuery { .. } | State::PkSigned => {
+            State::PkQuery { .. } | State::PkSigning { .. } | State::PkSigned => {
                 if !partial {
                     self.current_identity = self.next_identity;
                 }
@@ -597,10 +622,40 @@ impl ClientAuth {
             &blob,
             host_key.as_deref(),
         );
-        let idx = self.current_identity;
-        let sig = self.identities.get_mut(idx).map(|s| s.sign(alg, &data));
+        self.state = State::PkSigning {
+            alg,
+            name,
+            blob,
+            host_key,
+            data,
+        };
+        self.poll_signature()
+    }
+
+    /// Asks the current identity's signer for the pending signature; sends the signed
+    /// request once it is there, or moves on to the next identity if it cannot sign.
+    fn poll_signature(&mut self) -> Result<()> {
+        let State::PkSigning { alg, data, .. } = &self.state else {
+            return Ok(());
+        };
+        let sig = match self.identities.get_mut(self.current_identity) {
+            Some(signer) => signer.poll_sign(*alg, data),
+            None => Poll::Ready(Err(whelk_keys::Error::CannotSign("no such identity"))),
+        };
+        let Poll::Ready(sig) = sig else {
+            return Ok(());
+        };
+        let State::PkSigning {
+            name,
+            blob,
+            host_key,
+            ..
+        } = core::mem::replace(&mut self.state, State::PkSigned)
+        else {
+            return Ok(());
+        };
         match sig {
-            Some(Ok(sig)) => {
+            Ok(sig) => {
                 let signature = Some(Bytes::from(sig));
                 let m = match host_key {
                     Some(host_key) => AuthMethod::PublicKeyHostbound {
@@ -617,10 +672,9 @@ impl ClientAuth {
                 };
                 self.send(Method::PublicKey, m);
                 self.real_auth = true;
-                self.state = State::PkSigned;
                 Ok(())
             }
-            _ => {
+            Err(_) => {
                 // This signer cannot sign: try the next identity.
                 self.current_identity = self.next_identity;
                 self.next_method()
@@ -821,9 +875,14 @@ impl ClientAuth {
         }
     }
 
-    /// The next outbound message.
+    /// The next outbound message. While a [`Signer::poll_sign`] is pending, this asks the
+    /// signer again first.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Message> {
+        if self.error.is_none() && matches!(self.state, State::PkSigning { .. }) {
+            // A failure is latched and its DISCONNECT queued: nothing else to report.
+            let _ = self.poll_signature();
+        }
         self.out.pop_front()
     }
 

@@ -209,6 +209,81 @@ fn publickey_rsa_follows_server_sig_algs() {
     }
 }
 
+/// Answers `poll_sign` with `Pending` until `ready` is set (as an ssh-agent whose reply is
+/// still on its way), then with `inner`'s signature, or fails when `fail` is set.
+#[derive(Debug)]
+struct Deferred {
+    inner: KeySigner<chacha20::ChaCha20Rng>,
+    ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fail: bool,
+}
+
+impl Signer for Deferred {
+    fn identity(&self) -> &whelk_keys::cert::KeyOrCert {
+        self.inner.identity()
+    }
+    fn sign(
+        &mut self,
+        alg: SigAlg,
+        data: &[u8],
+    ) -> std::result::Result<Vec<u8>, whelk_keys::Error> {
+        self.inner.sign(alg, data)
+    }
+    fn poll_sign(
+        &mut self,
+        alg: SigAlg,
+        data: &[u8],
+    ) -> std::task::Poll<std::result::Result<Vec<u8>, whelk_keys::Error>> {
+        if !self.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            return std::task::Poll::Pending;
+        }
+        if self.fail {
+            return std::task::Poll::Ready(Err(whelk_keys::Error::CannotSign("test")));
+        }
+        std::task::Poll::Ready(self.inner.sign(alg, data))
+    }
+}
+
+#[test]
+fn publickey_deferred_signature_is_sent_once_the_signer_answers() {
+    for fail in [false, true] {
+        let key = ed25519(6);
+        let line = key.public_key().to_openssh("");
+        let policy = AuthorizedKeysPolicy::new(&line);
+        let mut p = Pair::new(client_config("carol"), ServerConfig::default())
+            .decide(move |req| match &req.kind {
+                RequestKind::Password { .. } => accept(),
+                _ => policy.decide(req, NOW_UNIX),
+            })
+            .password("pw");
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        p.client.add_identity(Box::new(Deferred {
+            inner: KeySigner::new(key, rng(6)),
+            ready: ready.clone(),
+            fail,
+        }));
+        p.run();
+        // PK_OK came back; the signer has not answered: nothing more was sent.
+        assert!(!p.authenticated());
+        assert_eq!(p.log.to_server.len(), 2, "{:?}", p.log.to_server);
+        assert!(p.client_error.is_none());
+        // Asking again while it is still pending sends nothing either.
+        assert!(!p.step());
+        ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        p.drive();
+        assert!(p.authenticated(), "fail={fail}");
+        let want = if fail {
+            Method::Password
+        } else {
+            Method::PublicKey
+        };
+        assert_eq!(p.outcome().methods, [want]);
+        if !fail {
+            assert_eq!(signed_algorithm(&p), "ssh-ed25519");
+        }
+    }
+}
+
 #[test]
 fn publickey_falls_back_to_second_identity_then_password() {
     let good = ed25519(2);

@@ -773,8 +773,9 @@ where
     }
     let user = config.ssh.auth.user.clone();
     let mut conn = ClientConnection::new(config.ssh, os_rng()?, Instant::now())?;
+    let agent_wake = crate::agent::DriverWake::default();
     if let Some(path) = &config.agent {
-        match crate::agent::agent_signers(path).await {
+        match crate::agent::agent_signers(path, agent_wake.clone()).await {
             Ok(signers) => {
                 for signer in signers {
                     conn.add_identity(signer)?;
@@ -792,6 +793,12 @@ where
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
     }
     let shared = Shared::new(conn);
+    let weak = Arc::downgrade(&shared);
+    agent_wake.set(move || {
+        if let Some(shared) = weak.upgrade() {
+            shared.wake.notify_one();
+        }
+    });
     let routes = RemoteRoutes::default();
     let hooks = ClientHooks {
         host: host.to_string(),
