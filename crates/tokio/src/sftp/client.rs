@@ -288,6 +288,11 @@ impl SftpClient {
             .collect()
     }
 
+    /// Whether `other` is this very client (the same SFTP session), not another one.
+    pub(super) fn same_session(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Whether the server advertised extension `name`.
     #[must_use]
     pub fn supports(&self, name: &str) -> bool {

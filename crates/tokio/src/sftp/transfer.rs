@@ -565,131 +565,16 @@ impl SftpClient {
     /// data crosses the network), else by reading and writing through this client. A
     /// directory needs [`TransferOptions::recursive`]. Returns the bytes copied.
     pub async fn copy(&self, src: &str, dst: &str, opts: &TransferOptions) -> Result<u64> {
-        let attrs = self.stat(src).await?;
-        let target = if self.isdir(dst).await? {
-            join(dst, basename(src))
-        } else {
-            dst.to_string()
-        };
-        if attrs.is_dir() {
-            if !opts.recursive {
-                return Err(Error::Invalid(format!(
-                    "{src}: is a directory (use recursive)"
-                )));
-            }
-            return Box::pin(self.copy_dir(src, &target, &attrs, opts)).await;
-        }
-        self.copy_file(src, &target, &attrs, opts).await
-    }
-
-    async fn copy_dir(
-        &self,
-        src: &str,
-        dst: &str,
-        attrs: &Attrs,
-        opts: &TransferOptions,
-    ) -> Result<u64> {
-        if !self.isdir(dst).await? {
-            self.mkdir(dst, attrs.permissions.map(|p| p & 0o777 | 0o700))
-                .await?;
-        }
-        let mut total = 0;
-        for n in self.scandir(src).await? {
-            if !n.is_safe_component() {
-                return Err(Error::Invalid(format!(
-                    "{src}: unsafe name {:?} in listing",
-                    n.filename
-                )));
-            }
-            let name = n.filename.to_string_lossy().into_owned();
-            let (s, d) = (join(src, &name), join(dst, &name));
-            if n.attrs.is_dir() {
-                total += Box::pin(self.copy_dir(&s, &d, &n.attrs, opts)).await?;
-            } else if n.attrs.is_file() {
-                total += self.copy_file(&s, &d, &n.attrs, opts).await?;
-            }
-        }
-        if opts.preserve {
-            self.setstat(
-                dst,
-                Attrs {
-                    permissions: attrs.permissions.map(|p| p & 0o7777),
-                    times: attrs.times,
-                    ..Attrs::default()
-                },
-            )
-            .await?;
-        }
-        Ok(total)
-    }
-
-    async fn copy_file(
-        &self,
-        src: &str,
-        dst: &str,
-        attrs: &Attrs,
-        opts: &TransferOptions,
-    ) -> Result<u64> {
-        let from = self.open(src).await?;
-        let to = self
-            .open_with(
-                dst,
-                OpenFlags::WRITE | OpenFlags::CREAT | OpenFlags::TRUNC,
-                Attrs {
-                    permissions: attrs.permissions.map(|p| p & 0o777),
-                    ..Attrs::default()
-                },
-            )
-            .await?;
-        let (Some(rh), Some(wh)) = (from.raw_handle().cloned(), to.raw_handle().cloned()) else {
-            return Err(Error::Invalid("file closed".into()));
-        };
-        let size;
-        if self.supports(ext::COPY_DATA) {
-            let reply = self
-                .call(Request::Extended(ExtendedRequest::CopyData {
-                    read_handle: rh,
-                    read_offset: 0,
-                    read_len: 0,
-                    write_handle: wh,
-                    write_offset: 0,
-                }))
-                .await?;
-            expect_ok(src, reply)?;
-            size = to.metadata().await?.size.unwrap_or(0);
-            opts.report(src, size, Some(size));
-        } else {
-            let me = self.clone();
-            let end = self
-                .read_pipeline(src, &rh, 0, attrs.size, opts, |off, data| {
-                    Ok(Some(me.send(Request::Write {
-                        handle: wh.clone(),
-                        offset: off,
-                        data,
-                    })?))
-                })
-                .await?;
-            to.set_len(end).await?;
-            size = end;
-        }
-        if opts.preserve {
-            to.set_metadata(Attrs {
-                permissions: attrs.permissions.map(|p| p & 0o7777),
-                times: attrs.times,
-                ..Attrs::default()
-            })
-            .await?;
-        }
-        from.close().await?;
-        to.close().await?;
-        Ok(size)
+        self.copy_to(src, self, dst, opts).await
     }
 
     /// Copies `src` on this client's server to `dst` on `other`'s server, streaming through
     /// this machine (`scp -3`): reads pipelined here, each block written to `other` as it
-    /// arrives, nothing stored locally. A directory `dst` receives `src` under its own
-    /// name; a directory `src` needs [`TransferOptions::recursive`]. Blocks are at most
-    /// `other`'s write length. Returns the bytes copied.
+    /// arrives, nothing stored locally (when `other` is this very client, the server copies
+    /// with `copy-data` if it offers it, as [`SftpClient::copy`]). A directory `dst`
+    /// receives `src` under its own name; a directory `src` needs
+    /// [`TransferOptions::recursive`]. Blocks are at most `other`'s write length. Returns
+    /// the bytes copied.
     pub async fn copy_to(
         &self,
         src: &str,
@@ -784,7 +669,27 @@ impl SftpClient {
                 },
             )
             .await?;
-        let size = self.stream_to(&from, &mut to, opts).await?;
+        let size = if self.same_session(other) && self.supports(ext::COPY_DATA) {
+            let (Some(rh), Some(wh)) = (from.raw_handle().cloned(), to.raw_handle().cloned())
+            else {
+                return Err(Error::Invalid("file closed".into()));
+            };
+            let reply = self
+                .call(Request::Extended(ExtendedRequest::CopyData {
+                    read_handle: rh,
+                    read_offset: 0,
+                    read_len: 0,
+                    write_handle: wh,
+                    write_offset: 0,
+                }))
+                .await?;
+            expect_ok(src, reply)?;
+            let size = to.metadata().await?.size.unwrap_or(0);
+            opts.report(src, size, Some(size));
+            size
+        } else {
+            self.pipe(&from, &mut to, attrs.size, opts).await?
+        };
         if opts.preserve {
             to.set_metadata(Attrs {
                 permissions: attrs.permissions.map(|p| p & 0o7777),
@@ -880,6 +785,17 @@ impl SftpClient {
         dst: &mut File,
         opts: &TransferOptions,
     ) -> Result<u64> {
+        self.pipe(src, dst, None, opts).await
+    }
+
+    /// [`SftpClient::stream_to`], reporting progress against `total` when known.
+    async fn pipe(
+        &self,
+        src: &File,
+        dst: &mut File,
+        total: Option<u64>,
+        opts: &TransferOptions,
+    ) -> Result<u64> {
         let Some(rh) = src.raw_handle().cloned() else {
             return Err(Error::Invalid("file closed".into()));
         };
@@ -888,7 +804,7 @@ impl SftpClient {
         };
         let target = dst.client_handle();
         let end = self
-            .read_pipeline(src.path(), &rh, 0, None, opts, |off, data| {
+            .read_pipeline(src.path(), &rh, 0, total, opts, |off, data| {
                 Ok(Some(target.send(Request::Write {
                     handle: wh.clone(),
                     offset: off,
