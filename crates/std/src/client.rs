@@ -2,23 +2,23 @@
 //! [`Client::session`], port forwarding and [`Client::disconnect`].
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use whelk::{
-    Answer, ChannelEvent, ChannelOpenFailureReason, ChannelOpenKind, ClientConnection, Event,
-    HostKeyDecision, KeySigner, PrivateKey, PromptKind, PublicKey,
+    Answer, ChannelEvent, ChannelOpenFailureReason, ChannelOpenKind, ChannelRequestKind,
+    ClientConnection, Event, GlobalRequestKind, HostKeyDecision, KeySigner, PrivateKey, PromptKind,
+    PublicKey,
 };
 use whelk_keys::known_hosts::{self, HostKeyStatus, KnownHosts};
 use zeroize::Zeroizing;
 
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
-use crate::driver::{Hooks, Shared, spawn};
+use crate::driver::{Hooks, ReadHalf, Shared, WriteHalf, spawn_halves};
 use crate::error::{Error, Result};
+use crate::forward::{Endpoint, RemoteRoutes, connect_local, splice};
 use crate::os_rng;
 
 type Conn = ClientConnection;
@@ -155,6 +155,19 @@ pub struct ClientConfig {
     /// How long connecting, the key exchange and authentication may take together
     /// (default 30 s; `None`: no limit).
     pub connect_timeout: Option<Duration>,
+    /// Send `keepalive@openssh.com` every interval (OpenSSH `ServerAliveInterval`; default
+    /// `None`: never). See [`ClientConfig::keepalive`].
+    pub keepalive_interval: Option<Duration>,
+    /// Unanswered keepalives after which the connection is declared dead and closed
+    /// (OpenSSH `ServerAliveCountMax`; default 3).
+    pub keepalive_max: u32,
+    /// An ssh-agent socket whose identities are tried first for publickey authentication.
+    pub agent: Option<PathBuf>,
+    /// Whether an [`ClientConfig::agent`] that cannot be reached is skipped instead of
+    /// failing the connection (set by [`ClientConfig::agent_from_env`]).
+    pub agent_optional: bool,
+    /// Forward this agent socket to sessions (`auth-agent-req@openssh.com`, `ssh -A`).
+    pub forward_agent: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -166,6 +179,11 @@ impl std::fmt::Debug for ClientConfig {
             .field("keyboard_interactive", &self.keyboard_interactive.is_some())
             .field("host_key", &self.host_key)
             .field("connect_timeout", &self.connect_timeout)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("keepalive_max", &self.keepalive_max)
+            .field("agent", &self.agent)
+            .field("agent_optional", &self.agent_optional)
+            .field("forward_agent", &self.forward_agent)
             .finish()
     }
 }
@@ -182,6 +200,11 @@ impl ClientConfig {
             keyboard_interactive: None,
             host_key: HostKeyPolicy::default(),
             connect_timeout: Some(Duration::from_secs(30)),
+            keepalive_interval: None,
+            keepalive_max: 3,
+            agent: None,
+            agent_optional: false,
+            forward_agent: None,
         }
     }
 
@@ -223,15 +246,61 @@ impl ClientConfig {
         self
     }
 
-    /// Sends a keepalive when nothing was sent for `interval` (OpenSSH's
-    /// `ServerAliveInterval`). With a server that announced `ping@openssh.com` (whelk,
-    /// OpenSSH 9.5 and later) it is a PING, and after three unanswered ones (in
-    /// `ssh.transport.limits.keepalive_max_missed`, OpenSSH's `ServerAliveCountMax`) the
-    /// connection ends with a keepalive timeout; with others it is an IGNORE, which keeps
-    /// NATs and idle timers on the path open but cannot detect a dead server.
+    /// Sends a `keepalive@openssh.com` global request with want-reply every `interval`
+    /// and closes the connection with a "keepalive timeout" error after `max` of them in
+    /// a row went unanswered (OpenSSH's `ServerAliveInterval` / `ServerAliveCountMax`,
+    /// OpenSSH PROTOCOL §2.5 for the request name; RFC 4254 §4: any server answers an
+    /// unknown global request with `SSH_MSG_REQUEST_FAILURE`, which counts as an answer).
+    /// This detects a dead or frozen server of any version, unlike the transport-level
+    /// `ssh.transport.limits.keepalive` (PING only to servers that announce
+    /// `ping@openssh.com`, otherwise IGNORE). `max` is at least 1.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), whelk_std::Error> {
+    /// use std::time::Duration;
+    /// let config = whelk_std::ClientConfig::new("alice")
+    ///     .keepalive(Duration::from_secs(15), 3); // dead after ~45 s of silence
+    /// let client = whelk_std::connect("example.net", 22, config)?;
+    /// let why = client.wait_closed(); // "keepalive timeout: ..." if the server froze
+    /// # Ok(()) }
+    /// ```
     #[must_use]
-    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
-        self.ssh.transport.limits.keepalive = interval;
+    pub fn keepalive(mut self, interval: Duration, max: u32) -> Self {
+        self.keepalive_interval = Some(interval);
+        self.keepalive_max = max.max(1);
+        self
+    }
+
+    /// Tries the identities of the ssh-agent at `path` first for publickey authentication
+    /// (before [`ClientConfig::keys`]); connecting fails if the agent cannot be reached.
+    /// Signatures are made by the agent (the private keys never leave it).
+    #[must_use]
+    pub fn agent(mut self, path: impl Into<PathBuf>) -> Self {
+        self.agent = Some(path.into());
+        self.agent_optional = false;
+        self
+    }
+
+    /// Tries the identities of the ssh-agent named by `SSH_AUTH_SOCK`, if set. An agent
+    /// that cannot be reached is skipped, as `ssh` does.
+    #[must_use]
+    pub fn agent_from_env(mut self) -> Self {
+        if let Some(p) = std::env::var_os("SSH_AUTH_SOCK").filter(|p| !p.is_empty()) {
+            self.agent = Some(PathBuf::from(p));
+            self.agent_optional = true;
+        }
+        self
+    }
+
+    /// Forwards the agent at `path` into every session opened with [`Client::session`]
+    /// (and so [`Client::exec`], [`Client::run`], [`Client::shell`]), like `ssh -A`: the
+    /// session sends `auth-agent-req@openssh.com` and each `auth-agent@openssh.com`
+    /// channel the server opens is connected to `path` (OpenSSH PROTOCOL.agent). Only
+    /// forward an agent to servers you trust: their root can use its keys while you are
+    /// connected.
+    #[must_use]
+    pub fn forward_agent(mut self, path: impl Into<PathBuf>) -> Self {
+        self.forward_agent = Some(path.into());
         self
     }
 }
@@ -245,9 +314,6 @@ enum Trust {
     Any,
 }
 
-/// Remote forwards: (address, bound port, local target host, local target port).
-type Forwards = Arc<Mutex<Vec<(String, u32, String, u16)>>>;
-
 struct ClientHooks {
     host: String,
     port: u16,
@@ -256,7 +322,9 @@ struct ClientHooks {
     kbd: Option<KeyboardInteractiveCallback>,
     /// (password used, keyboard-interactive password used, host key changed).
     state: Mutex<(bool, bool, bool)>,
-    forwards: Forwards,
+    routes: RemoteRoutes,
+    /// The agent socket `auth-agent@openssh.com` channels are connected to.
+    forward_agent: Option<PathBuf>,
 }
 
 enum Verdict {
@@ -418,25 +486,26 @@ impl Hooks<Conn> for ClientHooks {
                 let _ = shared.lock().conn.respond_credentials(req, answer);
             }
             Event::Channel(ChannelEvent::OpenRequest(incoming)) => {
+                // Only channels we asked for: remote forwardings we set up, and the agent
+                // when forwarding it (the channel layer refuses auth-agent@openssh.com
+                // unless this connection sent auth-agent-req@openssh.com).
                 let target = match incoming.kind() {
                     ChannelOpenKind::ForwardedTcpip {
                         connected_address,
                         connected_port,
                         ..
                     } => self
-                        .forwards
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .iter()
-                        .find(|(a, p, _, _)| {
-                            *p == *connected_port && connected_address.as_bytes() == a.as_bytes()
-                        })
-                        .map(|(_, _, h, p)| (h.clone(), *p)),
+                        .routes
+                        .find_tcp(connected_address.as_bytes(), *connected_port),
+                    ChannelOpenKind::ForwardedStreamlocal { socket_path, .. } => {
+                        self.routes.find_unix(socket_path.as_bytes())
+                    }
+                    ChannelOpenKind::AuthAgent => self.forward_agent.clone().map(Endpoint::Unix),
                     _ => None,
                 };
                 let mut g = shared.lock();
                 match target {
-                    Some((host, port)) => {
+                    Some(target) => {
                         if let Ok(id) = g.conn.accept_channel(incoming) {
                             let chan = ChanRef::new(shared.clone(), id, &mut g);
                             if let Some(c) = g.chans.get_mut(&id) {
@@ -446,11 +515,8 @@ impl Hooks<Conn> for ClientHooks {
                             let session = Session { chan, _guard: None };
                             let spawned = std::thread::Builder::new()
                                 .name("whelk-forward".into())
-                                .spawn(move || match TcpStream::connect((host.as_str(), port)) {
-                                    Ok(sock) => {
-                                        let _ = sock.set_nodelay(true);
-                                        splice(sock, &session);
-                                    }
+                                .spawn(move || match connect_local(&target) {
+                                    Ok(sock) => splice(sock, &session),
                                     Err(_) => session.close(),
                                 });
                             drop(spawned);
@@ -489,13 +555,15 @@ impl Hooks<Conn> for ClientHooks {
 /// clone is dropped.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared<Conn>>,
-    _guard: Arc<Guard>,
-    forwards: Forwards,
+    pub(crate) shared: Arc<Shared<Conn>>,
+    pub(crate) _guard: Arc<Guard>,
+    pub(crate) routes: RemoteRoutes,
+    /// Sessions ask for agent forwarding.
+    forward_agent: bool,
 }
 
 /// Disconnects when the last [`Client`] clone goes away.
-struct Guard(Arc<Shared<Conn>>);
+pub(crate) struct Guard(Arc<Shared<Conn>>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -572,21 +640,8 @@ fn tcp_connect(host: &str, port: u16, deadline: Option<Instant>) -> Result<TcpSt
 /// [`whelk::Error::Auth`] when authentication fails, [`Error::Timeout`], [`Error::Io`].
 pub fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
     let deadline = config.connect_timeout.map(|t| Instant::now() + t);
-    let trust = trust(config.host_key)?;
     let stream = tcp_connect(host, port, deadline)?;
-    handshake(
-        stream,
-        host,
-        port,
-        trust,
-        config.ssh,
-        config.keys,
-        Extra {
-            password: config.password,
-            kbd: config.keyboard_interactive,
-            deadline,
-        },
-    )
+    connect_stream(stream, host, port, config)
 }
 
 fn trust(policy: HostKeyPolicy) -> Result<Trust> {
@@ -620,57 +675,49 @@ pub fn connect_stream(
     port: u16,
     config: ClientConfig,
 ) -> Result<Client> {
-    let deadline = config.connect_timeout.map(|t| Instant::now() + t);
-    let trust = trust(config.host_key)?;
-    handshake(
-        stream,
-        host,
-        port,
-        trust,
-        config.ssh,
-        config.keys,
-        Extra {
-            password: config.password,
-            kbd: config.keyboard_interactive,
-            deadline,
-        },
-    )
-}
-
-/// What the handshake needs besides the socket and the protocol settings.
-struct Extra {
-    password: Option<Zeroizing<String>>,
-    kbd: Option<KeyboardInteractiveCallback>,
-    deadline: Option<Instant>,
+    stream.set_nodelay(true)?;
+    let wstream = stream.try_clone()?;
+    handshake(Box::new(stream), Box::new(wstream), host, port, config)
 }
 
 fn handshake(
-    stream: TcpStream,
+    rd: Box<dyn ReadHalf>,
+    wr: Box<dyn WriteHalf>,
     host: &str,
     port: u16,
-    trust: Trust,
-    ssh: whelk::ClientConfig,
-    keys: Vec<PrivateKey>,
-    extra: Extra,
+    config: ClientConfig,
 ) -> Result<Client> {
-    let deadline = extra.deadline;
-    stream.set_nodelay(true)?;
-    let mut conn = ClientConnection::new(ssh, os_rng()?, Instant::now())?;
-    for key in keys {
+    let deadline = config.connect_timeout.map(|t| Instant::now() + t);
+    let trust = trust(config.host_key)?;
+    let mut conn = ClientConnection::new(config.ssh, os_rng()?, Instant::now())?;
+    if let Some(path) = &config.agent {
+        match crate::agent::agent_signers(path) {
+            Ok(signers) => {
+                for signer in signers {
+                    conn.add_identity(signer)?;
+                }
+            }
+            // An unreachable SSH_AUTH_SOCK is not an error (OpenSSH: debug log only).
+            Err(_) if config.agent_optional => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for key in config.keys {
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
     }
     let shared = Shared::new(conn);
-    let forwards = Forwards::default();
+    let routes = RemoteRoutes::default();
     let hooks = Arc::new(ClientHooks {
         host: host.to_string(),
         port,
         trust,
-        password: extra.password,
-        kbd: extra.kbd,
+        password: config.password,
+        kbd: config.keyboard_interactive,
         state: Mutex::new((false, false, false)),
-        forwards: forwards.clone(),
+        routes: routes.clone(),
+        forward_agent: config.forward_agent.clone(),
     });
-    spawn(&shared, stream, hooks, "whelk-client")?;
+    spawn_halves(&shared, rd, wr, hooks, "whelk-client")?;
     // From here on, dropping the guard ends the connection.
     let guard = Arc::new(Guard(shared.clone()));
     let r = shared.wait_for(deadline, |g| {
@@ -683,13 +730,76 @@ fn handshake(
         }
     });
     match r {
-        Some(Ok(())) => Ok(Client {
-            shared,
-            _guard: guard,
-            forwards,
-        }),
-        Some(Err(e)) => Err(e),
-        None => Err(Error::Timeout),
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(e),
+        None => return Err(Error::Timeout),
+    }
+    if let Some(interval) = config.keepalive_interval {
+        let shared = shared.clone();
+        let max = config.keepalive_max.max(1);
+        std::thread::Builder::new()
+            .name("whelk-keepalive".into())
+            .spawn(move || keepalive(&shared, interval, max))?;
+    }
+    Ok(Client {
+        shared,
+        _guard: guard,
+        routes,
+        forward_agent: config.forward_agent.is_some(),
+    })
+}
+
+/// Sends `keepalive@openssh.com` (want-reply) every `interval`; when `max` intervals in a
+/// row passed without an answer to the one outstanding, ends the connection with
+/// "keepalive timeout" (`SSH_DISCONNECT_CONNECTION_LOST` is queued, and the reader stops
+/// waiting for the peer after its linger time). Returns when the connection is over.
+fn keepalive(shared: &Arc<Shared<Conn>>, interval: Duration, max: u32) {
+    let mut outstanding: Option<whelk::GlobalRequestId> = None;
+    let mut missed = 0u32;
+    loop {
+        let deadline = Instant::now() + interval;
+        let mut g = shared.lock();
+        // Sleep one interval (wakes on every state change: check whether it ended).
+        loop {
+            if g.done.is_some() {
+                return;
+            }
+            let (g2, expired) = shared.wait(g, Some(deadline));
+            g = g2;
+            if expired {
+                break;
+            }
+        }
+        if g.done.is_some() {
+            return;
+        }
+        let answered = outstanding.is_none_or(|id| {
+            let i = g.global_results.iter().position(|r| r.0 == id);
+            i.map(|i| g.global_results.swap_remove(i)).is_some()
+        });
+        if answered {
+            missed = 0;
+            outstanding = g
+                .conn
+                .global_request(GlobalRequestKind::Keepalive, true)
+                .ok();
+        } else {
+            missed = missed.saturating_add(1);
+            if missed >= max {
+                let why = format!(
+                    "keepalive timeout: no answer to {missed} keepalives ({interval:?} apart)"
+                );
+                g.conn
+                    .disconnect(whelk::DisconnectReason::CONNECTION_LOST, &why);
+                g.finish(why);
+                drop(g);
+                shared.changed.notify_all();
+                shared.kick();
+                return;
+            }
+        }
+        drop(g);
+        shared.kick();
     }
 }
 
@@ -738,8 +848,19 @@ impl Client {
 
     /// Opens a session channel (then [`Session::exec`], [`Session::shell`],
     /// [`Session::subsystem`], after [`Session::request_pty`] if a terminal is wanted).
+    ///
+    /// With [`ClientConfig::forward_agent`], the session first asks for agent forwarding
+    /// (`auth-agent-req@openssh.com`, no reply wanted, as `ssh -A`).
     pub fn session(&self) -> Result<Session> {
-        self.open_with(|c| c.open_session())
+        let s = self.open_with(|c| c.open_session())?;
+        if self.forward_agent {
+            s.chan.command(|g, id| {
+                g.conn
+                    .request(id, ChannelRequestKind::AuthAgentReq, false)?;
+                Ok(())
+            })?;
+        }
+        Ok(s)
     }
 
     /// Opens a session and runs `command` in it.
@@ -778,89 +899,33 @@ impl Client {
         self.open_with(|c| c.open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0))
     }
 
-    /// Local port forwarding (`ssh -L bind:host:port`): listens on `bind` (e.g.
-    /// `"127.0.0.1:0"`) and carries each connection to `host:port` through the server,
-    /// a thread per direction. Stops when the returned handle is closed or dropped.
-    pub fn forward_local(&self, bind: &str, host: &str, port: u16) -> Result<LocalForward> {
-        let listener = TcpListener::bind(bind)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (client, host, stop2) = (self.clone(), host.to_string(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("whelk-forward-local".into())
-            .spawn(move || {
-                for sock in listener.incoming() {
-                    if stop2.load(Ordering::SeqCst) || !client.is_connected() {
-                        break;
-                    }
-                    let Ok(sock) = sock else { continue };
-                    let _ = sock.set_nodelay(true);
-                    let (client, host) = (client.clone(), host.clone());
-                    let _ = std::thread::Builder::new()
-                        .name("whelk-forward".into())
-                        .spawn(move || {
-                            if let Ok(ch) = client.direct_tcpip(&host, port) {
-                                splice(sock, &ch);
-                            }
-                        });
-                }
-            })?;
-        Ok(LocalForward {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    /// Remote port forwarding (`ssh -R address:port:target_host:target_port`): asks the
-    /// server to listen on `address:port` (port 0: the server picks, see
-    /// [`RemoteForward::port`]) and carries each connection it forwards to
-    /// `target_host:target_port` from here. Cancelled when the returned handle is closed or
-    /// dropped.
-    pub fn forward_remote(
-        &self,
-        address: &str,
-        port: u16,
-        target_host: &str,
-        target_port: u16,
-    ) -> Result<RemoteForward> {
-        let request = {
-            let mut g = self.shared.lock();
-            if g.done.is_some() {
-                return Err(g.failure());
-            }
-            g.conn.tcpip_forward(address, u32::from(port))?
+    /// ProxyJump (`ssh -J`): connects to `host:port` as seen from this server, through a
+    /// `direct-tcpip` channel of this connection (RFC 4254 §7.2), and runs a new SSH
+    /// connection over it, checking the host key for `host:port` and authenticating
+    /// with `config` (end to end: this server only relays encrypted bytes). This
+    /// connection stays up while the new one uses it; chain calls for more hops.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), whelk_std::Error> {
+    /// use whelk_std::{ClientConfig, connect};
+    /// let key = whelk::PrivateKey::ed25519_from_seed(&[1; 32]);
+    /// let bastion = connect("bastion.example.net", 22, ClientConfig::new("alice").key(key.clone()))?;
+    /// // ssh -J bastion.example.net alice@10.0.0.5
+    /// let inner = bastion.jump("10.0.0.5", 22, ClientConfig::new("alice").key(key))?;
+    /// println!("{:?}", inner.run("hostname")?.stdout);
+    /// # Ok(()) }
+    /// ```
+    pub fn jump(&self, host: &str, port: u16, config: ClientConfig) -> Result<Self> {
+        let hop = Arc::new(self.direct_tcpip(host, port)?);
+        let rd = HopRead {
+            out: hop.stdout(),
+            hop: hop.clone(),
         };
-        self.shared.kick();
-        let (ok, bound) = self
-            .shared
-            .wait_for(None, |g| {
-                if let Some(i) = g.global_results.iter().position(|r| r.0 == request) {
-                    let (_, ok, bound) = g.global_results.swap_remove(i);
-                    return Some((ok, bound));
-                }
-                g.done.as_ref().map(|_| (false, None))
-            })
-            .unwrap_or((false, None));
-        if !ok {
-            return Err(Error::Refused(format!("tcpip-forward {address}:{port}")));
-        }
-        let bound = bound.unwrap_or(u32::from(port));
-        self.forwards
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((
-                address.to_string(),
-                bound,
-                target_host.to_string(),
-                target_port,
-            ));
-        Ok(RemoteForward {
-            client: self.clone(),
-            address: address.to_string(),
-            port: bound,
-            closed: false,
-        })
+        let wr = HopWrite {
+            inp: hop.stdin(),
+            _hop: hop,
+        };
+        handshake(Box::new(rd), Box::new(wr), host, port, config)
     }
 
     /// Starts an SFTP session (the `sftp` subsystem) on a new channel.
@@ -900,114 +965,6 @@ impl Client {
         let _ = self
             .shared
             .wait_for(None, |g| (g.done.is_some() && g.writer_done).then_some(()));
-    }
-}
-
-/// A local forwarding listener ([`Client::forward_local`]); stops listening when closed
-/// or dropped (forwarded connections already running go on).
-#[derive(Debug)]
-#[must_use = "dropping the handle stops the forwarding"]
-pub struct LocalForward {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl LocalForward {
-    /// The address it listens on (the port bound when `:0` was asked).
-    #[must_use]
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops listening.
-    pub fn close(mut self) {
-        self.stop_now();
-    }
-
-    fn stop_now(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            // Wake the blocked accept.
-            let mut wake = self.addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for LocalForward {
-    fn drop(&mut self) {
-        self.stop_now();
-    }
-}
-
-/// A remote forwarding ([`Client::forward_remote`]); cancelled (`cancel-tcpip-forward`)
-/// when closed or dropped.
-#[derive(Debug)]
-#[must_use = "dropping the handle cancels the forwarding"]
-pub struct RemoteForward {
-    client: Client,
-    address: String,
-    port: u32,
-    closed: bool,
-}
-
-impl RemoteForward {
-    /// The port the server listens on.
-    #[must_use]
-    pub fn port(&self) -> u32 {
-        self.port
-    }
-
-    /// Cancels the forwarding and waits for the server's answer.
-    pub fn close(mut self) -> Result<()> {
-        self.cancel(true)
-    }
-
-    fn cancel(&mut self, wait: bool) -> Result<()> {
-        if std::mem::replace(&mut self.closed, true) {
-            return Ok(());
-        }
-        self.client
-            .forwards
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|(a, p, _, _)| !(a == &self.address && *p == self.port));
-        let shared = &self.client.shared;
-        let request = {
-            let mut g = shared.lock();
-            if g.done.is_some() {
-                return Ok(());
-            }
-            g.conn.cancel_tcpip_forward(&self.address, self.port)?
-        };
-        shared.kick();
-        if !wait {
-            return Ok(());
-        }
-        let ok = shared
-            .wait_for(None, |g| {
-                if let Some(i) = g.global_results.iter().position(|r| r.0 == request) {
-                    return Some(g.global_results.swap_remove(i).1);
-                }
-                g.done.as_ref().map(|_| true)
-            })
-            .unwrap_or(false);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Refused("cancel-tcpip-forward".into()))
-        }
-    }
-}
-
-impl Drop for RemoteForward {
-    fn drop(&mut self) {
-        let _ = self.cancel(false);
     }
 }
 
@@ -1220,24 +1177,48 @@ impl Write for Stdin {
     }
 }
 
-/// Copies both ways between a socket and a channel until both directions ended.
-pub(crate) fn splice(sock: TcpStream, ch: &Session) {
-    let Ok(mut rd) = sock.try_clone() else {
-        ch.close();
-        return;
-    };
-    let mut wr = sock;
-    let mut to_remote = ch.stdin();
-    let up = std::thread::Builder::new()
-        .name("whelk-splice".into())
-        .spawn(move || {
-            let _ = std::io::copy(&mut rd, &mut to_remote);
-            let _ = to_remote.send_eof();
-        });
-    let mut from_remote = ch.stdout();
-    let _ = std::io::copy(&mut from_remote, &mut wr);
-    let _ = wr.shutdown(std::net::Shutdown::Write);
-    if let Ok(up) = up {
-        let _ = up.join();
+/// The receiving half of a ProxyJump hop: the `direct-tcpip` channel's data.
+struct HopRead {
+    out: ChannelReader<Conn>,
+    /// Keeps the channel and the jump connection up.
+    hop: Arc<Session>,
+}
+
+impl std::io::Read for HopRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.out.read(buf)
+    }
+}
+
+impl ReadHalf for HopRead {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.out.set_read_timeout(timeout);
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        self.hop.close();
+    }
+}
+
+/// The sending half of a ProxyJump hop.
+struct HopWrite {
+    inp: Stdin,
+    _hop: Arc<Session>,
+}
+
+impl Write for HopWrite {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inp.flush()
+    }
+}
+
+impl WriteHalf for HopWrite {
+    fn shutdown_write(&mut self) {
+        let _ = self.inp.send_eof();
     }
 }

@@ -327,6 +327,37 @@ where
     }
 }
 
+/// The receiving half of a connection's byte stream: a TCP socket, or a channel of
+/// another connection (ProxyJump).
+pub(crate) trait ReadHalf: Read + Send {
+    /// Makes `read` give up with `WouldBlock` or `TimedOut` after `timeout`.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()>;
+    /// Closes the stream in both directions (fails a write blocked on the other half).
+    fn shutdown(&mut self);
+}
+
+/// The sending half of a connection's byte stream.
+pub(crate) trait WriteHalf: Write + Send {
+    /// Ends the sending direction (TCP FIN, channel EOF).
+    fn shutdown_write(&mut self);
+}
+
+impl ReadHalf for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        Self::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown(&mut self) {
+        let _ = Self::shutdown(self, Shutdown::Both);
+    }
+}
+
+impl WriteHalf for TcpStream {
+    fn shutdown_write(&mut self) {
+        let _ = Self::shutdown(self, Shutdown::Write);
+    }
+}
+
 /// Starts the two driver threads of a connection over `stream`.
 pub(crate) fn spawn<C, H>(
     shared: &Arc<Shared<C>>,
@@ -339,6 +370,21 @@ where
     H: Hooks<C>,
 {
     let wstream = stream.try_clone()?;
+    spawn_halves(shared, Box::new(stream), Box::new(wstream), hooks, name)
+}
+
+/// Starts the two driver threads of a connection over a stream split in two halves.
+pub(crate) fn spawn_halves<C, H>(
+    shared: &Arc<Shared<C>>,
+    stream: Box<dyn ReadHalf>,
+    wstream: Box<dyn WriteHalf>,
+    hooks: Arc<H>,
+    name: &str,
+) -> std::io::Result<()>
+where
+    C: DerefMut<Target = Connection> + Send + 'static,
+    H: Hooks<C>,
+{
     let (s1, h1) = (shared.clone(), hooks.clone());
     std::thread::Builder::new()
         .name(format!("{name}-writer"))
@@ -368,7 +414,7 @@ fn fire_timers<C: DerefMut<Target = Connection>>(inner: &mut Inner<C>, now: Inst
     }
 }
 
-fn writer<C, H>(shared: &Arc<Shared<C>>, hooks: &H, mut stream: TcpStream)
+fn writer<C, H>(shared: &Arc<Shared<C>>, hooks: &H, mut stream: Box<dyn WriteHalf>)
 where
     C: DerefMut<Target = Connection>,
     H: Hooks<C>,
@@ -421,11 +467,11 @@ where
     g.writer_done = true;
     drop(g);
     let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Write);
+    stream.shutdown_write();
     shared.changed.notify_all();
 }
 
-fn reader<C, H>(shared: &Arc<Shared<C>>, hooks: &H, mut stream: TcpStream)
+fn reader<C, H>(shared: &Arc<Shared<C>>, hooks: &H, mut stream: Box<dyn ReadHalf>)
 where
     C: DerefMut<Target = Connection>,
     H: Hooks<C>,
@@ -504,7 +550,7 @@ where
             }
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.shutdown();
     shared.changed.notify_all();
     shared.kick();
 }

@@ -6,12 +6,30 @@
 //! - **Client**: [`connect`] (or [`connect_stream`] over a socket made elsewhere) with a
 //!   [`ClientConfig`]: keys, password, a keyboard-interactive callback, the host key
 //!   policy ([`HostKeyPolicy`]: a `known_hosts` file with [`StrictHostKeyChecking`] modes
-//!   by default, fixed lines, or a callback), connect timeout, keepalive. Then
+//!   by default, fixed lines, or a callback), connect timeout. Then
 //!   [`Client::run`] / [`Client::run_timeout`] ([`Output`]), [`Client::exec`],
 //!   [`Client::shell`], [`Client::session`] ([`Session`]: stdin/stdout/stderr, pty,
-//!   window-change, signals, [`Session::wait`]), [`Client::forward_local`] (`ssh -L`),
-//!   [`Client::forward_remote`] (`ssh -R`), [`Client::sftp`] ([`sftp::Sftp`]) and
+//!   window-change, signals, [`Session::wait`]), [`Client::sftp`] ([`sftp::Sftp`]) and
 //!   [`Client::disconnect`]. A [`Client`] is cheap to clone and used from many threads.
+//!   Besides:
+//!   - **Keepalive** ([`ClientConfig::keepalive`], OpenSSH's `ServerAliveInterval` /
+//!     `ServerAliveCountMax`): `keepalive@openssh.com` global requests with want-reply;
+//!     a server that stops answering (frozen, gone behind a dead NAT) ends the connection
+//!     with a "keepalive timeout" error ([`Client::wait_closed`] says why).
+//!   - **Port forwarding** over TCP and UNIX sockets in any mix, each with a handle that
+//!     stops it when closed or dropped: local ([`Client::forward_local`],
+//!     [`Client::forward_local_to`], `ssh -L`; `direct-tcpip`, RFC 4254 §7.2, and
+//!     `direct-streamlocal@openssh.com`, OpenSSH PROTOCOL §2.4), remote
+//!     ([`Client::forward_remote`], [`Client::forward_remote_to`], `ssh -R`;
+//!     `tcpip-forward`, RFC 4254 §7.1, and `streamlocal-forward@openssh.com`), and
+//!     dynamic ([`Client::forward_dynamic`], `ssh -D`: a SOCKS 4, 4a and 5 CONNECT
+//!     proxy). Single channels: [`Client::direct_tcpip`], [`Client::direct_streamlocal`].
+//!   - **ssh-agent**: keys held by an agent for publickey authentication
+//!     ([`ClientConfig::agent`], [`ClientConfig::agent_from_env`]) and agent forwarding
+//!     ([`ClientConfig::forward_agent`], `ssh -A`; `auth-agent-req@openssh.com` and
+//!     `auth-agent@openssh.com` channels, OpenSSH PROTOCOL.agent).
+//!   - **ProxyJump** ([`Client::jump`], `ssh -J`): a connection through a `direct-tcpip`
+//!     channel of another, host key checked and authenticated end to end.
 //! - **Server**: [`listen`] with a [`ServerConfig`] and a blocking [`Handler`]
 //!   (authentication, `exec` / `shell` / subsystems with a [`ServerSession`], and, when
 //!   the handler allows them, `direct-tcpip` and `tcpip-forward` port forwarding), a cap
@@ -56,7 +74,10 @@
 //!         "/home/alice/.ssh/known_hosts",
 //!         StrictHostKeyChecking::AcceptNew,
 //!     ))
-//!     .keepalive(Some(std::time::Duration::from_secs(30)));
+//!     // Keys in the ssh-agent at $SSH_AUTH_SOCK, if any, are tried first.
+//!     .agent_from_env()
+//!     // Give up on a server silent for 3 x 30 s (ServerAliveInterval/CountMax).
+//!     .keepalive(std::time::Duration::from_secs(30), 3);
 //! let client = connect("127.0.0.1", 22, config)?;
 //!
 //! // Run a command and collect everything.
@@ -76,6 +97,13 @@
 //! // ssh -L 127.0.0.1:8080:intranet:80 (the handle keeps it listening).
 //! let fwd = client.forward_local("127.0.0.1:8080", "intranet", 80)?;
 //! # drop(fwd);
+//! // ssh -D 127.0.0.1:1080: a SOCKS proxy whose connections leave from the server.
+//! let socks = client.forward_dynamic("127.0.0.1:1080")?;
+//! # drop(socks);
+//!
+//! // ssh -J: a second connection through this one.
+//! let inner = client.jump("10.0.0.5", 22, ClientConfig::new("alice").agent_from_env())?;
+//! # drop(inner);
 //!
 //! // SFTP: whole files (pipelined), directories, or a File with Read/Write/Seek.
 //! let sftp = client.sftp()?;
@@ -133,22 +161,26 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod agent;
 mod channel;
 mod client;
 mod driver;
 mod error;
+mod forward;
 mod server;
 pub mod sftp;
+mod socks;
 
 use rand_core::SeedableRng;
 
 pub use channel::{ChannelReader, ChannelWriter};
 pub use client::{
     Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy,
-    KeyboardInteractiveCallback, LocalForward, Output, Prompts, RemoteForward, Session, Stdin,
-    StrictHostKeyChecking, connect, connect_stream,
+    KeyboardInteractiveCallback, Output, Prompts, Session, Stdin, StrictHostKeyChecking, connect,
+    connect_stream,
 };
 pub use error::{Error, Result};
+pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use server::{
     DEFAULT_MAX_CONNECTIONS, Handler, Pty, Server, ServerConfig, ServerSession, SessionRequest,
     listen,

@@ -260,7 +260,7 @@ fn keepalive_keeps_an_idle_connection_usable() {
     let c = connect(
         "127.0.0.1",
         sshd.port(),
-        config(&sshd).keepalive(Some(Duration::from_millis(100))),
+        config(&sshd).keepalive(Duration::from_millis(100), 3),
     )
     .unwrap();
     // Several keepalive rounds pass while idle; the writer thread fires them.
@@ -306,13 +306,15 @@ fn local_and_remote_port_forwarding_through_sshd() {
     let local = c
         .forward_local("127.0.0.1:0", "127.0.0.1", svc_port)
         .unwrap();
-    let laddr = local.local_addr();
+    let laddr = local.local_addr().unwrap();
     // ssh -R with port 0: sshd picks and reports the port.
     let remote = c
         .forward_remote("127.0.0.1", 0, "127.0.0.1", svc_port)
         .unwrap();
-    assert_ne!(remote.port(), 0);
-    let raddr: std::net::SocketAddr = format!("127.0.0.1:{}", remote.port()).parse().unwrap();
+    assert_ne!(remote.remote_port().unwrap(), 0);
+    let raddr: std::net::SocketAddr = format!("127.0.0.1:{}", remote.remote_port().unwrap())
+        .parse()
+        .unwrap();
     // Several at once, both ways.
     let threads: Vec<_> = (0..4)
         .map(|i| {

@@ -476,8 +476,10 @@ fn remote_forwarding_through_the_whelk_server() {
     let fwd = c
         .forward_remote("127.0.0.1", 0, "127.0.0.1", svc_port)
         .unwrap();
-    assert_ne!(fwd.port(), 0);
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", fwd.port()).parse().unwrap();
+    assert_ne!(fwd.remote_port().unwrap(), 0);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", fwd.remote_port().unwrap())
+        .parse()
+        .unwrap();
     let threads: Vec<_> = (0..3)
         .map(|i| {
             std::thread::spawn(move || (i, reversed_through(addr, format!("rf{i}").as_bytes())))
@@ -534,7 +536,7 @@ fn local_forwarding_through_the_whelk_server() {
     let fwd = c
         .forward_local("127.0.0.1:0", "127.0.0.1", svc_port)
         .unwrap();
-    let mut sock = TcpStream::connect(fwd.local_addr()).unwrap();
+    let mut sock = TcpStream::connect(fwd.local_addr().unwrap()).unwrap();
     sock.write_all(b"abcdef").unwrap();
     sock.shutdown(std::net::Shutdown::Write).unwrap();
     let mut back = Vec::new();
@@ -649,7 +651,7 @@ fn keepalive_detects_a_server_that_stopped_answering() {
     let port = f.server.local_addr().port();
     let config = client_config("alice")
         .key(f.key.clone())
-        .keepalive(Some(Duration::from_millis(100)));
+        .keepalive(Duration::from_millis(100), 3);
     let c = connect("127.0.0.1", port, config).unwrap();
     // The server stops processing input while it "decides" this exec.
     let c2 = c.clone();

@@ -1,0 +1,588 @@
+//! Port forwarding on the client: local (`ssh -L`), remote (`ssh -R`) and dynamic
+//! (`ssh -D`, SOCKS in [`crate::socks`]), over TCP and UNIX sockets in any mix.
+//!
+//! The channels: `direct-tcpip` and `forwarded-tcpip` (RFC 4254 §7), and OpenSSH's
+//! `direct-streamlocal@openssh.com` / `forwarded-streamlocal@openssh.com` with the global
+//! requests `streamlocal-forward@openssh.com` / `cancel-streamlocal-forward@openssh.com`
+//! (OpenSSH PROTOCOL §2.4).
+//!
+//! Each forwarding returns a handle: [`LocalForward`] (a listener here, with a thread
+//! blocked in `accept`; closing it stops accepting, connections already carried keep
+//! going, as with `ssh -O cancel`) or [`RemoteForward`] (a listener on the server; closing
+//! it cancels it there). Dropping a handle closes it. Each carried connection uses two
+//! threads, one per direction.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use whelk::GlobalRequestKind;
+
+use crate::client::{Client, Session};
+use crate::error::{Error, Result};
+
+/// One end of a forwarding: a TCP host and port, or a UNIX socket path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A TCP address (a name or an IP literal) and port.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port (0 when listening: any free port).
+        port: u16,
+    },
+    /// A UNIX-domain socket path.
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// A TCP endpoint.
+    #[must_use]
+    pub fn tcp(host: &str, port: u16) -> Self {
+        Self::Tcp {
+            host: host.to_string(),
+            port,
+        }
+    }
+
+    /// A UNIX socket endpoint.
+    #[must_use]
+    pub fn unix(path: impl Into<PathBuf>) -> Self {
+        Self::Unix(path.into())
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Self::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A connected local socket, TCP or UNIX.
+#[derive(Debug)]
+pub(crate) enum LocalStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl LocalStream {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(match self {
+            Self::Tcp(s) => Self::Tcp(s.try_clone()?),
+            Self::Unix(s) => Self::Unix(s.try_clone()?),
+        })
+    }
+
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Self::Tcp(s) => s.shutdown(Shutdown::Write),
+            Self::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+    }
+
+    /// Sets a read timeout (the SOCKS handshake uses one).
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(timeout),
+            Self::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+}
+
+impl Read for LocalStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for LocalStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write(buf),
+            Self::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.flush(),
+            Self::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// Connects to a local endpoint (TCP_NODELAY on TCP).
+pub(crate) fn connect_local(target: &Endpoint) -> std::io::Result<LocalStream> {
+    match target {
+        Endpoint::Tcp { host, port } => {
+            let s = TcpStream::connect((host.as_str(), *port))?;
+            s.set_nodelay(true)?;
+            Ok(LocalStream::Tcp(s))
+        }
+        Endpoint::Unix(p) => Ok(LocalStream::Unix(UnixStream::connect(p)?)),
+    }
+}
+
+/// Copies both ways between a local socket and a channel until both directions ended
+/// (EOF is passed on in each direction); the channel closes when `ch` and its handles
+/// are gone.
+pub(crate) fn splice(sock: LocalStream, ch: &Session) {
+    let Ok(mut rd) = sock.try_clone() else {
+        ch.close();
+        return;
+    };
+    let mut wr = sock;
+    let mut to_remote = ch.stdin();
+    let up = std::thread::Builder::new()
+        .name("whelk-splice".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut rd, &mut to_remote);
+            let _ = to_remote.send_eof();
+        });
+    let mut from_remote = ch.stdout();
+    let _ = std::io::copy(&mut from_remote, &mut wr);
+    wr.shutdown_write();
+    if let Ok(up) = up {
+        let _ = up.join();
+    }
+}
+
+/// Where the server listens for a remote forwarding, as the server reports it in
+/// `forwarded-*` channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Remote {
+    Tcp(String, u32),
+    Unix(String),
+}
+
+/// The remote forwardings: what the server listens on, and where its connections go.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RemoteRoutes(Arc<Mutex<Vec<(Remote, Endpoint)>>>);
+
+impl RemoteRoutes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Remote, Endpoint)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The target for a `forwarded-tcpip` channel: the exact address and port, else the
+    /// port alone (servers may report the bound address differently).
+    pub(crate) fn find_tcp(&self, address: &[u8], port: u32) -> Option<Endpoint> {
+        let routes = self.lock();
+        let find = |exact: bool| {
+            routes.iter().find_map(|(r, t)| match r {
+                Remote::Tcp(a, p) if *p == port && (!exact || a.as_bytes() == address) => {
+                    Some(t.clone())
+                }
+                _ => None,
+            })
+        };
+        find(true).or_else(|| find(false))
+    }
+
+    /// The target for a `forwarded-streamlocal@openssh.com` channel.
+    pub(crate) fn find_unix(&self, path: &[u8]) -> Option<Endpoint> {
+        self.lock().iter().find_map(|(r, t)| match r {
+            Remote::Unix(p) if p.as_bytes() == path => Some(t.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// A listening socket here, TCP or UNIX.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn bind(listen: &Endpoint) -> Result<Self> {
+        Ok(match listen {
+            Endpoint::Tcp { host, port } => Self::Tcp(TcpListener::bind((host.as_str(), *port))?),
+            Endpoint::Unix(p) => Self::Unix(UnixListener::bind(p)?),
+        })
+    }
+
+    fn accept(&self) -> std::io::Result<LocalStream> {
+        match self {
+            Self::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                Ok(LocalStream::Tcp(s))
+            }
+            Self::Unix(l) => Ok(LocalStream::Unix(l.accept()?.0)),
+        }
+    }
+}
+
+/// A listener here whose connections are carried through the server: local forwarding
+/// (`ssh -L`, [`Client::forward_local`], [`Client::forward_local_to`]) or dynamic
+/// forwarding (`ssh -D`, [`Client::forward_dynamic`]). Closing (or dropping) it stops
+/// accepting and removes the UNIX socket file it created; connections already accepted
+/// go on. While it listens it keeps the SSH connection up.
+#[derive(Debug)]
+#[must_use = "dropping the handle stops the forwarding"]
+pub struct LocalForward {
+    addr: Option<SocketAddr>,
+    path: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LocalForward {
+    /// Starts the accept thread: `serve` runs on a thread of its own for each connection.
+    fn start(
+        listen: &Endpoint,
+        serve: impl Fn(LocalStream) + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let listener = Listener::bind(listen)?;
+        let (addr, path) = match (&listener, listen) {
+            (Listener::Tcp(l), _) => (Some(l.local_addr()?), None),
+            (Listener::Unix(_), Endpoint::Unix(p)) => (None, Some(p.clone())),
+            (Listener::Unix(_), Endpoint::Tcp { .. }) => (None, None),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let serve = Arc::new(serve);
+        let thread = std::thread::Builder::new()
+            .name("whelk-forward-listen".into())
+            .spawn(move || {
+                loop {
+                    let sock = listener.accept();
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(sock) = sock else { continue };
+                    let serve = serve.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("whelk-forward".into())
+                        .spawn(move || serve(sock));
+                }
+            })?;
+        Ok(Self {
+            addr,
+            path,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound TCP address (the port picked when port 0 was asked; `None` for a UNIX
+    /// socket).
+    #[must_use]
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// The UNIX socket path (`None` for TCP).
+    #[must_use]
+    pub fn local_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Stops listening; when it returns the listening socket is closed (and a UNIX
+    /// socket file removed).
+    pub fn close(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            // Wake the blocked accept with a connection of our own.
+            if let Some(mut wake) = self.addr {
+                if wake.ip().is_unspecified() {
+                    wake.set_ip(if wake.is_ipv4() {
+                        Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        Ipv6Addr::LOCALHOST.into()
+                    });
+                }
+                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            } else if let Some(p) = &self.path {
+                let _ = UnixStream::connect(p);
+            }
+            let _ = t.join();
+        }
+        if let Some(p) = self.path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for LocalForward {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// A listener on the server whose connections come back here: remote forwarding
+/// (`ssh -R`, [`Client::forward_remote`], [`Client::forward_remote_to`]). Closing (or
+/// dropping) it cancels the forwarding on the server (`cancel-tcpip-forward`,
+/// `cancel-streamlocal-forward@openssh.com`); connections in progress go on.
+#[derive(Debug)]
+#[must_use = "dropping the handle cancels the forwarding"]
+pub struct RemoteForward {
+    client: Client,
+    remote: Remote,
+    closed: bool,
+}
+
+impl RemoteForward {
+    /// The port the server bound (with port 0 asked for: the one it picked); `None` for a
+    /// UNIX socket.
+    #[must_use]
+    pub fn remote_port(&self) -> Option<u16> {
+        match &self.remote {
+            Remote::Tcp(_, p) => u16::try_from(*p).ok(),
+            Remote::Unix(_) => None,
+        }
+    }
+
+    /// Where the server listens.
+    #[must_use]
+    pub fn remote_addr(&self) -> Endpoint {
+        match &self.remote {
+            Remote::Tcp(a, p) => Endpoint::tcp(a, u16::try_from(*p).unwrap_or(0)),
+            Remote::Unix(p) => Endpoint::unix(p),
+        }
+    }
+
+    /// Cancels the forwarding and waits for the server's answer.
+    pub fn close(mut self) -> Result<()> {
+        self.cancel(true)
+    }
+
+    fn cancel(&mut self, wait: bool) -> Result<()> {
+        if std::mem::replace(&mut self.closed, true) {
+            return Ok(());
+        }
+        self.client.routes.lock().retain(|(r, _)| r != &self.remote);
+        let kind = match &self.remote {
+            Remote::Tcp(a, p) => GlobalRequestKind::CancelTcpipForward {
+                address: a.clone().into(),
+                port: *p,
+            },
+            Remote::Unix(p) => GlobalRequestKind::CancelStreamlocalForward {
+                socket_path: p.clone().into(),
+            },
+        };
+        if !wait {
+            let shared = &self.client.shared;
+            let mut g = shared.lock();
+            if g.done.is_none() {
+                let _ = g.conn.global_request(kind, false);
+            }
+            drop(g);
+            shared.kick();
+            return Ok(());
+        }
+        match self.client.global_request(kind) {
+            Ok((true, _)) => Ok(()),
+            Ok((false, _)) => Err(Error::Refused("cancel forwarding".into())),
+            // The connection is gone, and the server's listener with it.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl Drop for RemoteForward {
+    fn drop(&mut self) {
+        let _ = self.cancel(false);
+    }
+}
+
+fn path_text(p: &Path) -> Result<String> {
+    p.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Refused(format!("socket path is not UTF-8: {}", p.display())))
+}
+
+impl Client {
+    /// Sends a global request with want-reply and waits for the answer: (success, the
+    /// port bound by a `tcpip-forward` for port 0).
+    pub(crate) fn global_request(&self, kind: GlobalRequestKind) -> Result<(bool, Option<u32>)> {
+        let request = {
+            let mut g = self.shared.lock();
+            if g.done.is_some() {
+                return Err(g.failure());
+            }
+            g.conn.global_request(kind, true)?
+        };
+        self.shared.kick();
+        self.shared
+            .wait_for(None, |g| {
+                if let Some(i) = g.global_results.iter().position(|r| r.0 == request) {
+                    let (_, ok, bound) = g.global_results.swap_remove(i);
+                    return Some(Ok((ok, bound)));
+                }
+                g.done.as_ref().map(|_| Err(g.failure()))
+            })
+            .unwrap_or_else(|| Err(Error::Closed("connection closed".into())))
+    }
+
+    /// Opens a `direct-streamlocal@openssh.com` channel to the UNIX socket `path` on the
+    /// server (OpenSSH PROTOCOL §2.4; sshd needs `AllowStreamLocalForwarding`):
+    /// [`Session::stdin`] writes to it, [`Session::stdout`] reads from it.
+    pub fn direct_streamlocal(&self, path: &str) -> Result<Session> {
+        self.open(whelk::ChannelOpenKind::DirectStreamlocal {
+            socket_path: path.to_string().into(),
+            reserved: "".into(),
+            reserved_port: 0,
+        })
+    }
+
+    /// Local port forwarding (`ssh -L bind:host:port`): listens on `bind` (e.g.
+    /// `"127.0.0.1:0"`) and carries each connection to `host:port` as the server sees it
+    /// (`direct-tcpip`, RFC 4254 §7.2). Stops when the returned handle is closed or
+    /// dropped.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), whelk_std::Error> {
+    /// # let client: whelk_std::Client = todo!();
+    /// let fwd = client.forward_local("127.0.0.1:0", "intranet", 80)?;
+    /// println!("http://{:?}/ reaches intranet:80", fwd.local_addr());
+    /// fwd.close();
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_local(&self, bind: &str, host: &str, port: u16) -> Result<LocalForward> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(bind)?
+            .next()
+            .ok_or_else(|| Error::Refused(format!("cannot resolve {bind}")))?;
+        self.forward_local_to(
+            Endpoint::tcp(&addr.ip().to_string(), addr.port()),
+            Endpoint::tcp(host, port),
+        )
+    }
+
+    /// Local forwarding in any mix of TCP and UNIX sockets (`ssh -L` with socket paths):
+    /// listens on `listen` here and carries each connection to `target` on the server's
+    /// side (`direct-tcpip`, RFC 4254 §7.2, or `direct-streamlocal@openssh.com`, OpenSSH
+    /// PROTOCOL §2.4).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), whelk_std::Error> {
+    /// # let client: whelk_std::Client = todo!();
+    /// use whelk_std::Endpoint;
+    /// // A local TCP port reaching the server's Docker socket.
+    /// let fwd = client.forward_local_to(
+    ///     Endpoint::tcp("127.0.0.1", 2375),
+    ///     Endpoint::unix("/var/run/docker.sock"),
+    /// )?;
+    /// # drop(fwd);
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_local_to(&self, listen: Endpoint, target: Endpoint) -> Result<LocalForward> {
+        if let Endpoint::Unix(p) = &target {
+            path_text(p)?;
+        }
+        let client = self.clone();
+        LocalForward::start(&listen, move |sock| {
+            let ch = match &target {
+                Endpoint::Tcp { host, port } => client.direct_tcpip(host, *port),
+                Endpoint::Unix(p) => path_text(p).and_then(|p| client.direct_streamlocal(&p)),
+            };
+            if let Ok(ch) = ch {
+                splice(sock, &ch);
+            }
+        })
+    }
+
+    /// Remote port forwarding (`ssh -R address:port:target_host:target_port`): asks the
+    /// server to listen on `address:port` (`tcpip-forward`, RFC 4254 §7.1; port 0: the
+    /// server picks, see [`RemoteForward::remote_port`]) and carries each connection it
+    /// forwards to `target_host:target_port` from here. Cancelled when the returned
+    /// handle is closed or dropped.
+    pub fn forward_remote(
+        &self,
+        address: &str,
+        port: u16,
+        target_host: &str,
+        target_port: u16,
+    ) -> Result<RemoteForward> {
+        self.forward_remote_to(
+            Endpoint::tcp(address, port),
+            Endpoint::tcp(target_host, target_port),
+        )
+    }
+
+    /// Remote forwarding in any mix of TCP and UNIX sockets: the server listens on
+    /// `remote` (`tcpip-forward`, RFC 4254 §7.1, or `streamlocal-forward@openssh.com`,
+    /// OpenSSH PROTOCOL §2.4; sshd needs `AllowStreamLocalForwarding`, and
+    /// `StreamLocalBindUnlink yes` to replace a stale socket file) and each connection it
+    /// forwards is carried to `target` here.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), whelk_std::Error> {
+    /// # let client: whelk_std::Client = todo!();
+    /// use whelk_std::Endpoint;
+    /// // Programs on the server talking to /tmp/app.sock reach our local port 8080.
+    /// let fwd = client.forward_remote_to(
+    ///     Endpoint::unix("/tmp/app.sock"),
+    ///     Endpoint::tcp("127.0.0.1", 8080),
+    /// )?;
+    /// fwd.close()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_remote_to(&self, remote: Endpoint, target: Endpoint) -> Result<RemoteForward> {
+        let kind = match &remote {
+            Endpoint::Tcp { host, port } => GlobalRequestKind::TcpipForward {
+                address: host.clone().into(),
+                port: u32::from(*port),
+            },
+            Endpoint::Unix(p) => GlobalRequestKind::StreamlocalForward {
+                socket_path: path_text(p)?.into(),
+            },
+        };
+        let (ok, bound) = self.global_request(kind)?;
+        if !ok {
+            return Err(Error::Refused(format!("forwarding from {remote}")));
+        }
+        let remote = match remote {
+            Endpoint::Tcp { host, port } => Remote::Tcp(host, bound.unwrap_or(u32::from(port))),
+            Endpoint::Unix(p) => Remote::Unix(path_text(&p)?),
+        };
+        self.routes.lock().push((remote.clone(), target));
+        Ok(RemoteForward {
+            client: self.clone(),
+            remote,
+            closed: false,
+        })
+    }
+
+    /// Dynamic forwarding (`ssh -D listen`): a SOCKS 4, 4a and 5 proxy on `listen` (e.g.
+    /// `"127.0.0.1:0"`) whose CONNECT requests are carried through the server
+    /// (`direct-tcpip`, RFC 4254 §7.2; domain names are resolved by the server). No SOCKS
+    /// authentication, no BIND or UDP ASSOCIATE (refused with the protocol's error
+    /// reply). Stops when the returned handle is closed or dropped.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), whelk_std::Error> {
+    /// # let client: whelk_std::Client = todo!();
+    /// let socks = client.forward_dynamic("127.0.0.1:1080")?;
+    /// // curl --socks5-hostname 127.0.0.1:1080 http://intranet/
+    /// socks.close();
+    /// # Ok(()) }
+    /// ```
+    pub fn forward_dynamic(&self, listen: &str) -> Result<LocalForward> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(listen)?
+            .next()
+            .ok_or_else(|| Error::Refused(format!("cannot resolve {listen}")))?;
+        let client = self.clone();
+        LocalForward::start(
+            &Endpoint::tcp(&addr.ip().to_string(), addr.port()),
+            move |sock| crate::socks::serve(&client, sock),
+        )
+    }
+}
