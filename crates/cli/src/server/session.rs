@@ -408,14 +408,16 @@ async fn run_pty(session: &mut ServerSession, launch: &Launch<'_>, p: pty::Pty) 
         mut writer,
         control,
     } = master;
+    // The client's data and its requests are handled in one loop, in the order they came:
+    // a window-change (or signal, or break) that came before some data is applied before
+    // that data reaches the terminal, as sshd does. The client's EOF cannot be passed on
+    // through a terminal; input just stops.
     let mut stdin = session.stdin();
-    // The client's EOF cannot be passed on through a terminal; input just stops.
-    let stdin_task = tokio::spawn(async move {
-        let _ = copy_in(&mut stdin, &mut writer).await;
-    });
     let mut stdout = session.stdout();
     let mut buf = vec![0u8; BUF];
-    let (mut eof, mut events_open) = (false, true);
+    let (mut eof, mut events_open, mut input_open) = (false, true, true);
+    // Received data not yet written to the terminal, and how much of it was.
+    let mut pending = None;
     let mut status = None;
     loop {
         if eof && status.is_some() {
@@ -428,23 +430,82 @@ async fn run_pty(session: &mut ServerSession, launch: &Launch<'_>, p: pty::Pty) 
             st = child.wait(), if status.is_none() => {
                 status = Some(st);
             }
-            ev = session.next_event(), if events_open => match ev {
-                Some(ev) => on_event(id, pid, &ev, Some(&control)),
-                None => {
-                    events_open = false;
-                    // The client went away: hang up, as closing a terminal does.
-                    if status.is_none() && let Some(pid) = pid {
-                        let _ = process::send_signal(pid, rustix::process::Signal::HUP);
+            ev = session.next_event(), if events_open => {
+                events_open = pty_event(id, pid, ev, &control, status.is_none());
+            }
+            r = stdin.read_chunk(BUF), if input_open && pending.is_none() => match r {
+                Ok(Some(chunk)) => {
+                    // Requests the client sent before this data go first.
+                    session.events_caught_up().await;
+                    while events_open && let Some(ev) = ready_event(session).await {
+                        events_open = pty_event(id, pid, ev, &control, status.is_none());
                     }
+                    pending = (!chunk.is_empty()).then_some((chunk, 0));
                 }
+                Ok(None) | Err(_) => input_open = false,
             },
+            r = write_some(&mut writer, pending.as_ref()), if pending.is_some() => {
+                match (r, pending.take()) {
+                    (Ok(n), Some((chunk, done))) if done + n < chunk.len() => {
+                        pending = Some((chunk, done + n));
+                    }
+                    (Ok(n), _) if n > 0 => {}
+                    // The terminal is gone: input stops, the output is still read.
+                    _ => input_open = false,
+                }
+            }
             () = tokio::time::sleep(PTY_DRAIN_IDLE), if status.is_some() => break,
         }
     }
-    stdin_task.abort();
     match status {
         Some(Ok(st)) => to_exit(process::Exit::from_status(st)),
         _ => Exit::Code(255),
+    }
+}
+
+/// Applies one of a PTY session's events; `None` (the client went away) hangs up the
+/// process if it still `runs`, as closing a terminal does. Returns whether events are
+/// still open.
+fn pty_event(
+    id: u64,
+    pid: Option<u32>,
+    ev: Option<SessionEvent>,
+    control: &std::os::fd::OwnedFd,
+    runs: bool,
+) -> bool {
+    match ev {
+        Some(ev) => {
+            on_event(id, pid, &ev, Some(control));
+            true
+        }
+        None => {
+            if runs && let Some(pid) = pid {
+                let _ = process::send_signal(pid, rustix::process::Signal::HUP);
+            }
+            false
+        }
+    }
+}
+
+/// The session's next event if one is queued already (`Some(None)` when the events
+/// ended), without waiting.
+async fn ready_event(session: &mut ServerSession) -> Option<Option<SessionEvent>> {
+    tokio::select! {
+        biased;
+        ev = session.next_event() => Some(ev),
+        () = std::future::ready(()) => None,
+    }
+}
+
+/// Writes some of the unwritten part of `pending` (the caller only polls when there is
+/// one).
+async fn write_some<B: std::ops::Deref<Target = [u8]>>(
+    w: &mut (impl AsyncWrite + Unpin),
+    pending: Option<&(B, usize)>,
+) -> std::io::Result<usize> {
+    match pending.and_then(|(chunk, done)| chunk.get(*done..)) {
+        Some(rest) => w.write(rest).await,
+        None => Ok(0),
     }
 }
 

@@ -441,7 +441,7 @@ struct ServerHooks<H> {
     info: Arc<ConnectionInfo>,
     /// The latest `info`, for the `disconnected` call.
     latest: Arc<Mutex<Arc<ConnectionInfo>>>,
-    sessions: HashMap<ChannelId, mpsc::Sender<SessionMsg>>,
+    sessions: HashMap<ChannelId, (mpsc::Sender<SessionMsg>, Arc<session::Progress>)>,
     forwards: Arc<Mutex<forward::Forwards>>,
     /// Held while the connection is unauthenticated (counts against MaxStartups).
     startup: Option<Startup>,
@@ -458,10 +458,11 @@ impl<H: Handler> ServerHooks<H> {
                     return;
                 };
                 inner.chan(id).open = Some(Ok(()));
-                self.sessions.retain(|_, tx| !tx.is_closed());
+                self.sessions.retain(|_, (tx, _)| !tx.is_closed());
                 let (tx, rx) = mpsc::channel(self.ctx.config.session_event_queue.max(1));
-                self.sessions.insert(id, tx);
-                tokio::spawn(session_task(ctx, info, id, rx));
+                let progress = Arc::new(session::Progress::new());
+                self.sessions.insert(id, (tx, progress.clone()));
+                tokio::spawn(session_task(ctx, info, id, rx, progress));
             }
             ChannelOpenKind::DirectTcpip {
                 host,
@@ -629,10 +630,16 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
             Event::Channel(ChannelEvent::Request { id, kind, token }) => {
                 let msg = SessionMsg { kind, token };
                 let rest = match self.sessions.get(&id) {
-                    Some(tx) => tx.try_send(msg).err().map(|e| match e {
-                        mpsc::error::TrySendError::Full(m)
-                        | mpsc::error::TrySendError::Closed(m) => m,
-                    }),
+                    Some((tx, progress)) => match tx.try_send(msg) {
+                        Ok(()) => {
+                            progress.queued();
+                            None
+                        }
+                        Err(
+                            mpsc::error::TrySendError::Full(m)
+                            | mpsc::error::TrySendError::Closed(m),
+                        ) => Some(m),
+                    },
                     None => Some(msg),
                 };
                 if let Some(SessionMsg {
@@ -753,6 +760,7 @@ async fn session_task<H: Handler>(
     info: Arc<ConnectionInfo>,
     id: ChannelId,
     mut rx: mpsc::Receiver<SessionMsg>,
+    progress: Arc<session::Progress>,
 ) {
     let limit = ctx.config.decision_timeout;
     let mut pty: Option<Pty> = None;
@@ -767,6 +775,8 @@ async fn session_task<H: Handler>(
             forget_closed(&ctx.shared, id);
             return;
         };
+        // Before the session starts, nothing waits for the count to be exact.
+        progress.handled();
         match kind {
             ChannelRequestKind::PtyReq {
                 term,
@@ -852,6 +862,7 @@ async fn session_task<H: Handler>(
         agent,
         events: ev_rx,
         reply: reply.clone(),
+        progress: progress.clone(),
     };
     let mut run = tokio::spawn(run_session(ctx.clone(), kind, session));
     let watchdog = {
@@ -896,9 +907,11 @@ async fn session_task<H: Handler>(
         };
         let ok = event.is_some_and(|e| ev_tx.try_send(e).is_ok());
         ctx.respond_request(token, ok);
+        progress.handled();
     }
     drop(ev_tx);
     drop(rx);
+    progress.stopped();
     // Once the handler is done and both sides closed the channel, forget it.
     if !run_done {
         let _ = run.await;

@@ -278,6 +278,49 @@ pub enum SessionKind {
 /// The reply to the request that started the session, until it is sent.
 pub(crate) type Reply = Arc<Mutex<Option<RequestToken>>>;
 
+/// How far a session's task got with the channel requests the connection queued for it:
+/// lets a running session wait until every request that came before the data it read is
+/// among its events (see [`ServerSession::events_caught_up`]).
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// Requests queued to the session's task, counted by the connection task when it
+    /// handles the packet (before it handles the packets after it).
+    queued: std::sync::atomic::AtomicU64,
+    /// Requests the session's task is done with; `u64::MAX` once it stopped.
+    handled: tokio::sync::watch::Sender<u64>,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        Self {
+            queued: std::sync::atomic::AtomicU64::new(0),
+            handled: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// One more request queued.
+    pub(crate) fn queued(&self) {
+        self.queued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// One more request handled.
+    pub(crate) fn handled(&self) {
+        self.handled.send_modify(|n| *n = n.saturating_add(1));
+    }
+
+    /// No more requests will be handled.
+    pub(crate) fn stopped(&self) {
+        self.handled.send_replace(u64::MAX);
+    }
+
+    async fn caught_up(&self) {
+        let target = self.queued.load(std::sync::atomic::Ordering::SeqCst);
+        let mut rx = self.handled.subscribe();
+        let _ = rx.wait_for(|&n| n >= target).await;
+    }
+}
+
 /// The server's side of a session: its streams, what the client asked for before
 /// starting it (a PTY, environment variables, agent forwarding) and the events that
 /// arrive while it runs.
@@ -297,6 +340,7 @@ pub struct ServerSession {
     pub(crate) agent: bool,
     pub(crate) events: mpsc::Receiver<SessionEvent>,
     pub(crate) reply: Reply,
+    pub(crate) progress: Arc<Progress>,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -407,6 +451,15 @@ impl ServerSession {
     /// channel or the connection closed.
     pub async fn next_event(&mut self) -> Option<SessionEvent> {
         self.events.recv().await
+    }
+
+    /// Waits until every request (`window-change`, `signal`, `break`) the client sent
+    /// before the data read so far from [`ServerSession::stdin`] is queued for
+    /// [`ServerSession::next_event`]. A server that applies a window-change before it
+    /// passes on the data that followed it (as sshd does for a terminal) calls this after
+    /// each read, then takes the events that are ready.
+    pub async fn events_caught_up(&self) {
+        self.progress.caught_up().await;
     }
 
     /// Waits until the client closed the channel (or the connection ended).
