@@ -15,6 +15,7 @@
 //!   arbitrary payloads and raw bytes, rewrites its own packets, and records what the victim
 //!   sent and why it disconnected; [`hostile::Peer`] puts it and whelk's facade connections
 //!   in one `Pair`.
+//! - [`ssh_audit`]: run `ssh-audit` against a loopback server or client and judge its report.
 //! - [`alloc`]: a counting global allocator for "memory stays bounded" assertions (the only
 //!   module allowed `unsafe`: `GlobalAlloc` is an unsafe trait).
 //!
@@ -39,6 +40,7 @@ pub mod hello;
 pub mod hostile;
 pub mod openssh;
 pub mod pair;
+pub mod ssh_audit;
 
 use std::path::PathBuf;
 

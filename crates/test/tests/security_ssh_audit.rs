@@ -14,10 +14,11 @@
     clippy::indexing_slicing
 )]
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use whelk::{AuthRequest, Decision, PrivateKey};
+use whelk_test::ssh_audit::{self, check_clean, check_defaults};
 use whelk_tokio::HostKeyPolicy;
 
 struct Nobody;
@@ -28,137 +29,38 @@ impl whelk_tokio::Handler for Nobody {
     }
 }
 
-fn ssh_audit_python() -> String {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("ssh-audit").is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "ssh-audit not found in PATH: install it with `pip install ssh-audit` (PyPI); \
-         this test fails without it"
-    );
-    "python3".to_owned()
-}
-
-/// Runs ssh-audit with `args`; the socket `bind` is pinned to 127.0.0.1 (ssh-audit's client
-/// audit would listen on 0.0.0.0).
-fn ssh_audit(args: &[String]) -> Output {
-    let python = ssh_audit_python();
-    let code = "import socket, sys, runpy\n\
-        _bind = socket.socket.bind\n\
-        socket.socket.bind = lambda s, a: _bind(s, ('127.0.0.1', a[1]))\n\
-        sys.argv = ['ssh-audit'] + sys.argv[1:]\n\
-        runpy.run_module('ssh_audit', run_name='__main__')\n";
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh-audit");
-    println!(
-        "--- ssh-audit {} (exit {:?})\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("No module named"),
-        "python3 cannot import ssh_audit: install it with `pip install ssh-audit`"
-    );
-    out
-}
-
 fn host_key() -> PrivateKey {
     PrivateKey::ed25519_from_seed(&[7; 32])
-}
-
-fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn check_defaults(out: &Output) {
-    let code = out.status.code().expect("exit code");
-    let t = text(out);
-    assert!(
-        (0..3).contains(&code),
-        "ssh-audit exit {code} (3 = failure)"
-    );
-    assert!(!t.contains("-- [fail]"), "a failure: {t}");
-    assert!(
-        !t.contains("vulnerable to the Terrapin attack"),
-        "Terrapin flagged: {t}"
-    );
-    assert!(t.contains("kex-strict-"), "strict KEX marker missing: {t}");
-}
-
-fn check_clean(out: &Output) {
-    let code = out.status.code().expect("exit code");
-    let t = text(out);
-    assert_eq!(code, 0, "hardened profile: ssh-audit must exit 0");
-    assert!(!t.contains("-- [fail]") && !t.contains("-- [warn]"), "{t}");
-    assert!(!t.contains("vulnerable to the Terrapin attack"), "{t}");
 }
 
 async fn audit_server(config: whelk_tokio::ServerConfig) -> Output {
     let server = whelk_tokio::listen("127.0.0.1:0", config, Nobody)
         .await
         .unwrap();
-    let port = server.local_addr().port();
-    let args = vec![
-        "-n".to_owned(),
-        "--skip-rate-test".to_owned(),
-        "-t".to_owned(),
-        "20".to_owned(),
-        "-p".to_owned(),
-        port.to_string(),
-        "127.0.0.1".to_owned(),
-    ];
-    tokio::task::spawn_blocking(move || ssh_audit(&args))
+    let args = ssh_audit::server_args(server.local_addr().port(), false);
+    tokio::task::spawn_blocking(move || ssh_audit::run(&args))
         .await
         .unwrap()
-}
-
-/// Whether something listens on 127.0.0.1:`port` (read from /proc, so ssh-audit's single
-/// accept is not spent on a probe).
-fn listening(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
-        t.lines().skip(1).any(|l| {
-            l.split_whitespace().nth(1) == Some(want.as_str())
-                && l.split_whitespace().nth(3) == Some("0A")
-        })
-    })
+        .unwrap()
 }
 
 async fn audit_client(algorithms: Option<whelk::Algorithms>) -> Output {
     let port = whelk_test::openssh::free_port().unwrap();
-    let args = vec![
-        "-n".to_owned(),
-        "-c".to_owned(),
-        "-t".to_owned(),
-        "20".to_owned(),
-        "-p".to_owned(),
-        port.to_string(),
-    ];
-    let audit = tokio::task::spawn_blocking(move || ssh_audit(&args));
+    let args = ssh_audit::client_args(port);
+    let audit = tokio::task::spawn_blocking(move || ssh_audit::run(&args));
     let mut config = whelk_tokio::ClientConfig::new("audit").host_key(HostKeyPolicy::AcceptAny);
     if let Some(a) = algorithms {
         config.ssh.transport.algorithms = a;
     }
     config.connect_timeout = Some(Duration::from_secs(10));
-    for _ in 0..200 {
-        if listening(port) || audit.is_finished() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(listening(port), "ssh-audit -c did not start listening");
+    assert!(
+        ssh_audit::wait_listening(port, || audit.is_finished()),
+        "ssh-audit -c did not start listening"
+    );
     // ssh-audit reads our KEXINIT and hangs up: the connection fails, the audit is done.
     let r = whelk_tokio::connect("127.0.0.1", port, config).await;
     assert!(r.is_err(), "ssh-audit does not complete a key exchange");
-    audit.await.unwrap()
+    audit.await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
