@@ -278,6 +278,9 @@ where
                             Ok(used) => leftover.extend_from_slice(data.get(used..).unwrap_or_default()),
                             Err(_) => leftover.clear(),
                         }
+                        // Under the same lock: a request is handed on before the data that
+                        // came after it can be read.
+                        process(&shared, &mut g, &mut hooks);
                     }
                     _ => {
                         let _ = g.conn.handle_eof();
