@@ -17,13 +17,7 @@ async fn server_local_forwarding_ssh_l_and_w() {
     let f = Fixture::start(true, |_| {}).await;
     let echo = tcp_echo().await;
     let lport = free_port().unwrap();
-    let mut bg = Bg::spawn(
-        f.ssh()
-            .arg("-N")
-            .arg("-L")
-            .arg(format!("127.0.0.1:{lport}:127.0.0.1:{echo}"))
-            .option("ExitOnForwardFailure", "yes"),
-    );
+    let mut bg = Bg::spawn(f.forwarding("-L", format!("127.0.0.1:{lport}:127.0.0.1:{echo}")));
     for i in 0..3 {
         let mut s = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap()).await;
         let msg = format!("through -L #{i}").into_bytes();
@@ -51,13 +45,7 @@ async fn server_dynamic_forwarding_ssh_d() {
     let f = Fixture::start(true, |_| {}).await;
     let echo = tcp_echo().await;
     let dport = free_port().unwrap();
-    let mut bg = Bg::spawn(
-        f.ssh()
-            .arg("-N")
-            .arg("-D")
-            .arg(format!("127.0.0.1:{dport}"))
-            .option("ExitOnForwardFailure", "yes"),
-    );
+    let mut bg = Bg::spawn(f.forwarding("-D", format!("127.0.0.1:{dport}")));
     // A minimal SOCKS5 client: no authentication, CONNECT to 127.0.0.1:echo.
     let mut s = connect_retry(format!("127.0.0.1:{dport}").parse().unwrap()).await;
     s.write_all(&[5, 1, 0]).await.unwrap();
@@ -80,37 +68,20 @@ async fn server_remote_forwarding_ssh_r_fixed_and_allocated_port() {
     let echo = tcp_echo().await;
     // A fixed port.
     let rport = free_port().unwrap();
-    let mut bg = Bg::spawn(
-        f.ssh()
-            .arg("-N")
-            .arg("-R")
-            .arg(format!("127.0.0.1:{rport}:127.0.0.1:{echo}"))
-            .option("ExitOnForwardFailure", "yes"),
-    );
+    let mut bg = Bg::spawn(f.forwarding("-R", format!("127.0.0.1:{rport}:127.0.0.1:{echo}")));
     let mut s = connect_retry(format!("127.0.0.1:{rport}").parse().unwrap()).await;
     assert_eq!(round_trip(&mut s, b"fixed -R").await, b"fixed -R");
     drop(s);
     bg.child.kill().await.unwrap();
     drop(bg);
     // The listener goes with the connection.
-    let mut closed = false;
-    for _ in 0..400 {
-        if TcpStream::connect(("127.0.0.1", rport)).await.is_err() {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(closed, "the -R listener outlived its connection");
+    assert!(
+        eventually(async || TcpStream::connect(("127.0.0.1", rport)).await.is_err()).await,
+        "the -R listener outlived its connection"
+    );
 
     // Port 0: the server picks and ssh prints it.
-    let mut bg = Bg::spawn(
-        f.ssh()
-            .arg("-N")
-            .arg("-R")
-            .arg(format!("0:127.0.0.1:{echo}"))
-            .option("ExitOnForwardFailure", "yes"),
-    );
+    let mut bg = Bg::spawn(f.forwarding("-R", format!("0:127.0.0.1:{echo}")));
     let line = bg.line("Allocated port").await;
     let port: u16 = line
         .split_whitespace()
@@ -131,13 +102,7 @@ async fn server_unix_socket_forwarding_both_ways() {
     let remote = f.path("remote.sock");
     unix_echo(&remote);
     let local = f.path("local.sock");
-    let mut bg = Bg::spawn(
-        f.ssh()
-            .arg("-N")
-            .arg("-L")
-            .arg(format!("{}:{}", local.display(), remote.display()))
-            .option("ExitOnForwardFailure", "yes"),
-    );
+    let mut bg = Bg::spawn(f.forwarding("-L", format!("{}:{}", local.display(), remote.display())));
     let mut s = connect_unix_retry(&local).await;
     assert_eq!(round_trip(&mut s, b"unix -L").await, b"unix -L");
     bg.child.kill().await.unwrap();
@@ -147,13 +112,10 @@ async fn server_unix_socket_forwarding_both_ways() {
     let target = f.path("target.sock");
     unix_echo(&target);
     let listen_on = f.path("listen.sock");
-    let mut bg = Bg::spawn(
-        f.ssh()
-            .arg("-N")
-            .arg("-R")
-            .arg(format!("{}:{}", listen_on.display(), target.display()))
-            .option("ExitOnForwardFailure", "yes"),
-    );
+    let mut bg = Bg::spawn(f.forwarding(
+        "-R",
+        format!("{}:{}", listen_on.display(), target.display()),
+    ));
     let mut s = connect_unix_retry(&listen_on).await;
     assert_eq!(round_trip(&mut s, b"unix -R").await, b"unix -R");
     // Only its owner may connect (sshd's StreamLocalBindMask 0177).
@@ -164,15 +126,10 @@ async fn server_unix_socket_forwarding_both_ways() {
     bg.child.kill().await.unwrap();
     drop(bg);
     // The socket file goes with the connection.
-    let mut gone = false;
-    for _ in 0..400 {
-        if !listen_on.exists() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(gone, "the -R socket outlived its connection");
+    assert!(
+        eventually(async || !listen_on.exists()).await,
+        "the -R socket outlived its connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,24 +139,15 @@ async fn server_refuses_forwarding_the_handler_denies() {
     let (code, _, err) = run(f.ssh().arg("-W").arg(format!("127.0.0.1:{echo}")), b"x").await;
     assert_eq!(code, Some(255), "{err}");
     assert!(err.contains("administratively prohibited"), "{err}");
-    let (code, _, err) = run(
-        f.ssh()
-            .arg("-N")
-            .arg("-R")
-            .arg(format!("0:127.0.0.1:{echo}"))
-            .option("ExitOnForwardFailure", "yes"),
-        b"",
-    )
-    .await;
+    let (code, _, err) = run(f.forwarding("-R", format!("0:127.0.0.1:{echo}")), b"").await;
     assert_eq!(code, Some(255), "{err}");
     assert!(err.contains("remote port forwarding failed"), "{err}");
     let sock = f.path("denied.sock");
     let (code, _, err) = run(
-        f.ssh()
-            .arg("-N")
-            .arg("-R")
-            .arg(format!("{}:{}", sock.display(), f.path("t.sock").display()))
-            .option("ExitOnForwardFailure", "yes"),
+        f.forwarding(
+            "-R",
+            format!("{}:{}", sock.display(), f.path("t.sock").display()),
+        ),
         b"",
     )
     .await;
@@ -225,15 +173,10 @@ async fn server_cancel_forwarding_from_whelk_client() {
     let mut s = connect_retry(format!("127.0.0.1:{port}").parse().unwrap()).await;
     assert_eq!(round_trip(&mut s, b"before cancel").await, b"before cancel");
     fwd.close();
-    let mut closed = false;
-    for _ in 0..400 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(closed, "cancel-tcpip-forward left the listener");
+    assert!(
+        eventually(async || TcpStream::connect(("127.0.0.1", port)).await.is_err()).await,
+        "cancel-tcpip-forward left the listener"
+    );
     // The connection carried before the cancel goes on, and so does the SSH connection.
     assert_eq!(round_trip(&mut s, b"after cancel").await, b"after cancel");
     assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
@@ -252,15 +195,10 @@ async fn server_cancel_forwarding_from_whelk_client() {
     let mut s = connect_unix_retry(&listen_on).await;
     assert_eq!(round_trip(&mut s, b"unix").await, b"unix");
     fwd.close();
-    let mut gone = false;
-    for _ in 0..400 {
-        if !listen_on.exists() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(gone, "cancel-streamlocal-forward left the socket");
+    assert!(
+        eventually(async || !listen_on.exists()).await,
+        "cancel-streamlocal-forward left the socket"
+    );
     assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
     c.disconnect().await;
 }
@@ -275,12 +213,7 @@ async fn server_stale_forward_socket_needs_bind_unlink() {
         let stale = f.path("stale.sock");
         drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
         assert!(stale.exists());
-        let ssh = f
-            .ssh()
-            .arg("-N")
-            .arg("-R")
-            .arg(format!("{}:{}", stale.display(), target.display()))
-            .option("ExitOnForwardFailure", "yes");
+        let ssh = f.forwarding("-R", format!("{}:{}", stale.display(), target.display()));
         if unlink {
             let mut bg = Bg::spawn(ssh);
             let mut s = connect_unix_retry(&stale).await;

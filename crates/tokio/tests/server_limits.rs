@@ -19,13 +19,7 @@ async fn server_max_startups_refuses_then_recovers() {
     for _ in 0..3 {
         idle.push(TcpStream::connect(f.addr()).await.unwrap());
     }
-    for _ in 0..400 {
-        if f.server.unauthenticated() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(f.server.unauthenticated(), 3);
+    assert!(eventually(async || f.server.unauthenticated() == 3).await);
     // A fourth gets our version line and a TOO_MANY_CONNECTIONS disconnect, then EOF.
     let mut extra = TcpStream::connect(f.addr()).await.unwrap();
     let mut got = Vec::new();
@@ -35,20 +29,13 @@ async fn server_max_startups_refuses_then_recovers() {
         .unwrap();
     assert!(got.starts_with(b"SSH-2.0-"), "{got:?}");
     // ssh gives up with the reason.
-    let (code, _, err) = run(f.ssh().remote_command("cat"), b"").await;
-    assert_eq!(code, Some(255), "{err}");
+    let err = cat_refused(f.ssh()).await;
     assert!(err.contains("too many"), "{err}");
     assert_eq!(f.server.unauthenticated(), 3);
     // Once they go, a real login works.
     drop(idle);
-    for _ in 0..400 {
-        if f.server.unauthenticated() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let (code, out, err) = run(f.ssh().remote_command("cat"), b"back").await;
-    assert_eq!((code, out.as_str()), (Some(0), "back"), "{err}");
+    assert!(eventually(async || f.server.unauthenticated() == 0).await);
+    assert_cat(f.ssh(), "back").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,13 +50,7 @@ async fn server_login_grace_time_closes_idle_connections() {
     // The server ends the connection by itself (the guard only catches a hang).
     let r = tokio::time::timeout(GUARD, s.read_to_end(&mut got)).await;
     assert!(r.is_ok(), "login grace time did not close the connection");
-    for _ in 0..400 {
-        if f.server.connections() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(f.server.connections(), 0);
+    assert!(eventually(async || f.server.connections() == 0).await);
     assert_eq!(f.server.unauthenticated(), 0);
 }
 
@@ -91,13 +72,7 @@ async fn server_graceful_shutdown_disconnects_live_clients() {
     assert!(f.server.shutdown_and_wait(GUARD).await);
     assert_eq!(bg.exit().await, Some(255));
     assert_eq!(f.server.connections(), 0);
-    for _ in 0..400 {
-        if !c.is_connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(!c.is_connected());
+    assert!(eventually(async || !c.is_connected()).await);
     // No more accepting.
     let refused = match TcpStream::connect(f.addr()).await {
         Err(_) => true,
@@ -211,17 +186,11 @@ async fn server_stalled_reader_holds_back_only_its_own_session() {
     config.ssh.channel = config.ssh.channel.with_window(WINDOW);
     let c = connect("127.0.0.1", f.addr().port(), config).await.unwrap();
     let flood = c.exec("flood").await.unwrap();
-    for _ in 0..400 {
-        if f.flooded.load(Ordering::SeqCst) > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    assert!(eventually(async || f.flooded.load(Ordering::SeqCst) > 0).await);
     // Other sessions on the same connection and other connections go on.
     let o = c.run("split").await.unwrap();
     assert_eq!(o.exit_status, Some(3));
-    let (code, out, err) = run(f.ssh().remote_command("cat"), b"meanwhile").await;
-    assert_eq!((code, out.as_str()), (Some(0), "meanwhile"), "{err}");
+    assert_cat(f.ssh(), "meanwhile").await;
     // What the handler could write is bounded by the client's window (the server's send
     // queue never exceeds what the window lets it send): nothing grows without a reader.
     let stalled = f.flooded.load(Ordering::SeqCst);
@@ -254,18 +223,11 @@ async fn server_max_connections_counts_authenticated_ones_too() {
         .unwrap();
     assert_eq!(line, "ready\n");
     assert_eq!(f.server.unauthenticated(), 0);
-    let (code, _, err) = run(f.ssh().remote_command("cat"), b"").await;
-    assert_eq!(code, Some(255), "{err}");
+    let err = cat_refused(f.ssh()).await;
     assert!(err.contains("too many connections"), "{err}");
     bg.child.kill().await.unwrap();
-    for _ in 0..400 {
-        if f.server.connections() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let (code, out, err) = run(f.ssh().remote_command("cat"), b"now").await;
-    assert_eq!((code, out.as_str()), (Some(0), "now"), "{err}");
+    assert!(eventually(async || f.server.connections() == 0).await);
+    assert_cat(f.ssh(), "now").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,12 +272,7 @@ async fn server_per_source_startups_keep_a_flood_from_one_address_out() {
     assert_eq!(refused, 197);
     assert_eq!(f.server.unauthenticated(), 3);
     // A client from another address still gets in while the flood holds its slots.
-    let (code, out, err) = run(
-        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
-        b"from elsewhere",
-    )
-    .await;
-    assert_eq!((code, out.as_str()), (Some(0), "from elsewhere"), "{err}");
+    assert_cat(f.ssh_from("127.0.0.1"), "from elsewhere").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,13 +305,7 @@ async fn server_listeners_share_their_limits() {
         TcpStream::connect(addrs[0]).await.unwrap(),
         TcpStream::connect(addrs[1]).await.unwrap(),
     ];
-    for _ in 0..400 {
-        if server.unauthenticated() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(server.unauthenticated(), 2);
+    assert!(eventually(async || server.unauthenticated() == 2).await);
     // Either address is full now.
     for addr in &addrs {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -428,29 +379,17 @@ async fn server_per_source_penalties_refuse_a_source_that_keeps_dropping() {
     assert!(accepted >= 2, "{accepted}");
     assert_eq!(f.server.penalised_sources(), 1);
     // Another address still logs in meanwhile.
-    let (code, out, err) = run(
-        f.ssh().arg("-b").arg("127.0.0.2").remote_command("cat"),
-        b"from elsewhere",
-    )
-    .await;
-    assert_eq!((code, out.as_str()), (Some(0), "from elsewhere"), "{err}");
+    assert_cat(f.ssh_from("127.0.0.2"), "from elsewhere").await;
     assert!(f.logged("login alice 127.0.0.2"));
     // The penalty expires (at most 3 s): then 127.0.0.1 is served again and logs in.
-    let mut back = false;
-    for _ in 0..100 {
-        if handshake_and_drop("127.0.0.1", f.addr()).await {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "the penalty did not expire");
-    let (code, out, err) = run(
-        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
-        b"back",
-    )
-    .await;
-    assert_eq!((code, out.as_str()), (Some(0), "back"), "{err}");
+    assert!(
+        eventually_every(Duration::from_millis(100), async || {
+            handshake_and_drop("127.0.0.1", f.addr()).await
+        })
+        .await,
+        "the penalty did not expire"
+    );
+    assert_cat(f.ssh_from("127.0.0.1"), "back").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,28 +406,16 @@ async fn server_per_source_penalties_count_failed_logins() {
         assert!(r.is_err(), "login {i} with a wrong password succeeded");
     }
     // The server records the penalty once it has seen the connection end.
-    let mut refused = false;
-    for _ in 0..100 {
-        if !handshake_and_drop("127.0.0.2", f.addr()).await {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(refused, "three failed logins did not penalise 127.0.0.2");
+    assert!(
+        eventually_every(Duration::from_millis(50), async || {
+            !handshake_and_drop("127.0.0.2", f.addr()).await
+        })
+        .await,
+        "three failed logins did not penalise 127.0.0.2"
+    );
     // ssh from there gives up; from 127.0.0.1 it logs in.
-    let (code, _, err) = run(
-        f.ssh().arg("-b").arg("127.0.0.2").remote_command("cat"),
-        b"",
-    )
-    .await;
-    assert_eq!(code, Some(255), "{err}");
-    let (code, out, err) = run(
-        f.ssh().arg("-b").arg("127.0.0.1").remote_command("cat"),
-        b"still",
-    )
-    .await;
-    assert_eq!((code, out.as_str()), (Some(0), "still"), "{err}");
+    cat_refused(f.ssh_from("127.0.0.2")).await;
+    assert_cat(f.ssh_from("127.0.0.1"), "still").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,12 +439,7 @@ async fn server_per_source_penalties_do_not_count_none_probes_as_failures() {
         assert_eq!(code, Some(255), "{err}");
     }
     assert!(handshake_and_drop("127.0.0.2", f.addr()).await);
-    let (code, out, err) = run(
-        f.ssh().arg("-b").arg("127.0.0.2").remote_command("cat"),
-        b"in",
-    )
-    .await;
-    assert_eq!((code, out.as_str()), (Some(0), "in"), "{err}");
+    assert_cat(f.ssh_from("127.0.0.2"), "in").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,7 @@ use server_common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_exec_stdin_stdout_stderr_and_exit_status() {
     let f = Fixture::start(false, |_| {}).await;
-    let (code, out, err) = run(f.ssh().remote_command("cat"), b"piped through\n").await;
-    assert_eq!((code, out.as_str()), (Some(0), "piped through\n"), "{err}");
+    assert_cat(f.ssh(), "piped through\n").await;
     let (code, out, err) = run(f.ssh().remote_command("split"), b"").await;
     assert_eq!(code, Some(3), "{err}");
     assert_eq!(out, "to stdout\n");

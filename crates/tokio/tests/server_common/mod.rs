@@ -330,6 +330,20 @@ impl Fixture {
         Ssh::new(self.addr()).user("alice").identity(&self.key)
     }
 
+    /// `ssh` from the loopback address `from` (`-b`).
+    pub(crate) fn ssh_from(&self, from: &str) -> Ssh {
+        self.ssh().arg("-b").arg(from)
+    }
+
+    /// `ssh -N` with one forwarding (`flag` is `-L`, `-R` or `-D`) that must be set up.
+    pub(crate) fn forwarding(&self, flag: &str, spec: impl AsRef<std::ffi::OsStr>) -> Ssh {
+        self.ssh()
+            .arg("-N")
+            .arg(flag)
+            .arg(spec)
+            .option("ExitOnForwardFailure", "yes")
+    }
+
     pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -369,6 +383,19 @@ pub(crate) async fn run(ssh: Ssh, stdin: &[u8]) -> (Option<i32>, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `cat` through `ssh` with `input`: it must exit 0 and echo the input.
+pub(crate) async fn assert_cat(ssh: Ssh, input: &str) {
+    let (code, out, err) = run(ssh.remote_command("cat"), input.as_bytes()).await;
+    assert_eq!((code, out.as_str()), (Some(0), input), "{err}");
+}
+
+/// Runs `cat` through `ssh`, which must give up (exit 255). Returns its stderr.
+pub(crate) async fn cat_refused(ssh: Ssh) -> String {
+    let (code, _, err) = run(ssh.remote_command("cat"), b"").await;
+    assert_eq!(code, Some(255), "{err}");
+    err
 }
 
 /// Starts `ssh` in the background (stdin open, stderr lines collected).
@@ -426,6 +453,27 @@ impl Bg {
             .unwrap()
             .code()
     }
+}
+
+/// Polls `cond` every 25 ms until it holds, for at most [`GUARD`] (a hang guard, not a
+/// timing assertion). Returns whether it held.
+pub(crate) async fn eventually(cond: impl AsyncFnMut() -> bool) -> bool {
+    eventually_every(Duration::from_millis(25), cond).await
+}
+
+/// [`eventually`], polling every `interval`.
+pub(crate) async fn eventually_every(
+    interval: Duration,
+    mut cond: impl AsyncFnMut() -> bool,
+) -> bool {
+    let start = tokio::time::Instant::now();
+    while !cond().await {
+        if start.elapsed() >= GUARD {
+            return false;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    true
 }
 
 /// Connects to a TCP port, retrying while nothing listens yet (ssh sets up `-L`
