@@ -205,10 +205,11 @@ fn ssh_add_against_the_whelk_agent() {
     ok(&with_pass(&pass, "-X"), "ssh-add -X");
     assert_eq!(ok(&add(&["-l"]), "ssh-add -l").lines().count(), 2);
 
-    // Lifetime (-t): the key disappears once it has passed.
-    ok(&add(&["-t", "1", ec.to_str().unwrap()]), "ssh-add -t");
+    // Lifetime (-t): the key disappears once it has passed (4 s, so that a loaded machine
+    // still lists it right after adding).
+    ok(&add(&["-t", "4", ec.to_str().unwrap()]), "ssh-add -t");
     assert_eq!(ok(&add(&["-l"]), "ssh-add -l").lines().count(), 3);
-    std::thread::sleep(Duration::from_millis(2600));
+    std::thread::sleep(Duration::from_millis(5600));
     let listing = ok(&add(&["-l"]), "ssh-add -l");
     assert_eq!(listing.lines().count(), 2, "{listing}");
 
