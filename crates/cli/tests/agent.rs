@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use whelk_test::openssh::{self, ChildGuard, Sshd};
 
+mod common;
+
 fn ok(o: &Output, what: &str) -> String {
     assert!(
         o.status.success(),
@@ -250,11 +252,7 @@ fn default_lifetime_expires_keys() {
             .arg(&sock),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "{}", agent.stderr_str());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for_socket(&sock, &agent);
     ssh_keygen(dir, "k", "ed25519");
     ok(
         &ssh_add(&sock, &[dir.join("k").to_str().unwrap()]),

@@ -9,20 +9,19 @@
     clippy::indexing_slicing
 )]
 
-#[path = "server_support.rs"]
-mod support;
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use support::{Fixture, RUN, me, run_with_input};
+use common::{Fixture, RUN, me, run_with_input};
 use whelk_test::openssh;
 
 #[test]
 fn wrong_key_is_refused() {
     let f = Fixture::new();
     let other = f.path("other_key");
-    support::keygen(&other, "ed25519");
+    common::keygen(&other, "ed25519");
     let server = f.start(&[]);
     let out = server.ssh(&other).remote_command("true").run(RUN).unwrap();
     assert_eq!(out.status.code(), Some(255));
@@ -31,11 +30,7 @@ fn wrong_key_is_refused() {
         "{}",
         out.stderr_str()
     );
-    assert!(
-        server.log().contains("refused publickey"),
-        "{}",
-        server.log()
-    );
+    server.assert_logged("refused publickey");
     // The right key still works.
     let ok = server
         .ssh(&f.key())
@@ -69,7 +64,7 @@ fn from_option_refuses_other_addresses() {
     let f = Fixture::new();
     f.set_authorized_keys(&format!(
         "from=\"10.9.9.9\" {}\n",
-        support::public_line(&f.key())
+        common::public_line(&f.key())
     ));
     let server = f.start(&[]);
     let out = server
@@ -87,7 +82,7 @@ fn from_option_refuses_other_addresses() {
     // Admitted from loopback.
     f.set_authorized_keys(&format!(
         "from=\"127.0.0.0/8\" {}\n",
-        support::public_line(&f.key())
+        common::public_line(&f.key())
     ));
     let out = server
         .ssh(&f.key())
@@ -108,7 +103,7 @@ fn password_hash(password: &str) -> String {
 }
 
 fn sshpass_ssh(
-    server: &support::Server,
+    server: &common::Server,
     password: &str,
     method: &str,
     command: &str,
@@ -173,10 +168,9 @@ fn password_and_keyboard_interactive_from_passwd_file() {
         server.log()
     );
 
-    let log = server.log();
-    assert!(log.contains("accepted password for"), "{log}");
-    assert!(log.contains("failed password for"), "{log}");
-    assert!(log.contains("accepted keyboard-interactive for"), "{log}");
+    server.assert_logged("accepted password for");
+    server.assert_logged("failed password for");
+    server.assert_logged("accepted keyboard-interactive for");
 }
 
 #[test]
@@ -269,7 +263,7 @@ fn xdg_state_home_is_used_when_set() {
     let key = state.join("whelk/ssh_host_ed25519_key");
     let start = std::time::Instant::now();
     while !key.exists() {
-        assert!(start.elapsed() < support::READY, "{}", guard.stderr_str());
+        assert!(start.elapsed() < common::READY, "{}", guard.stderr_str());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     guard.kill();
@@ -295,14 +289,14 @@ fn certify(ca: &std::path::Path, key: &std::path::Path, principals: &str) -> std
 fn user_certificates_from_trusted_cas_and_cert_authority_lines() {
     let f = Fixture::new();
     let ca = f.path("ca");
-    support::keygen(&ca, "ed25519");
+    common::keygen(&ca, "ed25519");
     f.set_authorized_keys("");
     let ca_pub = ca.with_extension("pub");
     let server = f.start(&["-o", &format!("TrustedUserCAKeys={}", ca_pub.display())]);
 
     // A certificate for this user, signed by the trusted CA.
     let mine = f.path("mine");
-    support::keygen(&mine, "ed25519");
+    common::keygen(&mine, "ed25519");
     certify(&ca, &mine, &me());
     let out = server
         .ssh(&mine)
@@ -316,15 +310,11 @@ fn user_certificates_from_trusted_cas_and_cert_authority_lines() {
         out.stderr_str(),
         server.log()
     );
-    assert!(
-        server.log().contains("certificate ssh-ed25519"),
-        "{}",
-        server.log()
-    );
+    server.assert_logged("certificate ssh-ed25519");
 
     // A certificate for another principal is refused.
     let theirs = f.path("theirs");
-    support::keygen(&theirs, "ed25519");
+    common::keygen(&theirs, "ed25519");
     certify(&ca, &theirs, "someone-else");
     let out = server.ssh(&theirs).remote_command("true").run(RUN).unwrap();
     assert_eq!(out.status.code(), Some(255));
@@ -333,11 +323,11 @@ fn user_certificates_from_trusted_cas_and_cert_authority_lines() {
     drop(server);
     f.set_authorized_keys(&format!(
         "cert-authority,principals=\"ops\" {}\n",
-        support::public_line(&ca)
+        common::public_line(&ca)
     ));
     let server = f.start(&[]);
     let ops = f.path("ops");
-    support::keygen(&ops, "ed25519");
+    common::keygen(&ops, "ed25519");
     certify(&ca, &ops, "ops");
     let out = server
         .ssh(&ops)
@@ -365,7 +355,7 @@ fn expired_key_is_refused() {
     let f = Fixture::new();
     f.set_authorized_keys(&format!(
         "expiry-time=\"20200101\" {}\n",
-        support::public_line(&f.key())
+        common::public_line(&f.key())
     ));
     let server = f.start(&[]);
     let out = server
@@ -447,7 +437,7 @@ fn sshd_config_file_with_user_environment() {
     let f = Fixture::new();
     f.set_authorized_keys(&format!(
         "environment=\"FROM_KEY=yes\" {}\n",
-        support::public_line(&f.key())
+        common::public_line(&f.key())
     ));
     let config = f.path("sshd_config");
     std::fs::write(
@@ -559,19 +549,15 @@ fn port_flag_listens_on_loopback() {
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let start = std::time::Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < support::READY, "{}", guard.stderr_str());
+        assert!(start.elapsed() < common::READY, "{}", guard.stderr_str());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let server = support::Server { guard, addr };
+    let server = common::Server { guard, addr };
     let out = server
         .ssh(&f.key())
         .remote_command("echo p")
         .run(RUN)
         .unwrap();
     assert_eq!(out.stdout_str(), "p\n", "{}", out.stderr_str());
-    assert!(
-        server
-            .log()
-            .contains(&format!("listening on 127.0.0.1:{port}"))
-    );
+    server.assert_logged(&format!("listening on 127.0.0.1:{port}"));
 }

@@ -9,49 +9,21 @@
     clippy::indexing_slicing
 )]
 
-#[path = "server_support.rs"]
-mod support;
+mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Fixture, RUN, me, run_with_input};
+use common::{Fixture, RUN, echo_server, me, run_with_input};
 use whelk_test::openssh;
-
-/// A loopback echo service answering `connections` connections; returns its port.
-fn echo_service(connections: usize) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for _ in 0..connections {
-            let Ok((mut s, _)) = listener.accept() else {
-                return;
-            };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    port
-}
 
 #[test]
 fn stdio_forwarding_to_a_loopback_service() {
     let f = Fixture::new();
     let server = f.start(&[]);
-    let port = echo_service(1);
+    let port = echo_server();
     let cmd = server
         .ssh(&f.key())
         .arg("-W")
@@ -61,18 +33,14 @@ fn stdio_forwarding_to_a_loopback_service() {
     let (code, out, err) = run_with_input(cmd, b"ping through whelk\n");
     assert_eq!(code, Some(0), "{err}\n{}", server.log());
     assert_eq!(out, "ping through whelk\n");
-    assert!(
-        server.log().contains("direct-tcpip to 127.0.0.1"),
-        "{}",
-        server.log()
-    );
+    server.assert_logged("direct-tcpip to 127.0.0.1");
 }
 
 #[test]
 fn local_forwarding_with_dash_l() {
     let f = Fixture::new();
     let server = f.start(&[]);
-    let port = echo_service(1);
+    let port = echo_server();
     let local = openssh::free_port().unwrap();
     let mut ssh = server
         .ssh(&f.key())
@@ -106,7 +74,7 @@ fn remote_forwarding_with_dash_r() {
     let f = Fixture::new();
     let server = f.start(&[]);
     // The readiness probes below are connections too.
-    let port = echo_service(1000);
+    let port = echo_server();
     let remote = openssh::free_port().unwrap();
     let script = format!(
         "until (exec 3<>/dev/tcp/127.0.0.1/{remote}) 2>/dev/null; do sleep 0.05; done; \
@@ -127,17 +95,13 @@ fn remote_forwarding_with_dash_r() {
         out.stderr_str(),
         server.log()
     );
-    assert!(
-        server.log().contains("tcpip-forward 127.0.0.1"),
-        "{}",
-        server.log()
-    );
+    server.assert_logged("tcpip-forward 127.0.0.1");
 }
 
 #[test]
 fn forwarding_refused_by_configuration() {
     let f = Fixture::new();
-    let port = echo_service(2);
+    let port = echo_server();
     let server = f.start(&["-o", "AllowTcpForwarding=no"]);
     let cmd = server
         .ssh(&f.key())
@@ -153,7 +117,7 @@ fn forwarding_refused_by_configuration() {
 
     // PermitOpen admits only what it lists.
     let server = f.start(&["-o", &format!("PermitOpen=127.0.0.1:{port}")]);
-    let other = echo_service(1);
+    let other = echo_server();
     let ok = server
         .ssh(&f.key())
         .arg("-W")
@@ -172,7 +136,7 @@ fn forwarding_refused_by_configuration() {
 }
 
 fn sftp_batch(
-    server: &support::Server,
+    server: &common::Server,
     key: &std::path::Path,
     batch: &str,
     dir: &std::path::Path,
@@ -229,7 +193,7 @@ fn sftp_batch_through_the_subsystem() {
         std::fs::read_to_string(&back).unwrap(),
         "sftp through whelk\n"
     );
-    assert!(server.log().contains("subsystem sftp"), "{}", server.log());
+    server.assert_logged("subsystem sftp");
 }
 
 #[test]
@@ -318,11 +282,7 @@ fn agent_forwarding_gives_the_session_an_agent() {
             .arg(&sock),
     )
     .unwrap();
-    let start = std::time::Instant::now();
-    while !sock.exists() {
-        assert!(start.elapsed() < RUN, "{}", agent.stderr_str());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_socket(&sock, &agent);
     let add = Command::new(openssh::find("ssh-add").unwrap())
         .arg(f.key())
         .env("SSH_AUTH_SOCK", &sock)
@@ -376,7 +336,7 @@ fn unix_echo_service(path: &std::path::Path) {
 
 /// `ssh -N -L 127.0.0.1:<port>:<socket>`; returns the echoed bytes or the ssh log.
 fn through_streamlocal(
-    server: &support::Server,
+    server: &common::Server,
     f: &Fixture,
     sock: &std::path::Path,
 ) -> Result<Vec<u8>, String> {
@@ -426,18 +386,14 @@ fn unix_socket_forwarding_as_configured() {
     unix_echo_service(&sock);
     let server = f.start(&[]);
     assert_eq!(through_streamlocal(&server, &f, &sock).unwrap(), b"unix!\n");
-    assert!(
-        server.log().contains("direct-streamlocal"),
-        "{}",
-        server.log()
-    );
+    server.assert_logged("direct-streamlocal");
     drop(server);
 
     let sock2 = f.path("echo2.sock");
     unix_echo_service(&sock2);
     let server = f.start(&["-o", "AllowStreamLocalForwarding=no"]);
     assert!(through_streamlocal(&server, &f, &sock2).is_err());
-    assert!(server.log().contains("refused"), "{}", server.log());
+    server.assert_logged("refused");
 }
 
 #[test]

@@ -9,12 +9,11 @@
     clippy::indexing_slicing
 )]
 
-#[path = "server_support.rs"]
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use support::{Fixture, RUN, me, run_with_input};
+use common::{Fixture, RUN, me, run_with_input};
 use tokio::io::AsyncReadExt;
 use whelk_tokio::{ClientConfig, HostKeyPolicy};
 
@@ -39,10 +38,9 @@ fn exec_with_stdin_stdout_stderr_and_exit_status() {
     assert_eq!(code, Some(7), "stderr: {err}\nlog: {}", server.log());
     assert_eq!(out, "got hello\nrest of stdin\n");
     assert!(err.contains("oops"), "stderr: {err}");
-    let log = server.log();
+    let log = server.assert_logged("exec \"read line");
     assert!(log.contains("accepted publickey for"), "{log}");
     assert!(log.contains("SHA256:"), "{log}");
-    assert!(log.contains("exec \"read line"), "{log}");
 }
 
 #[test]
@@ -91,7 +89,7 @@ fn exit_signal_is_reported() {
         .run(RUN)
         .unwrap();
     assert_eq!(o.status.code(), Some(255));
-    assert!(server.log().contains("signal KILL"), "{}", server.log());
+    server.assert_logged("signal KILL");
 }
 
 #[test]
@@ -212,7 +210,7 @@ fn max_sessions_limits_sessions_per_connection() {
 #[test]
 fn no_pty_option_refuses_the_terminal() {
     let f = Fixture::new();
-    f.set_authorized_keys(&format!("no-pty {}\n", support::public_line(&f.key())));
+    f.set_authorized_keys(&format!("no-pty {}\n", common::public_line(&f.key())));
     let server = f.start(&[]);
     // With -tt, ssh gives up on the channel when the PTY is refused (as with sshd).
     let out = server
@@ -238,7 +236,7 @@ fn forced_command_from_authorized_keys() {
     let f = Fixture::new();
     f.set_authorized_keys(&format!(
         "command=\"echo forced:$SSH_ORIGINAL_COMMAND\" {}\n",
-        support::public_line(&f.key())
+        common::public_line(&f.key())
     ));
     let server = f.start(&[]);
     let out = server
@@ -383,7 +381,7 @@ fn user_rc_runs_before_the_command() {
     drop(server);
 
     // no-user-rc on the key, or PermitUserRC no, skip it.
-    f.set_authorized_keys(&format!("no-user-rc {}\n", support::public_line(&f.key())));
+    f.set_authorized_keys(&format!("no-user-rc {}\n", common::public_line(&f.key())));
     let server = f.start(&[]);
     let out = server
         .ssh(&f.key())
@@ -392,7 +390,7 @@ fn user_rc_runs_before_the_command() {
         .unwrap();
     assert_eq!(out.stdout_str(), "main\n");
     drop(server);
-    f.set_authorized_keys(&format!("{}\n", support::public_line(&f.key())));
+    f.set_authorized_keys(&format!("{}\n", common::public_line(&f.key())));
     let server = f.start(&["-o", "PermitUserRC=no"]);
     let out = server
         .ssh(&f.key())

@@ -11,105 +11,13 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Home, dest, echo_server, err_text, me, run, text};
 use whelk_test::openssh::{self, ChildGuard, Sshd};
 
-/// A home directory with a client key at `~/.ssh/id_ed25519`.
-struct Home {
-    dir: tempfile::TempDir,
-    pub_line: String,
-}
-
-impl Home {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ssh = dir.path().join(".ssh");
-        std::fs::create_dir(&ssh).unwrap();
-        let o = Command::new(openssh::find("ssh-keygen").unwrap())
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "client", "-f"])
-            .arg(ssh.join("id_ed25519"))
-            .output()
-            .unwrap();
-        assert!(o.status.success());
-        let pub_line = std::fs::read_to_string(ssh.join("id_ed25519.pub")).unwrap();
-        Self { dir, pub_line }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn known_hosts(&self) -> PathBuf {
-        self.path().join(".ssh").join("known_hosts")
-    }
-
-    fn sshd(&self) -> Sshd {
-        Sshd::builder()
-            .authorized_key(self.pub_line.trim())
-            .start()
-            .unwrap()
-    }
-
-    /// `whelk ssh` with HOME here, no config file, no agent.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_whelk"));
-        c.arg("ssh")
-            .env("HOME", self.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .args(["-F", "none"]);
-        c
-    }
-
-    fn trust(&self, sshd: &Sshd) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(self.known_hosts())
-            .unwrap();
-        f.write_all(sshd.known_hosts().unwrap().as_bytes()).unwrap();
-    }
-}
-
-fn user() -> String {
-    let o = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
-}
-
-fn dest() -> String {
-    format!("{}@127.0.0.1", user())
-}
-
-fn run(mut c: Command, stdin: &[u8]) -> Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut si = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let t = std::thread::spawn(move || {
-        let _ = si.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    t.join().unwrap();
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// stderr without the `debug1:` lines the test sshd (LogLevel DEBUG1) sends into sessions.
-fn err_text(b: &[u8]) -> String {
-    text(b)
-        .split_inclusive('\n')
-        .filter(|l| !l.starts_with("debug1:"))
-        .collect()
-}
+mod common;
 
 #[test]
 fn command_with_stdin_exit_status_and_stderr() {
@@ -134,7 +42,7 @@ fn command_with_stdin_exit_status_and_stderr() {
     );
     // ssh://user@host:port destinations.
     let mut c = home.cmd();
-    c.arg(format!("ssh://{}@127.0.0.1:{}", user(), sshd.port()))
+    c.arg(format!("ssh://{}@127.0.0.1:{}", me(), sshd.port()))
         .arg("exit 3");
     assert_eq!(run(c, b"").status.code(), Some(3));
 }
@@ -311,7 +219,7 @@ fn options_config_file_and_algorithms() {
         "-o",
         &format!("Port={}", sshd.port()),
         "-o",
-        &format!("User={}", user()),
+        &format!("User={}", me()),
     ])
     .args([
         "-c",
@@ -334,11 +242,7 @@ fn options_config_file_and_algorithms() {
     ]);
     let out = run(c, b"");
     assert_eq!(text(&out.stdout), "compressed\n", "{}", text(&out.stderr));
-    assert!(
-        sshd.stderr_log().contains("compression: zlib@openssh.com"),
-        "{}",
-        sshd.stderr_log()
-    );
+    common::assert_logged(|| sshd.stderr_log(), "compression: zlib@openssh.com");
     // A cipher the server does not have: the connection fails with 255.
     let mut c = home.cmd();
     c.args([
@@ -362,7 +266,7 @@ fn options_config_file_and_algorithms() {
             "Host box\n  Hostname 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile %d/elsewhere\n  \
              RemoteCommand echo from-config\nHost *\n  Ciphers aes256-gcm@openssh.com\n",
             sshd.port(),
-            user()
+            me()
         ),
     )
     .unwrap();
@@ -422,7 +326,7 @@ fn connection_refused_and_batch_mode_password_failure() {
     assert_eq!(out.status.code(), Some(255));
     assert_eq!(
         text(&out.stderr).trim_end(),
-        format!("{}@127.0.0.1: Permission denied (password).", user())
+        format!("{}@127.0.0.1: Permission denied (password).", me())
     );
 }
 
@@ -458,27 +362,6 @@ fn pty_with_tt_and_escape_disconnect() {
     assert!(text(&out.stderr).contains("Connection to 127.0.0.1 closed."));
 }
 
-/// A TCP echo service on loopback (one thread per connection).
-fn echo_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
-/// Connects to `port` (retrying while the forwarding starts) and checks an echo.
 fn echo_through(port: u16, guard: &mut ChildGuard) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -564,11 +447,7 @@ fn proxy_jump_through_a_second_sshd() {
         "{line}"
     );
     // The jump host logged a direct-tcpip request for the target.
-    assert!(
-        jump.stderr_log().contains("direct-tcpip"),
-        "{}",
-        jump.stderr_log()
-    );
+    common::assert_logged(|| jump.stderr_log(), "direct-tcpip");
 }
 
 #[test]
@@ -583,11 +462,7 @@ fn identity_from_whelk_agent_and_log_file() {
             .arg(&sock),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "{}", agent.stderr_str());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for_socket(&sock, &agent);
     let key = home.path().join(".ssh").join("id_ed25519");
     let o = Command::new(openssh::find("ssh-add").unwrap())
         .arg(&key)
@@ -636,7 +511,7 @@ const TEST_PASSWORD: &str = "whelk-test-password";
 
 /// The local account the password tests log in as (created when running as root, as the
 /// other interop tests do).
-fn require_test_user() {
+fn require_test_me() {
     let exists = || {
         Command::new("getent")
             .args(["passwd", TEST_USER])
@@ -669,7 +544,7 @@ fn require_test_user() {
 
 #[test]
 fn password_prompt_on_the_terminal() {
-    require_test_user();
+    require_test_me();
     let home = Home::new();
     let sshd = Sshd::builder()
         .option("AuthenticationMethods", "password")
@@ -847,7 +722,7 @@ fn closed_local_stdout_ends_the_remote_command() {
 
 #[test]
 fn keyboard_interactive_prompt_on_the_terminal() {
-    require_test_user();
+    require_test_me();
     let home = Home::new();
     // PAM asks "Password: " through keyboard-interactive.
     let sshd = Sshd::builder()

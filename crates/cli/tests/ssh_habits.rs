@@ -12,113 +12,13 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
+use common::{Home, dest, me, run, s, ssh_keygen, text};
 use whelk_test::openssh::{self, HostKeyType, Sshd};
 
-struct Home {
-    dir: tempfile::TempDir,
-    pub_line: String,
-}
-
-fn ssh_keygen(args: &[&str]) -> Output {
-    let o = Command::new(openssh::find("ssh-keygen").unwrap())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "ssh-keygen {args:?}: {}",
-        text(&o.stderr)
-    );
-    o
-}
-
-impl Home {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ssh = dir.path().join(".ssh");
-        std::fs::create_dir(&ssh).unwrap();
-        let key = ssh.join("id_ed25519");
-        ssh_keygen(&[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "client",
-            "-f",
-            s(&key),
-        ]);
-        let pub_line = std::fs::read_to_string(ssh.join("id_ed25519.pub")).unwrap();
-        Self { dir, pub_line }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn known_hosts(&self) -> PathBuf {
-        self.path().join(".ssh").join("known_hosts")
-    }
-
-    fn sshd(&self) -> Sshd {
-        Sshd::builder()
-            .authorized_key(self.pub_line.trim())
-            .start()
-            .unwrap()
-    }
-
-    /// `whelk ssh` with HOME here, no agent; `-F none` unless `config` is given.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_whelk"));
-        c.arg("ssh")
-            .env("HOME", self.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .args(["-F", "none"]);
-        c
-    }
-
-    fn trust(&self, sshd: &Sshd) {
-        std::fs::write(self.known_hosts(), sshd.known_hosts().unwrap()).unwrap();
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn user() -> String {
-    let o = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
-}
-
-fn dest() -> String {
-    format!("{}@127.0.0.1", user())
-}
-
-fn run(mut c: Command, stdin: &[u8]) -> Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut si = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let t = std::thread::spawn(move || {
-        let _ = si.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    t.join().unwrap();
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
 
 #[test]
 fn user_certificates_from_certificate_file_and_next_to_the_identity() {
@@ -152,7 +52,7 @@ fn user_certificates_from_certificate_file_and_next_to_the_identity() {
         "-I",
         "cert-id",
         "-n",
-        &user(),
+        &me(),
         s(&key_pub),
     ]);
     assert!(dir.join(".ssh").join("id_ed25519-cert.pub").exists());
@@ -167,11 +67,7 @@ fn user_certificates_from_certificate_file_and_next_to_the_identity() {
     ]);
     let out = run(c, b"");
     assert_eq!(text(&out.stdout), "default-cert\n", "{}", text(&out.stderr));
-    assert!(
-        sshd.stderr_log().contains("cert-id"),
-        "{}",
-        sshd.stderr_log()
-    );
+    common::assert_logged(|| sshd.stderr_log(), "cert-id");
     // An identity elsewhere with CertificateFile naming its certificate.
     let other = dir.join("other");
     std::fs::create_dir(&other).unwrap();
@@ -314,7 +210,7 @@ fn write_config(home: &Home, port: u16) -> PathBuf {
         conf_d.join("10-box.conf"),
         format!(
             "Host box\n  Hostname 127.0.0.1\n  User {}\n  RemoteCommand echo from-config\n",
-            user()
+            me()
         ),
     )
     .unwrap();
@@ -329,7 +225,7 @@ fn write_config(home: &Home, port: u16) -> PathBuf {
              Host *\n  IdentitiesOnly yes\n",
             s(&conf_d),
             s(&marker),
-            user(),
+            me(),
             s(dir),
         ),
     )
