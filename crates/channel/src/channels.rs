@@ -265,6 +265,10 @@ struct Channel {
     peer_window: u32,
     peer_max_packet: u32,
     out: VecDeque<OutChunk>,
+    /// The buffer of the last chunk sent, kept for the next write: once the packets cut
+    /// from it are sealed it is unique again and is reused without allocating (at most
+    /// about twice `send_buffer`, freed with the channel).
+    spare: BytesMut,
     queued: usize,
     want_writable: bool,
     eof_requested: bool,
@@ -301,6 +305,7 @@ impl Channel {
             peer_window: 0,
             peer_max_packet: 0,
             out: VecDeque::new(),
+            spare: BytesMut::new(),
             queued: 0,
             want_writable: false,
             eof_requested: false,
@@ -346,10 +351,11 @@ impl Channel {
     fn push_out(&mut self, ext: Option<ExtendedDataType>, data: &[u8]) {
         match self.out.back_mut() {
             Some(last) if last.ext == ext => last.buf.extend_from_slice(data),
-            _ => self.out.push_back(OutChunk {
-                ext,
-                buf: BytesMut::from(data),
-            }),
+            _ => {
+                let mut buf = core::mem::take(&mut self.spare);
+                buf.extend_from_slice(data);
+                self.out.push_back(OutChunk { ext, buf });
+            }
         }
         self.queued = self.queued.saturating_add(data.len());
     }
@@ -437,8 +443,10 @@ impl Channel {
             }
             let data = chunk.buf.split_to(n).freeze();
             let ext = chunk.ext;
-            if chunk.buf.is_empty() {
-                self.out.pop_front();
+            if chunk.buf.is_empty()
+                && let Some(done) = self.out.pop_front()
+            {
+                self.spare = done.buf;
             }
             self.queued = self.queued.saturating_sub(n);
             self.peer_window = self

@@ -16,10 +16,11 @@ use whelk_kex::{
     ServerStep, negotiate,
 };
 use whelk_keys::{PrivateKey, SigAlg};
-use whelk_wire::frame::{PacketLimits, finish_packet, start_packet};
+use whelk_wire::frame::{PacketLimits, PacketStart, finish_packet, start_packet};
 use whelk_wire::msg::{
-    Context, DebugMessage, Disconnect, DisconnectReason, ExtInfo, Ignore, KexInit, Message,
-    MessageBody, NewKeys, Ping, Pong, ServiceAccept, ServiceRequest, Unimplemented,
+    ChannelData, ChannelExtendedData, ChannelWindowAdjust, Context, DebugMessage, Disconnect,
+    DisconnectReason, ExtInfo, Ignore, KexInit, Message, MessageBody, NewKeys, Ping, Pong,
+    ServiceAccept, ServiceRequest, Unimplemented,
 };
 use whelk_wire::names::{
     EXT_INFO_C, EXT_INFO_S, EXT_PING, EXT_PUBLICKEY_HOSTBOUND, EXT_SERVER_SIG_ALGS,
@@ -78,6 +79,66 @@ enum Machine {
     Waiting,
     Client(ClientKex),
     Server(ServerKex),
+}
+
+/// An upper-layer payload waiting for its packet. The channel data path's messages wait
+/// unencoded and are encoded straight into their packet; others are encoded when queued.
+enum Outgoing {
+    /// Encoded already ([`Connection::send_payload`], or any other message).
+    Encoded(Bytes),
+    Data(ChannelData),
+    ExtendedData(ChannelExtendedData),
+    WindowAdjust(ChannelWindowAdjust),
+}
+
+impl Outgoing {
+    fn from_message(msg: Message) -> Result<Self, whelk_wire::Error> {
+        Ok(match msg {
+            Message::ChannelData(m) => Self::Data(m),
+            Message::ChannelExtendedData(m) => Self::ExtendedData(m),
+            Message::ChannelWindowAdjust(m) => Self::WindowAdjust(m),
+            other => Self::Encoded(other.to_bytes()?),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Encoded(b) => b.len(),
+            Self::Data(m) => m.encoded_len(),
+            Self::ExtendedData(m) => m.encoded_len(),
+            Self::WindowAdjust(m) => m.encoded_len(),
+        }
+    }
+
+    fn number(&self) -> u8 {
+        match self {
+            Self::Encoded(b) => b.first().copied().unwrap_or(0),
+            Self::Data(_) => ChannelData::NUMBER,
+            Self::ExtendedData(_) => ChannelExtendedData::NUMBER,
+            Self::WindowAdjust(_) => ChannelWindowAdjust::NUMBER,
+        }
+    }
+
+    /// Appends the payload to `out`.
+    fn encode(&self, out: &mut BytesMut) {
+        match self {
+            Self::Encoded(b) => out.put_slice(b),
+            Self::Data(m) => m.encode(out),
+            Self::ExtendedData(m) => m.encode(out),
+            Self::WindowAdjust(m) => m.encode(out),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Encoded(b) => b,
+            other => {
+                let mut out = BytesMut::with_capacity(other.len());
+                other.encode(&mut out);
+                out.freeze()
+            }
+        }
+    }
 }
 
 enum OutItem {
@@ -178,7 +239,7 @@ pub struct Connection {
     kex: Option<Box<Kex>>,
     kex_out: VecDeque<OutItem>,
     ctl_out: VecDeque<Bytes>,
-    app_out: VecDeque<Bytes>,
+    app_out: VecDeque<Outgoing>,
     app_out_bytes: usize,
     writable_wanted: bool,
     events: VecDeque<Event>,
@@ -599,11 +660,7 @@ impl Connection {
         if payload.first().is_none_or(|&n| n < 50) {
             return Err(SendError::NotUpperLayer);
         }
-        let max = usize::try_from(self.config.limits.max_packet_len)
-            .unwrap_or(usize::MAX)
-            .min(whelk_wire::frame::DEFAULT_MAX_PACKET_LEN as usize)
-            .saturating_sub(256 + 64);
-        if payload.len() > max {
+        if payload.len() > self.max_payload_len() {
             return Err(SendError::TooLarge);
         }
         if !self.can_send() {
@@ -611,8 +668,47 @@ impl Connection {
             return Err(SendError::Blocked);
         }
         self.app_out_bytes += payload.len();
-        self.app_out.push_back(payload);
+        self.app_out.push_back(Outgoing::Encoded(payload));
         Ok(())
+    }
+
+    /// Queues an upper-layer message (message number 50 or more), like
+    /// [`Connection::send_payload`]. The data path's messages (`SSH_MSG_CHANNEL_DATA`,
+    /// `SSH_MSG_CHANNEL_EXTENDED_DATA`, `SSH_MSG_CHANNEL_WINDOW_ADJUST`) wait unencoded and
+    /// are encoded straight into their packet in the output buffer when
+    /// [`Connection::poll_transmit`] builds it (header reserved, payload encoded in place,
+    /// padded, encrypted in place): channel data costs one copy (its `Bytes` into the output
+    /// buffer) and no allocation on the way out. Other messages are encoded now.
+    ///
+    /// On an error the message is dropped: check [`Connection::can_send`] first to tell
+    /// back-pressure ([`SendError::Blocked`]) apart before giving one up.
+    pub fn send_message(&mut self, msg: Message) -> Result<(), SendError> {
+        if let Some(e) = &self.error {
+            return Err(SendError::Closed(e.clone()));
+        }
+        if msg.number().0 < 50 {
+            return Err(SendError::NotUpperLayer);
+        }
+        let len = msg.encoded_len();
+        if len > self.max_payload_len() {
+            return Err(SendError::TooLarge);
+        }
+        if !self.can_send() {
+            self.writable_wanted = true;
+            return Err(SendError::Blocked);
+        }
+        let item = Outgoing::from_message(msg).map_err(|_| SendError::TooLarge)?;
+        self.app_out_bytes += len;
+        self.app_out.push_back(item);
+        Ok(())
+    }
+
+    /// The longest upper-layer payload a packet may carry.
+    fn max_payload_len(&self) -> usize {
+        usize::try_from(self.config.limits.max_packet_len)
+            .unwrap_or(usize::MAX)
+            .min(whelk_wire::frame::DEFAULT_MAX_PACKET_LEN as usize)
+            .saturating_sub(256 + 64)
     }
 
     /// Client: requests a service (`ssh-userauth`), sent as soon as the first key exchange
@@ -915,7 +1011,7 @@ impl Connection {
             }
             if let Some(p) = self.app_out.pop_front() {
                 self.app_out_bytes = self.app_out_bytes.saturating_sub(p.len());
-                self.seal_filtered(p, out)?;
+                self.seal_outgoing(p, out)?;
                 continue;
             }
             break;
@@ -939,6 +1035,21 @@ impl Connection {
         }
     }
 
+    /// Seals `p` as the next packet, its payload encoded in place in `out` (the test hooks
+    /// and compression need the payload on its own first).
+    fn seal_outgoing(&mut self, p: Outgoing, out: &mut BytesMut) -> Result<()> {
+        if self.outbound_filter.is_some()
+            || self.outbound_observer.is_some()
+            || self.compress_out.stream.is_some()
+        {
+            return self.seal_filtered(p.into_bytes(), out);
+        }
+        let before = out.len();
+        let start = start_packet(out);
+        p.encode(out);
+        self.seal_packet(out, before, start, p.number())
+    }
+
     fn seal_into(&mut self, payload: &[u8], out: &mut BytesMut) -> Result<()> {
         let before = out.len();
         let start = start_packet(out);
@@ -946,20 +1057,34 @@ impl Connection {
             Some(c) => c.compress(payload, out).map_err(Error::Cipher)?,
             None => out.put_slice(payload),
         }
+        let seq = self.send_seq;
+        self.seal_packet(out, before, start, payload.first().copied().unwrap_or(0))?;
+        if let Some(observe) = self.outbound_observer.as_mut() {
+            observe(seq, &Bytes::copy_from_slice(payload));
+        }
+        Ok(())
+    }
+
+    /// Pads and seals the packet whose payload (message `number`) was just written after
+    /// `start`, and counts it. `before` is where the packet begins in `out`.
+    fn seal_packet(
+        &mut self,
+        out: &mut BytesMut,
+        before: usize,
+        start: PacketStart,
+        number: u8,
+    ) -> Result<()> {
         let range = finish_packet(out, start, self.sealer.alignment(), &mut self.pad_rng)
             .map_err(Error::Wire)?;
         self.sealer
             .seal(self.send_seq, out, range)
             .map_err(Error::Cipher)?;
-        if let Some(observe) = self.outbound_observer.as_mut() {
-            observe(self.send_seq, &Bytes::copy_from_slice(payload));
-        }
         self.send_seq = self.next_seq(self.send_seq, self.sent_first_newkeys)?;
         self.packets_sent += 1;
         self.bytes_sent += u64::try_from(out.len() - before).unwrap_or(u64::MAX);
         if !self.client
             && !self.compression_authenticated
-            && payload.first() == Some(&MSG_USERAUTH_SUCCESS)
+            && number == MSG_USERAUTH_SUCCESS
             && self.service_active
         {
             // zlib@openssh.com starts with the packets after USERAUTH_SUCCESS, both ways.

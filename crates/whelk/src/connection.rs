@@ -110,8 +110,6 @@ pub struct Connection {
     channel_config: ChannelConfig,
     side: Side,
     events: VecDeque<Event>,
-    /// Encoded messages the transport could not take yet (back-pressure); at most a few.
-    pending: VecDeque<Bytes>,
     session_id: Option<Bytes>,
     error: Option<Error>,
     /// The time of the latest input, timer or output call.
@@ -149,7 +147,6 @@ impl Connection {
             channel_config: cfg.1,
             side,
             events: VecDeque::new(),
-            pending: VecDeque::new(),
             session_id: None,
             error: None,
             now,
@@ -797,20 +794,9 @@ impl Connection {
         if self.error.is_some() {
             return;
         }
-        loop {
-            if let Some(p) = self.pending.front() {
-                match self.transport.send_payload(p.clone()) {
-                    Ok(()) => {
-                        self.pending.pop_front();
-                        continue;
-                    }
-                    Err(SendError::Blocked | SendError::Closed(_)) => break,
-                    Err(e) => {
-                        self.fail(Error::Protocol(format!("cannot send: {e}")));
-                        break;
-                    }
-                }
-            }
+        // Messages go to the transport unencoded: it encodes each straight into its packet
+        // (channel data is copied once, from the channel's queue into the output buffer).
+        while self.transport.can_send() {
             let Some(msg) = self.next_message(now) else {
                 break;
             };
@@ -820,10 +806,12 @@ impl Connection {
                 self.sync_error();
                 break;
             }
-            match msg.to_bytes() {
-                Ok(b) => self.pending.push_back(b),
+            match self.transport.send_message(msg) {
+                Ok(()) => {}
+                // `can_send` said yes: only a failure of the transport itself gets here.
+                Err(SendError::Blocked | SendError::Closed(_)) => break,
                 Err(e) => {
-                    self.fail(Error::Protocol(format!("cannot encode: {e}")));
+                    self.fail(Error::Protocol(format!("cannot send: {e}")));
                     break;
                 }
             }
