@@ -10,67 +10,26 @@
     clippy::cast_possible_truncation
 )]
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::time::Duration;
+mod sftp_common;
 
-use sha2::{Digest, Sha256};
 use whelk::PrivateKey;
-use whelk_test::openssh::{Sshd, find};
+use whelk_test::openssh::Sshd;
+use whelk_tokio::Client;
 use whelk_tokio::scp::{self, Options, Protocol};
-use whelk_tokio::{Client, ClientConfig, HostKeyPolicy, connect};
+
+use sftp_common::{openssh_client, openssh_sshd, pattern, same_tree, sha, tree};
 
 fn user_key() -> PrivateKey {
     PrivateKey::ed25519_from_seed(&[41; 32])
 }
 
 fn sshd() -> Sshd {
-    find("sshd").expect("sshd not installed: this interop test needs openssh-server");
-    find("scp").expect("scp not installed: sshd runs it for the legacy protocol");
-    let line = user_key().public_key().to_openssh("whelk-scp-test");
-    Sshd::builder().authorized_key(line).start().unwrap()
+    // sshd runs the system's scp for the legacy protocol.
+    openssh_sshd(&user_key(), &["scp"])
 }
 
 async fn client(sshd: &Sshd) -> Client {
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
-    let config = ClientConfig::new(&user)
-        .key(user_key())
-        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
-    connect("127.0.0.1", sshd.port(), config).await.unwrap()
-}
-
-fn sha(path: &Path) -> Vec<u8> {
-    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
-}
-
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 11) as u8)
-        .collect()
-}
-
-fn tree(base: &Path) {
-    std::fs::create_dir_all(base.join("sub/deep")).unwrap();
-    std::fs::write(base.join("a.txt"), pattern(1234, 1)).unwrap();
-    std::fs::write(base.join("sub/b.bin"), pattern(3_000_000, 2)).unwrap();
-    std::fs::write(base.join("sub/deep/empty"), b"").unwrap();
-    std::fs::write(base.join("sub/ünï ☃.txt"), "unicode").unwrap();
-    std::fs::set_permissions(base.join("a.txt"), std::fs::Permissions::from_mode(0o604)).unwrap();
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_400_000_000);
-    std::fs::File::options()
-        .write(true)
-        .open(base.join("a.txt"))
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    for f in ["a.txt", "sub/b.bin", "sub/deep/empty", "sub/ünï ☃.txt"] {
-        assert_eq!(sha(&a.join(f)), sha(&b.join(f)), "{f}");
-    }
-    let m = std::fs::metadata(b.join("a.txt")).unwrap();
-    assert_eq!((m.mode() & 0o777, m.mtime()), (0o604, 1_400_000_000));
+    openssh_client(sshd, user_key()).await
 }
 
 async fn round_trip(protocol: Protocol) {

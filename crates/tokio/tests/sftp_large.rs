@@ -9,40 +9,18 @@
     clippy::cast_possible_truncation
 )]
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod sftp_common;
+
+use std::io::Write;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
-use whelk_sftp::fs::{StdFs, StdFsConfig};
-use whelk_tokio::sftp::{SftpClient, TransferOptions};
-use whelk_tokio::{ClientConfig, Exit, Handler, HostKeyPolicy, ServerConfig, ServerSession};
+use whelk_tokio::sftp::TransferOptions;
+
+use sftp_common::{WhelkServer, sha};
 
 /// The file's size: 1 GiB (the largest transfer).
 const SIZE: u64 = 1 << 30;
-
-struct App {
-    policy: Arc<AuthorizedKeysPolicy>,
-    root: PathBuf,
-}
-
-impl Handler for App {
-    async fn auth(&self, request: &AuthRequest) -> Decision {
-        self.policy.decide(request, 0)
-    }
-
-    async fn subsystem(&self, name: String, session: ServerSession) -> Exit {
-        if name != "sftp" {
-            return Exit::Refused;
-        }
-        let fs = StdFs::new(&self.root, StdFsConfig::default()).unwrap();
-        match whelk_tokio::sftp::serve(session.stdin(), session.stdout(), fs).await {
-            Ok(()) => Exit::Code(0),
-            Err(_) => Exit::Code(1),
-        }
-    }
-}
 
 /// Writes `SIZE` bytes of xorshift output to `path`; returns their SHA-256.
 fn write_random(path: &Path) -> Vec<u8> {
@@ -64,39 +42,10 @@ fn write_random(path: &Path) -> Vec<u8> {
     hash.finalize().to_vec()
 }
 
-fn sha(path: &Path) -> Vec<u8> {
-    let mut f = std::fs::File::open(path).unwrap();
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    hash.finalize().to_vec()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_and_get_1_gib_whelk_to_whelk() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let local = dir.path().join("local");
-    std::fs::create_dir(&root).unwrap();
-    std::fs::create_dir(&local).unwrap();
-    let user_key = PrivateKey::ed25519_from_seed(&[51; 32]);
-    let app = App {
-        policy: Arc::new(AuthorizedKeysPolicy::new(
-            &user_key.public_key().to_openssh("large"),
-        )),
-        root: root.clone(),
-    };
-    let host = PrivateKey::ed25519_from_seed(&[52; 32]);
-    let server = whelk_tokio::listen("127.0.0.1:0", ServerConfig::new(vec![host]), app)
-        .await
-        .unwrap();
-
+    let f = WhelkServer::start().await;
+    let (root, local) = (&f.root, &f.local);
     let src = local.join("src.bin");
     let sum = tokio::task::spawn_blocking({
         let src = src.clone();
@@ -105,13 +54,7 @@ async fn put_and_get_1_gib_whelk_to_whelk() {
     .await
     .unwrap();
 
-    let config = ClientConfig::new("tester")
-        .key(user_key)
-        .host_key(HostKeyPolicy::AcceptAny);
-    let c = whelk_tokio::connect("127.0.0.1", server.local_addr().port(), config)
-        .await
-        .unwrap();
-    let s = SftpClient::connect(&c).await.unwrap();
+    let (c, s) = f.whelk_sftp().await;
     let n = s
         .put(&src, "/up.bin", &TransferOptions::default())
         .await

@@ -10,64 +10,36 @@
     clippy::cast_possible_truncation
 )]
 
+mod sftp_common;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use whelk::PrivateKey;
-use whelk_test::openssh::{Sshd, find};
+use whelk_test::openssh::Sshd;
 use whelk_tokio::sftp::{SftpClient, TransferOptions};
-use whelk_tokio::{ClientConfig, HostKeyPolicy, connect};
+
+use sftp_common::{openssh_client, openssh_sshd, pattern_file, sha};
 
 fn user_key() -> PrivateKey {
     PrivateKey::ed25519_from_seed(&[21; 32])
 }
 
 fn sshd() -> Sshd {
-    find("sshd").expect("sshd not installed: this interop test needs openssh-server");
-    let line = user_key().public_key().to_openssh("whelk-sftp-test");
-    Sshd::builder().authorized_key(line).start().unwrap()
+    openssh_sshd(&user_key(), &[])
 }
 
 async fn sftp(sshd: &Sshd) -> (whelk_tokio::Client, SftpClient) {
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
-    let config = ClientConfig::new(&user)
-        .key(user_key())
-        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
-    let client = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+    let client = openssh_client(sshd, user_key()).await;
     let s = SftpClient::connect(&client).await.unwrap();
     (client, s)
 }
 
-fn sha(path: &Path) -> Vec<u8> {
-    let mut h = Sha256::new();
-    let mut f = std::fs::File::open(path).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut f, &mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().to_vec()
-}
-
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
-}
-
-fn pattern_file(path: &Path, len: usize, seed: u32) {
-    let data: Vec<u8> = (0..len)
-        .map(|i| {
-            let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed);
-            (x >> 13) as u8
-        })
-        .collect();
-    std::fs::write(path, data).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,30 +10,17 @@
     clippy::cast_possible_truncation
 )]
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+mod sftp_common;
+
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
 use whelk_sftp::fs::{StdFs, StdFsConfig};
 use whelk_test::openssh::{find, run};
 use whelk_tokio::sftp::{SftpClient, TransferOptions};
-use whelk_tokio::{ClientConfig, Exit, Handler, HostKeyPolicy, ServerConfig, ServerSession};
 
-const GUARD: Duration = Duration::from_secs(60);
-
-fn sha(path: &Path) -> Vec<u8> {
-    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
-}
-
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 11) as u8)
-        .collect()
-}
+use sftp_common::{GUARD, WhelkServer, pattern, same_tree, sha, tree};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_over_duplex_with_whelk_client() {
@@ -149,97 +136,7 @@ async fn server_gone_mid_transfer_is_an_error() {
     assert!(s.stat("/big").await.is_err());
 }
 
-#[derive(Clone)]
-struct App {
-    policy: Arc<AuthorizedKeysPolicy>,
-    root: PathBuf,
-}
-
-impl Handler for App {
-    async fn auth(&self, request: &AuthRequest) -> Decision {
-        self.policy.decide(request, 0)
-    }
-
-    async fn subsystem(&self, name: String, session: ServerSession) -> Exit {
-        if name != "sftp" {
-            return Exit::Refused;
-        }
-        let fs = StdFs::new(&self.root, StdFsConfig::default()).unwrap();
-        match whelk_tokio::sftp::serve(session.stdin(), session.stdout(), fs).await {
-            Ok(()) => Exit::Code(0),
-            Err(_) => Exit::Code(1),
-        }
-    }
-
-    async fn exec(&self, command: String, session: ServerSession) -> Exit {
-        let r = whelk_tokio::scp::serve_command(
-            &command,
-            session.stdin(),
-            session.stdout(),
-            &self.root,
-        )
-        .await;
-        match r {
-            Some(Ok(code)) => Exit::Code(code),
-            Some(Err(e)) => {
-                use tokio::io::AsyncWriteExt;
-                let _ = session
-                    .stderr()
-                    .write_all(format!("{e}\n").as_bytes())
-                    .await;
-                Exit::Code(1)
-            }
-            None => Exit::Refused,
-        }
-    }
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    local: PathBuf,
-    key_file: PathBuf,
-    whelk_key: PrivateKey,
-    server: whelk_tokio::Server,
-}
-
-async fn fixture() -> Fixture {
-    let keygen = find("ssh-keygen").expect("ssh-keygen not installed (openssh-client)");
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let local = dir.path().join("local");
-    std::fs::create_dir(&root).unwrap();
-    std::fs::create_dir(&local).unwrap();
-    let key_file = dir.path().join("id_ed25519");
-    let mut cmd = Command::new(keygen);
-    cmd.args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key_file);
-    run(cmd, GUARD).unwrap();
-    let whelk_key = PrivateKey::ed25519_from_seed(&[33; 32]);
-    let keys = format!(
-        "{}{}\n",
-        std::fs::read_to_string(key_file.with_extension("pub")).unwrap(),
-        whelk_key.public_key().to_openssh("whelk")
-    );
-    let app = App {
-        policy: Arc::new(AuthorizedKeysPolicy::new(&keys)),
-        root: root.clone(),
-    };
-    let host = PrivateKey::ed25519_from_seed(&[34; 32]);
-    let server = whelk_tokio::listen("127.0.0.1:0", ServerConfig::new(vec![host]), app)
-        .await
-        .unwrap();
-    Fixture {
-        _dir: dir,
-        root,
-        local,
-        key_file,
-        whelk_key,
-        server,
-    }
-}
-
-fn openssh(tool: &str, f: &Fixture) -> Command {
+fn openssh(tool: &str, f: &WhelkServer) -> Command {
     let mut cmd = Command::new(find(tool).unwrap_or_else(|e| panic!("{tool}: {e}")));
     cmd.args([
         "-F",
@@ -264,14 +161,8 @@ fn openssh(tool: &str, f: &Fixture) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whelk_client_to_whelk_server_subsystem() {
-    let f = fixture().await;
-    let config = ClientConfig::new("tester")
-        .key(f.whelk_key.clone())
-        .host_key(HostKeyPolicy::AcceptAny);
-    let c = whelk_tokio::connect("127.0.0.1", f.server.local_addr().port(), config)
-        .await
-        .unwrap();
-    let s = SftpClient::connect(&c).await.unwrap();
+    let f = WhelkServer::start().await;
+    let (_c, s) = f.whelk_sftp().await;
     let src = f.local.join("x.bin");
     std::fs::write(&src, pattern(3_000_000, 5)).unwrap();
     s.put(&src, "x.bin", &TransferOptions::default())
@@ -287,7 +178,7 @@ async fn whelk_client_to_whelk_server_subsystem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_sftp_batch_against_whelk_server() {
-    let f = fixture().await;
+    let f = WhelkServer::start().await;
     let src = f.local.join("up.bin");
     std::fs::write(&src, pattern(2_000_000, 9)).unwrap();
     std::fs::write(f.root.join("remote.txt"), "from the server\n").unwrap();
@@ -335,32 +226,9 @@ async fn openssh_sftp_batch_against_whelk_server() {
     );
 }
 
-fn tree(base: &Path) {
-    std::fs::create_dir_all(base.join("sub/deep")).unwrap();
-    std::fs::write(base.join("a.txt"), pattern(1234, 1)).unwrap();
-    std::fs::write(base.join("sub/b.bin"), pattern(700_000, 2)).unwrap();
-    std::fs::write(base.join("sub/deep/empty"), b"").unwrap();
-    std::fs::set_permissions(base.join("a.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
-    std::fs::File::options()
-        .write(true)
-        .open(base.join("a.txt"))
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    for f in ["a.txt", "sub/b.bin", "sub/deep/empty"] {
-        assert_eq!(sha(&a.join(f)), sha(&b.join(f)), "{f}");
-    }
-    let m = std::fs::metadata(b.join("a.txt")).unwrap();
-    assert_eq!((m.mode() & 0o777, m.mtime()), (0o640, 1_500_000_000));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_legacy_scp_against_whelk_server() {
-    let f = fixture().await;
+    let f = WhelkServer::start().await;
     let src = f.local.join("tree");
     tree(&src);
     // Upload: scp -O runs `scp -r -p -t -- <dir>` on the whelk server (serve_sink).
