@@ -40,6 +40,21 @@ impl<C: DerefMut<Target = Connection>> ChanRef<C> {
         Ok(r?)
     }
 
+    /// Waits for the peer's answer to our CHANNEL_OPEN until `deadline` (`None`: the
+    /// deadline passed): `Err` with the peer's reason, or "connection closed".
+    pub(crate) fn wait_open(&self, deadline: Option<Instant>) -> Option<Result<(), String>> {
+        let id = self.id;
+        self.shared.wait_for(deadline, |g| {
+            match g.chans.get(&id).and_then(|c| c.open.clone()) {
+                Some(r) => Some(r),
+                None => g
+                    .done
+                    .is_some()
+                    .then(|| Err("connection closed".to_string())),
+            }
+        })
+    }
+
     /// Waits for the answer to the want-reply request just sent.
     pub(crate) fn request_result(&self, what: &str) -> crate::Result<()> {
         let id = self.id;

@@ -516,7 +516,7 @@ impl Hooks<Conn> for ClientHooks {
                             let spawned = std::thread::Builder::new()
                                 .name("whelk-forward".into())
                                 .spawn(move || match connect_local(&target) {
-                                    Ok(sock) => splice(sock, &session),
+                                    Ok(sock) => splice(sock, &session.chan),
                                     Err(_) => session.close(),
                                 });
                             drop(spawned);
@@ -808,6 +808,16 @@ impl Client {
         &self,
         f: impl FnOnce(&mut Conn) -> whelk::Result<whelk::ChannelId>,
     ) -> Result<Session> {
+        self.open_until(None, f)
+    }
+
+    /// Opens a channel and waits for the server's answer until `deadline`
+    /// ([`Error::Timeout`] after it).
+    fn open_until(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Conn) -> whelk::Result<whelk::ChannelId>,
+    ) -> Result<Session> {
         let chan = {
             let mut g = self.shared.lock();
             if g.done.is_some() {
@@ -817,19 +827,9 @@ impl Client {
             ChanRef::new(self.shared.clone(), id, &mut g)
         };
         self.shared.kick();
-        let id = chan.id;
-        let r = self
-            .shared
-            .wait_for(None, |g| {
-                match g.chans.get(&id).and_then(|c| c.open.clone()) {
-                    Some(r) => Some(r),
-                    None => g
-                        .done
-                        .is_some()
-                        .then(|| Err("connection closed".to_string())),
-                }
-            })
-            .unwrap_or(Err(String::new()));
+        let Some(r) = chan.wait_open(deadline) else {
+            return Err(Error::Timeout);
+        };
         match r {
             Ok(()) => Ok(Session {
                 chan,
@@ -902,7 +902,8 @@ impl Client {
     /// ProxyJump (`ssh -J`): connects to `host:port` as seen from this server, through a
     /// `direct-tcpip` channel of this connection (RFC 4254 §7.2), and runs a new SSH
     /// connection over it, checking the host key for `host:port` and authenticating
-    /// with `config` (end to end: this server only relays encrypted bytes). This
+    /// with `config` (end to end: this server only relays encrypted bytes). Opening the
+    /// channel and the handshake each get [`ClientConfig::connect_timeout`]. This
     /// connection stays up while the new one uses it; chain calls for more hops.
     ///
     /// ```no_run
@@ -916,7 +917,12 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn jump(&self, host: &str, port: u16, config: ClientConfig) -> Result<Self> {
-        let hop = Arc::new(self.direct_tcpip(host, port)?);
+        // The channel counts against the connect timeout too (the handshake's own
+        // deadline starts after it).
+        let deadline = config.connect_timeout.map(|t| Instant::now() + t);
+        let hop = Arc::new(self.open_until(deadline, |c| {
+            c.open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+        })?);
         let rd = HopRead {
             out: hop.stdout(),
             hop: hop.clone(),
@@ -973,7 +979,7 @@ impl Client {
 /// from other threads; the channel is closed when the session and every handle are gone.
 /// A session keeps its connection up (as a [`Client`] clone does).
 pub struct Session {
-    chan: Arc<ChanRef<Conn>>,
+    pub(crate) chan: Arc<ChanRef<Conn>>,
     /// Sessions the application opened keep the connection up.
     _guard: Option<Arc<Guard>>,
 }

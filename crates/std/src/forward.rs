@@ -21,8 +21,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use whelk::GlobalRequestKind;
+use std::ops::DerefMut;
 
+use whelk::{Connection, GlobalRequestKind};
+
+use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
 use crate::client::{Client, Session};
 use crate::error::{Error, Result};
 
@@ -135,24 +138,27 @@ pub(crate) fn connect_local(target: &Endpoint) -> std::io::Result<LocalStream> {
     }
 }
 
-/// Copies both ways between a local socket and a channel until both directions ended
-/// (EOF is passed on in each direction); the channel closes when `ch` and its handles
-/// are gone.
-pub(crate) fn splice(sock: LocalStream, ch: &Session) {
+/// Copies both ways between a local socket and a channel (a client's or a server's)
+/// until both directions ended (EOF is passed on in each direction); the channel closes
+/// when its last handle is gone.
+pub(crate) fn splice<C>(sock: LocalStream, chan: &Arc<ChanRef<C>>)
+where
+    C: DerefMut<Target = Connection> + Send + 'static,
+{
     let Ok(mut rd) = sock.try_clone() else {
-        ch.close();
+        chan.close();
         return;
     };
     let mut wr = sock;
-    let mut to_remote = ch.stdin();
+    let mut to_peer = ChannelWriter::new(chan.clone(), Stream::Stdout);
     let up = std::thread::Builder::new()
         .name("whelk-splice".into())
         .spawn(move || {
-            let _ = std::io::copy(&mut rd, &mut to_remote);
-            let _ = to_remote.send_eof();
+            let _ = std::io::copy(&mut rd, &mut to_peer);
+            let _ = to_peer.send_eof();
         });
-    let mut from_remote = ch.stdout();
-    let _ = std::io::copy(&mut from_remote, &mut wr);
+    let mut from_peer = ChannelReader::new(chan.clone(), Stream::Stdout);
+    let _ = std::io::copy(&mut from_peer, &mut wr);
     wr.shutdown_write();
     if let Ok(up) = up {
         let _ = up.join();
@@ -200,6 +206,22 @@ impl RemoteRoutes {
     }
 }
 
+/// Binds a UNIX socket only its owner may connect to (mode 0600, as sshd's default
+/// `StreamLocalBindMask 0177`). With `unlink`, a stale socket at `path` is removed first
+/// (sshd's `StreamLocalBindUnlink`); other files are never removed.
+pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if unlink && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(listener)
+}
+
 /// A listening socket here, TCP or UNIX.
 enum Listener {
     Tcp(TcpListener),
@@ -210,7 +232,7 @@ impl Listener {
     fn bind(listen: &Endpoint) -> Result<Self> {
         Ok(match listen {
             Endpoint::Tcp { host, port } => Self::Tcp(TcpListener::bind((host.as_str(), *port))?),
-            Endpoint::Unix(p) => Self::Unix(UnixListener::bind(p)?),
+            Endpoint::Unix(p) => Self::Unix(bind_unix(p, false)?),
         })
     }
 
@@ -263,7 +285,12 @@ impl LocalForward {
                     if stop2.load(Ordering::SeqCst) {
                         break;
                     }
-                    let Ok(sock) = sock else { continue };
+                    let Ok(sock) = sock else {
+                        // Out of descriptors, or a connection reset before accept: do
+                        // not spin.
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
                     let serve = serve.clone();
                     let _ = std::thread::Builder::new()
                         .name("whelk-forward".into())
@@ -494,7 +521,7 @@ impl Client {
                 Endpoint::Unix(p) => path_text(p).and_then(|p| client.direct_streamlocal(&p)),
             };
             if let Ok(ch) = ch {
-                splice(sock, &ch);
+                splice(sock, &ch.chan);
             }
         })
     }

@@ -182,8 +182,8 @@ pub use client::{
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use server::{
-    DEFAULT_MAX_CONNECTIONS, Handler, Pty, Server, ServerConfig, ServerSession, SessionRequest,
-    listen,
+    AgentListener, DEFAULT_MAX_CONNECTIONS, Handler, Pty, Server, ServerChannel, ServerConfig,
+    ServerSession, SessionRequest, listen,
 };
 
 /// A ChaCha20 generator seeded from the operating system.

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -16,7 +18,8 @@ use whelk::{
 
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
 use crate::driver::{Hooks, Shared, spawn};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::forward::{Endpoint, LocalStream, bind_unix, connect_local, splice};
 use crate::os_rng;
 
 type Conn = ServerConnection;
@@ -32,6 +35,10 @@ pub struct ServerConfig {
     /// Connections served at once; connections beyond it are closed as soon as they are
     /// accepted (default [`DEFAULT_MAX_CONNECTIONS`]).
     pub max_connections: usize,
+    /// sshd's `StreamLocalBindUnlink`: whether a stale socket file at a
+    /// `streamlocal-forward@openssh.com` path is removed before binding (default false:
+    /// the request fails while the file exists). Other kinds of files are never removed.
+    pub streamlocal_bind_unlink: bool,
 }
 
 impl ServerConfig {
@@ -41,7 +48,15 @@ impl ServerConfig {
         Self {
             ssh: whelk::ServerConfig::new(host_keys),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            streamlocal_bind_unlink: false,
         }
+    }
+
+    /// Sets [`ServerConfig::streamlocal_bind_unlink`].
+    #[must_use]
+    pub fn streamlocal_bind_unlink(mut self, unlink: bool) -> Self {
+        self.streamlocal_bind_unlink = unlink;
+        self
     }
 
     /// Sets [`ServerConfig::max_connections`].
@@ -131,6 +146,31 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (address, port);
         false
     }
+
+    /// Whether a client may open a `direct-streamlocal@openssh.com` channel to the UNIX
+    /// socket `path` (local forwarding to a socket, OpenSSH PROTOCOL §2.4; the server
+    /// then connects and copies both ways). Default: no.
+    fn direct_streamlocal(&self, path: &str) -> bool {
+        let _ = path;
+        false
+    }
+
+    /// Whether a client may have this server listen on the UNIX socket `path` and
+    /// forward the connections back (`streamlocal-forward@openssh.com`, OpenSSH PROTOCOL
+    /// §2.4; the socket gets mode 0600, see also
+    /// [`ServerConfig::streamlocal_bind_unlink`]). Default: no.
+    fn streamlocal_forward(&self, path: &str) -> bool {
+        let _ = path;
+        false
+    }
+
+    /// Whether `user`'s session may use the client's agent (`auth-agent-req@openssh.com`,
+    /// OpenSSH PROTOCOL.agent). When allowed, [`ServerSession::agent_listener`] and
+    /// [`ServerSession::open_agent`] reach it. Default: no.
+    fn agent_forwarding(&self, user: &str) -> bool {
+        let _ = user;
+        false
+    }
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +179,8 @@ struct SessionInfo {
     env: Vec<(String, String)>,
     signals: Vec<String>,
     running: bool,
+    /// Agent forwarding was asked for and allowed.
+    agent: bool,
 }
 
 /// The server's side of a session: the client's stdin to read, stdout and stderr to
@@ -214,29 +256,213 @@ impl ServerSession {
     pub fn take_signals(&self) -> Vec<String> {
         std::mem::take(&mut self.info().signals)
     }
+
+    /// Whether the client asked for agent forwarding and [`Handler::agent_forwarding`]
+    /// allowed it: then [`ServerSession::agent_listener`] and
+    /// [`ServerSession::open_agent`] work.
+    #[must_use]
+    pub fn agent_forwarding(&self) -> bool {
+        self.info().agent
+    }
+
+    /// Opens an `auth-agent@openssh.com` channel to the client's agent (OpenSSH
+    /// PROTOCOL.agent): a stream speaking the ssh-agent protocol.
+    pub fn open_agent(&self) -> Result<ServerChannel> {
+        if !self.agent_forwarding() {
+            return Err(Error::Refused("agent forwarding was not requested".into()));
+        }
+        open_from_server(&self.chan.shared, ChannelOpenKind::AuthAgent)
+            .map(|chan| ServerChannel { chan })
+            .ok_or_else(|| Error::Refused("auth-agent@openssh.com".into()))
+    }
+
+    /// Listens on a UNIX socket at `path` (what sshd offers as `SSH_AUTH_SOCK`; mode
+    /// 0600, put it in a directory only the user can enter) and carries each connection
+    /// to the client's agent over an `auth-agent@openssh.com` channel of its own. The
+    /// listener stops (and the socket file is removed) when the returned handle is
+    /// dropped.
+    ///
+    /// ```no_run
+    /// # fn run(session: whelk_std::ServerSession) -> Result<(), whelk_std::Error> {
+    /// let dir = std::path::Path::new("/tmp/agent-dir-0700");
+    /// let agent = session.agent_listener(&dir.join("agent.sock"))?;
+    /// let status = std::process::Command::new("ssh-add")
+    ///     .arg("-l")
+    ///     .env("SSH_AUTH_SOCK", agent.path())
+    ///     .status()?;
+    /// # let _ = status; Ok(()) }
+    /// ```
+    pub fn agent_listener(&self, path: &std::path::Path) -> Result<AgentListener> {
+        if !self.agent_forwarding() {
+            return Err(Error::Refused("agent forwarding was not requested".into()));
+        }
+        let listener = bind_unix(path, false)?;
+        let forward = ForwardListener::start(
+            Bound::Unix(path.to_path_buf()),
+            move || listener.accept().map(|(s, _)| LocalStream::Unix(s)),
+            Arc::downgrade(&self.chan.shared),
+            |_| ChannelOpenKind::AuthAgent,
+        )?;
+        Ok(AgentListener(forward))
+    }
 }
 
-/// A `tcpip-forward` listener; stops when dropped.
+/// A forwarded agent socket ([`ServerSession::agent_listener`]); dropping it stops
+/// listening and removes the socket file.
+pub struct AgentListener(ForwardListener);
+
+impl std::fmt::Debug for AgentListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AgentListener").field(&self.path()).finish()
+    }
+}
+
+impl AgentListener {
+    /// The socket's path (for `SSH_AUTH_SOCK`).
+    #[must_use]
+    pub fn path(&self) -> &std::path::Path {
+        match &self.0.bound {
+            Bound::Unix(p) => p,
+            Bound::Tcp { .. } => std::path::Path::new(""),
+        }
+    }
+}
+
+/// A channel the server opened (e.g. [`ServerSession::open_agent`]): [`std::io::Read`]
+/// and [`std::io::Write`]; closed when dropped.
+pub struct ServerChannel {
+    chan: Arc<ChanRef<Conn>>,
+}
+
+impl std::fmt::Debug for ServerChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerChannel")
+            .field("id", &self.chan.id)
+            .finish()
+    }
+}
+
+impl ServerChannel {
+    /// A reader of the channel's data, for another thread.
+    #[must_use]
+    pub fn reader(&self) -> ChannelReader<Conn> {
+        ChannelReader::new(self.chan.clone(), Stream::Stdout)
+    }
+
+    /// A writer of the channel's data, for another thread.
+    #[must_use]
+    pub fn writer(&self) -> ChannelWriter<Conn> {
+        ChannelWriter::new(self.chan.clone(), Stream::Stdout)
+    }
+}
+
+impl std::io::Read for ServerChannel {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader().read(buf)
+    }
+}
+
+impl std::io::Write for ServerChannel {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer().flush()
+    }
+}
+
+/// What a server-side listener is bound to.
+enum Bound {
+    /// A `tcpip-forward`: the address and port asked for (the port bound for 0), and the
+    /// local address (to wake the accept).
+    Tcp {
+        address: String,
+        port: u16,
+        local: SocketAddr,
+    },
+    /// A `streamlocal-forward@openssh.com` or an agent socket: removed when stopped.
+    Unix(PathBuf),
+}
+
+/// A listener forwarding each connection back to the client on a channel of its own;
+/// stops when dropped.
 struct ForwardListener {
-    address: String,
-    port: u16,
-    local: SocketAddr,
+    bound: Bound,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl ForwardListener {
+    /// Starts the accept thread: each connection `accept` returns goes back to the
+    /// client on a channel of kind `kind(connection)`, until the listener is dropped or
+    /// the connection ends.
+    fn start(
+        bound: Bound,
+        mut accept: impl FnMut() -> std::io::Result<LocalStream> + Send + 'static,
+        shared: Weak<Shared<Conn>>,
+        kind: impl Fn(&LocalStream) -> ChannelOpenKind + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("whelk-forward-back".into())
+            .spawn(move || {
+                loop {
+                    let sock = accept();
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Some(shared) = shared.upgrade() else {
+                        break;
+                    };
+                    if shared.lock().done.is_some() {
+                        break;
+                    }
+                    let Ok(sock) = sock else {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
+                    let kind = kind(&sock);
+                    let _ = std::thread::Builder::new()
+                        .name("whelk-forwarded".into())
+                        .spawn(move || {
+                            if let Some(chan) = open_from_server(&shared, kind) {
+                                splice(sock, &chan);
+                            }
+                        });
+                }
+            })?;
+        Ok(Self {
+            bound,
+            stop,
+            thread: Some(thread),
+        })
+    }
 }
 
 impl Drop for ForwardListener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let mut wake = self.local;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
         // Wakes the blocked accept (which then sees the flag); once the thread is gone the
-        // port is closed.
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // socket is closed.
+        match &self.bound {
+            Bound::Tcp { local, .. } => {
+                let mut wake = *local;
+                if wake.ip().is_unspecified() {
+                    wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            }
+            Bound::Unix(p) => {
+                let _ = UnixStream::connect(p);
+            }
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Bound::Unix(p) = &self.bound {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -258,6 +484,8 @@ struct ServerHooks<H> {
     user: Mutex<String>,
     sessions: Arc<Mutex<HashMap<ChannelId, Pending>>>,
     forwards: Mutex<Vec<ForwardListener>>,
+    /// [`ServerConfig::streamlocal_bind_unlink`].
+    unlink: bool,
     _slot: Slot,
 }
 
@@ -312,45 +540,18 @@ impl<H: Handler> ServerHooks<H> {
                 drop(g);
                 let host = lossy(host.as_bytes());
                 let port = u16::try_from(port).unwrap_or(0);
-                let (handler, shared) = (self.handler.clone(), shared.clone());
-                // Deciding and connecting may take a while: not on the connection's threads.
-                let _ = std::thread::Builder::new()
-                    .name("whelk-direct-tcpip".into())
-                    .spawn(move || {
-                        let allowed = port != 0 && handler.direct_tcpip(&host, port);
-                        // Connect first, so a refused connection is the open failure.
-                        let sock = if allowed {
-                            TcpStream::connect((host.as_str(), port)).ok()
-                        } else {
-                            None
-                        };
-                        let mut g = shared.lock();
-                        let Some(sock) = sock else {
-                            let (reason, why) = if allowed {
-                                (ChannelOpenFailureReason::CONNECT_FAILED, "connect failed")
-                            } else {
-                                (
-                                    ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
-                                    "not allowed",
-                                )
-                            };
-                            let _ = g.conn.reject_channel(incoming, reason, why);
-                            drop(g);
-                            shared.kick();
-                            return;
-                        };
-                        let Ok(id) = g.conn.accept_channel(incoming) else {
-                            return;
-                        };
-                        let chan = ChanRef::new(shared.clone(), id, &mut g);
-                        if let Some(c) = g.chans.get_mut(&id) {
-                            c.open = Some(Ok(()));
-                        }
-                        drop(g);
-                        shared.kick();
-                        let _ = sock.set_nodelay(true);
-                        splice(&sock, &chan);
-                    });
+                let handler = self.handler.clone();
+                self.connect_for(shared, incoming, Endpoint::tcp(&host, port), move || {
+                    port != 0 && handler.direct_tcpip(&host, port)
+                });
+            }
+            ChannelOpenKind::DirectStreamlocal { socket_path, .. } => {
+                drop(g);
+                let path = lossy(socket_path.as_bytes());
+                let handler = self.handler.clone();
+                self.connect_for(shared, incoming, Endpoint::unix(&path), move || {
+                    !path.is_empty() && handler.direct_streamlocal(&path)
+                });
             }
             _ => {
                 let _ = g.conn.reject_channel(
@@ -362,6 +563,55 @@ impl<H: Handler> ServerHooks<H> {
         }
     }
 
+    /// Answers a `direct-tcpip` or `direct-streamlocal@openssh.com` open on a thread of
+    /// its own: `allowed` decides, then the server connects to `target` (a refused
+    /// connection is the open failure) and copies both ways.
+    fn connect_for(
+        &self,
+        shared: &Arc<Shared<Conn>>,
+        incoming: whelk::IncomingChannel,
+        target: Endpoint,
+        allowed: impl FnOnce() -> bool + Send + 'static,
+    ) {
+        let shared = shared.clone();
+        // Deciding and connecting may take a while: not on the connection's threads.
+        let _ = std::thread::Builder::new()
+            .name("whelk-direct".into())
+            .spawn(move || {
+                let allowed = allowed();
+                let sock = if allowed {
+                    connect_local(&target).ok()
+                } else {
+                    None
+                };
+                let mut g = shared.lock();
+                let Some(sock) = sock else {
+                    let (reason, why) = if allowed {
+                        (ChannelOpenFailureReason::CONNECT_FAILED, "connect failed")
+                    } else {
+                        (
+                            ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                            "not allowed",
+                        )
+                    };
+                    let _ = g.conn.reject_channel(incoming, reason, why);
+                    drop(g);
+                    shared.kick();
+                    return;
+                };
+                let Ok(id) = g.conn.accept_channel(incoming) else {
+                    return;
+                };
+                let chan = ChanRef::new(shared.clone(), id, &mut g);
+                if let Some(c) = g.chans.get_mut(&id) {
+                    c.open = Some(Ok(()));
+                }
+                drop(g);
+                shared.kick();
+                splice(sock, &chan);
+            });
+    }
+
     fn request(
         &self,
         shared: &Arc<Shared<Conn>>,
@@ -369,6 +619,15 @@ impl<H: Handler> ServerHooks<H> {
         kind: ChannelRequestKind,
         token: Option<whelk::RequestToken>,
     ) {
+        // Asked for before the command runs; decided without holding the session's lock.
+        let agent = matches!(kind, ChannelRequestKind::AuthAgentReq) && {
+            let user = self
+                .user
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            self.handler.agent_forwarding(&user)
+        };
         let ok = match self.session(id) {
             None => false,
             Some((chan, info)) => {
@@ -423,6 +682,11 @@ impl<H: Handler> ServerHooks<H> {
                     ChannelRequestKind::Signal { name } => {
                         i.signals.push(lossy(name.as_bytes()));
                         true
+                    }
+                    ChannelRequestKind::AuthAgentReq => {
+                        let ok = agent && !i.running;
+                        i.agent |= ok;
+                        ok
                     }
                     ChannelRequestKind::Exec { command } => {
                         drop(i);
@@ -560,17 +824,17 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                     }
                     GlobalRequestKind::CancelTcpipForward { address, port } => {
                         let address = lossy(address.as_bytes());
-                        let mut f = self
-                            .forwards
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        let before = f.len();
-                        f.retain(|l| !(l.address == address && u32::from(l.port) == port));
-                        if f.len() < before {
-                            whelk::GlobalReply::Success
-                        } else {
-                            whelk::GlobalReply::Failure
-                        }
+                        self.cancel_forward(|b| {
+                            matches!(b, Bound::Tcp { address: a, port: p, .. }
+                                if *a == address && u32::from(*p) == port)
+                        })
+                    }
+                    GlobalRequestKind::StreamlocalForward { socket_path } => {
+                        self.listen_unix(shared, &lossy(socket_path.as_bytes()))
+                    }
+                    GlobalRequestKind::CancelStreamlocalForward { socket_path } => {
+                        let path = PathBuf::from(lossy(socket_path.as_bytes()));
+                        self.cancel_forward(|b| matches!(b, Bound::Unix(p) if *p == path))
                     }
                     _ => whelk::GlobalReply::Failure,
                 };
@@ -611,41 +875,41 @@ impl<H: Handler> ServerHooks<H> {
             return whelk::GlobalReply::Failure;
         };
         let bound = local.port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (stop2, shared2, address2) =
-            (stop.clone(), Arc::downgrade(shared), address.to_string());
-        let spawned = std::thread::Builder::new()
-            .name("whelk-tcpip-forward".into())
-            .spawn(move || {
-                for sock in listener.incoming() {
-                    if stop2.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let (Ok(sock), Some(shared)) = (sock, shared2.upgrade()) else {
-                        continue;
-                    };
-                    if shared.lock().done.is_some() {
-                        break;
-                    }
-                    let address = address2.clone();
-                    let _ = std::thread::Builder::new()
-                        .name("whelk-forwarded-tcpip".into())
-                        .spawn(move || forward_back(&shared, &sock, &address, bound));
+        let address2 = address.to_string();
+        let started = ForwardListener::start(
+            Bound::Tcp {
+                address: address.to_string(),
+                port: if port16 == 0 { bound } else { port16 },
+                local,
+            },
+            move || {
+                let (s, _) = listener.accept()?;
+                s.set_nodelay(true)?;
+                Ok(LocalStream::Tcp(s))
+            },
+            Arc::downgrade(shared),
+            move |sock| {
+                let (origin, origin_port) = match sock {
+                    LocalStream::Tcp(s) => s
+                        .peer_addr()
+                        .map_or((String::new(), 0), |p| (p.ip().to_string(), p.port())),
+                    LocalStream::Unix(_) => (String::new(), 0),
+                };
+                ChannelOpenKind::ForwardedTcpip {
+                    connected_address: address2.clone().into(),
+                    connected_port: u32::from(bound),
+                    originator_address: origin.into(),
+                    originator_port: u32::from(origin_port),
                 }
-            });
-        let Ok(thread) = spawned else {
+            },
+        );
+        let Ok(forward) = started else {
             return whelk::GlobalReply::Failure;
         };
         self.forwards
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(ForwardListener {
-                address: address.to_string(),
-                port: if port16 == 0 { bound } else { port16 },
-                local,
-                stop,
-                thread: Some(thread),
-            });
+            .push(forward);
         if port16 == 0 {
             whelk::GlobalReply::BoundPort(u32::from(bound))
         } else {
@@ -654,59 +918,76 @@ impl<H: Handler> ServerHooks<H> {
     }
 }
 
-/// Carries one connection to a forwarded port back to the client.
-fn forward_back(shared: &Arc<Shared<Conn>>, sock: &TcpStream, address: &str, port: u16) {
-    let peer = sock.peer_addr().ok();
-    let (origin, origin_port) = peer.map_or((String::new(), 0), |p| (p.ip().to_string(), p.port()));
-    let chan = {
-        let mut g = shared.lock();
-        let Ok(id) =
-            g.conn
-                .open_forwarded_tcpip(address, u32::from(port), &origin, u32::from(origin_port))
-        else {
-            return;
+impl<H: Handler> ServerHooks<H> {
+    /// Answers `streamlocal-forward@openssh.com`: binds the UNIX socket (mode 0600), then
+    /// forwards each connection back on a `forwarded-streamlocal@openssh.com` channel.
+    fn listen_unix(&self, shared: &Arc<Shared<Conn>>, path: &str) -> whelk::GlobalReply {
+        if path.is_empty() || !self.handler.streamlocal_forward(path) {
+            return whelk::GlobalReply::Failure;
+        }
+        let Ok(listener) = bind_unix(std::path::Path::new(path), self.unlink) else {
+            return whelk::GlobalReply::Failure;
         };
-        ChanRef::new(shared.clone(), id, &mut g)
-    };
-    shared.kick();
-    let id = chan.id;
-    let opened = shared
-        .wait_for(None, |g| {
-            match g.chans.get(&id).and_then(|c| c.open.clone()) {
-                Some(r) => Some(r.is_ok()),
-                None => g.done.is_some().then_some(false),
-            }
-        })
-        .unwrap_or(false);
-    if opened {
-        let _ = sock.set_nodelay(true);
-        splice(sock, &chan);
+        let path2 = path.to_string();
+        let started = ForwardListener::start(
+            Bound::Unix(PathBuf::from(path)),
+            move || listener.accept().map(|(s, _)| LocalStream::Unix(s)),
+            Arc::downgrade(shared),
+            move |_| ChannelOpenKind::ForwardedStreamlocal {
+                socket_path: path2.clone().into(),
+                reserved: String::new().into(),
+            },
+        );
+        let Ok(forward) = started else {
+            let _ = std::fs::remove_file(path);
+            return whelk::GlobalReply::Failure;
+        };
+        self.forwards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(forward);
+        whelk::GlobalReply::Success
+    }
+
+    /// Stops the listeners `which` selects (dropped outside the lock: stopping joins
+    /// their threads).
+    fn cancel_forward(&self, which: impl Fn(&Bound) -> bool) -> whelk::GlobalReply {
+        let stopped: Vec<ForwardListener> = {
+            let mut f = self
+                .forwards
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (gone, kept) = std::mem::take(&mut *f)
+                .into_iter()
+                .partition(|l| which(&l.bound));
+            *f = kept;
+            gone
+        };
+        if stopped.is_empty() {
+            whelk::GlobalReply::Failure
+        } else {
+            whelk::GlobalReply::Success
+        }
     }
 }
 
-/// Copies both ways between a socket and a server-side channel.
-fn splice(sock: &TcpStream, chan: &Arc<ChanRef<Conn>>) {
-    let Ok(mut rd) = sock.try_clone() else {
-        chan.close();
-        return;
+/// Opens a channel from the server and waits for the client's answer; `None` when
+/// refused or the connection ended.
+fn open_from_server(
+    shared: &Arc<Shared<Conn>>,
+    kind: ChannelOpenKind,
+) -> Option<Arc<ChanRef<Conn>>> {
+    let chan = {
+        let mut g = shared.lock();
+        if g.done.is_some() {
+            return None;
+        }
+        let id = g.conn.open(kind).ok()?;
+        ChanRef::new(shared.clone(), id, &mut g)
     };
-    let Ok(mut wr) = sock.try_clone() else {
-        chan.close();
-        return;
-    };
-    let mut to_client = ChannelWriter::new(chan.clone(), Stream::Stdout);
-    let up = std::thread::Builder::new()
-        .name("whelk-splice".into())
-        .spawn(move || {
-            let _ = std::io::copy(&mut rd, &mut to_client);
-            let _ = to_client.send_eof();
-        });
-    let mut from_client = ChannelReader::new(chan.clone(), Stream::Stdout);
-    let _ = std::io::copy(&mut from_client, &mut wr);
-    let _ = wr.shutdown(std::net::Shutdown::Write);
-    if let Ok(up) = up {
-        let _ = up.join();
-    }
+    shared.kick();
+    let opened = chan.wait_open(None).is_some_and(|r| r.is_ok());
+    opened.then_some(chan)
 }
 
 /// A listening server. [`Server::shutdown`] (or dropping it) stops accepting and
@@ -822,6 +1103,7 @@ pub fn listen<H: Handler>(
                     user: Mutex::default(),
                     sessions: Arc::default(),
                     forwards: Mutex::default(),
+                    unlink: config.streamlocal_bind_unlink,
                     _slot: Slot(count2.clone()),
                 });
                 if spawn(&shared, stream, hooks, "whelk-server").is_ok() {

@@ -312,7 +312,7 @@ pub(crate) fn serve(client: &Client, mut sock: LocalStream) {
         Ok(ch) => {
             let reply: &[u8] = if req.v5 { &V5_GRANTED } else { &V4_GRANTED };
             if sock.write_all(reply).is_ok() && ch.stdin().write_all(&early).is_ok() {
-                splice(sock, &ch);
+                splice(sock, &ch.chan);
             }
         }
         Err(_) => {

@@ -15,31 +15,9 @@ use std::time::Duration;
 
 use whelk::PrivateKey;
 use whelk_std::*;
-use whelk_test::openssh::{Sshd, find};
 
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
-}
-
-fn user_key() -> PrivateKey {
-    PrivateKey::ed25519_from_seed(&[21; 32])
-}
-
-fn sshd() -> Sshd {
-    find("sshd").expect("sshd not installed: this interop test needs openssh-server");
-    let line = user_key().public_key().to_openssh("whelk-std-test");
-    Sshd::builder().authorized_key(line).start().unwrap()
-}
-
-fn config(sshd: &Sshd) -> ClientConfig {
-    ClientConfig::new(&user())
-        .key(user_key())
-        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()))
-}
-
-fn client(sshd: &Sshd) -> Client {
-    connect("127.0.0.1", sshd.port(), config(sshd)).unwrap()
-}
+mod common;
+use common::{client, pipe_through, sshd, user, user_key};
 
 #[test]
 fn run_collects_stdout_stderr_exit_status_and_signal() {
@@ -70,16 +48,7 @@ fn stdin_piped_through_cat_with_back_pressure() {
     // Larger than a channel window (2 MiB) in both directions.
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let s = c.exec("cat; echo done >&2").unwrap();
-    let mut stdin = s.stdin();
-    let send = data.clone();
-    let writer = std::thread::spawn(move || {
-        stdin.write_all(&send).unwrap();
-        stdin.flush().unwrap();
-        stdin.send_eof().unwrap();
-    });
-    let mut got = Vec::new();
-    s.stdout().read_to_end(&mut got).unwrap();
-    writer.join().unwrap();
+    let got = pipe_through(&s, &data);
     assert_eq!(got.len(), data.len());
     assert!(got == data);
     let mut err = String::new();
@@ -252,21 +221,6 @@ fn wrong_key_fails_to_authenticate() {
         .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
     let r = connect("127.0.0.1", sshd.port(), config);
     assert!(matches!(r, Err(Error::Ssh(whelk::Error::Auth(_)))), "{r:?}");
-}
-
-#[test]
-fn keepalive_keeps_an_idle_connection_usable() {
-    let sshd = sshd();
-    let c = connect(
-        "127.0.0.1",
-        sshd.port(),
-        config(&sshd).keepalive(Duration::from_millis(100), 3),
-    )
-    .unwrap();
-    // Several keepalive rounds pass while idle; the writer thread fires them.
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(c.is_connected());
-    assert_eq!(c.run("exit 0").unwrap().exit_status, Some(0));
 }
 
 /// A TCP service only "the server side" reaches: it answers with the bytes reversed.

@@ -12,42 +12,18 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
 
-use whelk::PrivateKey;
 use whelk_std::*;
-use whelk_test::openssh::{ChildGuard, Sshd, SshdBuilder, find, run};
+use whelk_test::openssh::{Sshd, find, run};
 
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
-}
-
-fn user_key() -> PrivateKey {
-    PrivateKey::ed25519_from_seed(&[23; 32])
-}
-
-fn builder() -> SshdBuilder {
-    find("sshd").expect("sshd not installed: this interop test needs openssh-server");
-    let line = user_key().public_key().to_openssh("whelk-std-test");
-    Sshd::builder().authorized_key(line)
-}
-
-fn sshd() -> Sshd {
-    builder().start().unwrap()
-}
-
-fn config(sshd: &Sshd) -> ClientConfig {
-    ClientConfig::new(&user())
-        .key(user_key())
-        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()))
-}
-
-fn client(sshd: &Sshd) -> Client {
-    connect("127.0.0.1", sshd.port(), config(sshd)).unwrap()
-}
+mod common;
+use common::{
+    agent_with_key, client, config, echo_round, echo_tcp, echo_unix, pipe_through, sshd,
+    sshd_builder as builder, user,
+};
 
 /// The processes below `pid` (from /proc).
 fn descendants(pid: u32) -> Vec<u32> {
@@ -121,42 +97,6 @@ fn keepalive_leaves_a_healthy_idle_connection_alone() {
     assert!(c.is_connected());
     assert_eq!(c.run("exit 5").unwrap().exit_status, Some(5));
     c.disconnect();
-}
-
-/// A TCP echo service on loopback.
-fn echo_tcp() -> u16 {
-    let svc = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = svc.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut sock in svc.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut rd = sock.try_clone().unwrap();
-                let _ = std::io::copy(&mut rd, &mut sock);
-            });
-        }
-    });
-    port
-}
-
-/// A UNIX socket echo service at `path`.
-fn echo_unix(path: &Path) {
-    let svc = UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        for mut sock in svc.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut rd = sock.try_clone().unwrap();
-                let _ = std::io::copy(&mut rd, &mut sock);
-            });
-        }
-    });
-}
-
-/// Writes `msg`, reads the echo back.
-fn echo_round<S: Read + Write>(sock: &mut S, msg: &[u8]) {
-    sock.write_all(msg).unwrap();
-    let mut back = vec![0u8; msg.len()];
-    sock.read_exact(&mut back).unwrap();
-    assert!(back == msg);
 }
 
 /// A minimal HTTP/1.0 server answering every request with `hello`.
@@ -364,57 +304,6 @@ fn unix_socket_forwarding_local_remote_and_mixed() {
     assert_eq!(c.run("exit 0").unwrap().exit_status, Some(0));
 }
 
-/// A test-started `ssh-agent` holding one key (the private key exists only in the agent
-/// and in a temporary file deleted after `ssh-add`).
-struct Agent {
-    _guard: ChildGuard,
-    sock: std::path::PathBuf,
-    public: String,
-    _dir: tempfile::TempDir,
-}
-
-fn agent_with_key() -> Agent {
-    let agent = find("ssh-agent").expect("ssh-agent not installed");
-    find("ssh-add").expect("ssh-add not installed");
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("agent.sock");
-    let guard = ChildGuard::spawn(Command::new(agent).arg("-D").arg("-a").arg(&sock)).unwrap();
-    let key = dir.path().join("id_agent");
-    let mut keygen = Command::new(find("ssh-keygen").unwrap());
-    keygen
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "agent-only-key",
-            "-f",
-        ])
-        .arg(&key);
-    run(keygen, Duration::from_secs(20)).unwrap();
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    // Wait for the agent's socket, then load the key.
-    for _ in 0..500 {
-        if UnixStream::connect(&sock).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut add = Command::new("ssh-add");
-    add.env("SSH_AUTH_SOCK", &sock).arg(&key);
-    let out = run(add, Duration::from_secs(20)).unwrap();
-    assert!(out.status.success(), "ssh-add: {}", out.stderr_str());
-    std::fs::remove_file(&key).unwrap();
-    Agent {
-        _guard: guard,
-        sock,
-        public,
-        _dir: dir,
-    }
-}
-
 #[test]
 fn agent_authentication_and_forwarding() {
     let agent = agent_with_key();
@@ -487,15 +376,7 @@ fn proxy_jump_through_sshd_to_another_sshd() {
     // Bulk data both ways over the nested connection.
     let s = inner.exec("cat").unwrap();
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
-    let mut stdin = s.stdin();
-    let send = data.clone();
-    let w = std::thread::spawn(move || {
-        stdin.write_all(&send).unwrap();
-        stdin.send_eof().unwrap();
-    });
-    let mut got = Vec::new();
-    s.stdout().read_to_end(&mut got).unwrap();
-    w.join().unwrap();
+    let got = pipe_through(&s, &data);
     assert!(got == data);
     // A second hop on the same jump connection, chained through the inner one.
     let twice = inner.jump("127.0.0.1", jump.port(), config(&jump)).unwrap();

@@ -18,6 +18,9 @@ use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey, RequestKind
 use whelk_std::*;
 use whelk_test::openssh::{Ssh, find};
 
+mod common;
+use common::{agent_with_key, echo_round, echo_tcp, echo_unix, pipe_through};
+
 struct TestHandler {
     policy: AuthorizedKeysPolicy,
     freeze: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -103,6 +106,37 @@ impl Handler for TestHandler {
                 std::thread::sleep(Duration::from_millis(10));
             },
             "panic" => panic!("handler panicked on purpose"),
+            // The client's forwarded agent through a socket, as `ssh-add -l` sees it.
+            "agent-list" => {
+                let dir = tempfile::tempdir().unwrap();
+                let agent = match session.agent_listener(&dir.path().join("agent.sock")) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        writeln!(out, "no agent: {e}").unwrap();
+                        return 2;
+                    }
+                };
+                let o = Command::new("ssh-add")
+                    .arg("-l")
+                    .env("SSH_AUTH_SOCK", agent.path())
+                    .output()
+                    .unwrap();
+                out.write_all(&o.stdout).unwrap();
+                0
+            }
+            // One auth-agent@openssh.com channel: SSH_AGENTC_REQUEST_IDENTITIES by hand.
+            "agent-count" => {
+                let mut ch = session.open_agent().unwrap();
+                ch.write_all(&[0, 0, 0, 1, 11]).unwrap();
+                let mut len = [0u8; 4];
+                ch.read_exact(&mut len).unwrap();
+                let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                ch.read_exact(&mut body).unwrap();
+                assert_eq!(body[0], 12);
+                let n = u32::from_be_bytes(body[1..5].try_into().unwrap());
+                writeln!(out, "identities {n}").unwrap();
+                0
+            }
             c if c.starts_with("source ") => {
                 let n: usize = c["source ".len()..].parse().unwrap();
                 let chunk = vec![9u8; 1000];
@@ -154,6 +188,18 @@ impl Handler for TestHandler {
     fn tcpip_forward(&self, address: &str, _port: u16) -> bool {
         address == "127.0.0.1"
     }
+
+    fn direct_streamlocal(&self, path: &str) -> bool {
+        path.ends_with(".sock")
+    }
+
+    fn streamlocal_forward(&self, path: &str) -> bool {
+        path.ends_with(".sock")
+    }
+
+    fn agent_forwarding(&self, user: &str) -> bool {
+        user == "alice"
+    }
 }
 
 fn whelk_auth_prompts() -> whelk_auth::Prompts {
@@ -197,7 +243,9 @@ fn fixture_with(max_connections: usize, freeze: Option<std::sync::mpsc::Receiver
     let host = PrivateKey::ed25519_from_seed(&[3; 32]);
     let server = listen(
         "127.0.0.1:0",
-        ServerConfig::new(vec![host]).max_connections(max_connections),
+        ServerConfig::new(vec![host])
+            .max_connections(max_connections)
+            .streamlocal_bind_unlink(true),
         TestHandler {
             policy: AuthorizedKeysPolicy::new(&line),
             freeze: std::sync::Mutex::new(freeze),
@@ -313,15 +361,7 @@ fn whelk_client_against_whelk_server() {
     // Both directions larger than the window, at once: stdin written on another thread.
     let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
     let s = c.exec("cat").unwrap();
-    let mut stdin = s.stdin();
-    let send = data.clone();
-    let writer = std::thread::spawn(move || {
-        stdin.write_all(&send).unwrap();
-        stdin.send_eof().unwrap();
-    });
-    let mut got = Vec::new();
-    s.stdout().read_to_end(&mut got).unwrap();
-    writer.join().unwrap();
+    let got = pipe_through(&s, &data);
     assert!(got == data);
     assert_eq!(s.wait().unwrap().status, Some(0));
 
@@ -685,5 +725,136 @@ fn sftp_client_against_the_whelk_std_sftp_server() {
     // Confined to its root.
     assert_eq!(sftp.realpath("/../..").unwrap(), "/");
     drop(sftp);
+    c.disconnect();
+}
+
+fn wait_for_socket(path: &Path, ssh: &mut whelk_test::openssh::ChildGuard) {
+    for _ in 0..1000 {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return;
+        }
+        assert!(
+            ssh.try_wait().unwrap().is_none(),
+            "ssh exited: {}",
+            ssh.stderr_str()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{} never appeared: {}", path.display(), ssh.stderr_str());
+}
+
+#[test]
+fn streamlocal_forwarding_openssh_and_whelk_clients_against_the_whelk_server() {
+    let f = fixture(8);
+    let d = f.dir.path();
+    let echo = d.join("echo.sock");
+    echo_unix(&echo);
+    let svc_port = echo_tcp();
+    // OpenSSH: -L local.sock:echo.sock (direct-streamlocal) and -R remote.sock:TCP
+    // (streamlocal-forward; a stale socket file there is replaced).
+    let local = d.join("l.sock");
+    let remote = d.join("r.sock");
+    drop(std::os::unix::net::UnixListener::bind(&remote).unwrap());
+    let cmd = Ssh::new(f.server.local_addr())
+        .user("alice")
+        .identity(&f.key_path)
+        .option("ExitOnForwardFailure", "yes")
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("{}:{}", local.display(), echo.display()))
+        .arg("-R")
+        .arg(format!("{}:127.0.0.1:{svc_port}", remote.display()));
+    let mut ssh = whelk_test::openssh::ChildGuard::spawn(&mut cmd.command().unwrap()).unwrap();
+    wait_for_socket(&local, &mut ssh);
+    wait_for_socket(&remote, &mut ssh);
+    echo_round(
+        &mut std::os::unix::net::UnixStream::connect(&local).unwrap(),
+        &vec![5u8; 100_000],
+    );
+    echo_round(
+        &mut std::os::unix::net::UnixStream::connect(&remote).unwrap(),
+        b"back through ssh",
+    );
+    ssh.kill();
+
+    // whelk-std client: both ways, and the handler's refusals.
+    let port = f.server.local_addr().port();
+    let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+    let l2 = d.join("l2.sock");
+    let fwd = c
+        .forward_local_to(Endpoint::unix(&l2), Endpoint::unix(&echo))
+        .unwrap();
+    echo_round(
+        &mut std::os::unix::net::UnixStream::connect(&l2).unwrap(),
+        b"whelk local",
+    );
+    let r2 = d.join("r2.sock");
+    let back = c
+        .forward_remote_to(Endpoint::unix(&r2), Endpoint::unix(&echo))
+        .unwrap();
+    echo_round(
+        &mut std::os::unix::net::UnixStream::connect(&r2).unwrap(),
+        b"whelk remote",
+    );
+    back.close().unwrap();
+    assert!(!r2.exists());
+    fwd.close();
+    let r = c.direct_streamlocal(d.join("not-a-socket.txt").to_str().unwrap());
+    assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
+    let r = c.forward_remote_to(Endpoint::unix(d.join("x.txt")), Endpoint::unix(&echo));
+    assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
+    // A regular file is never unlinked, even with StreamLocalBindUnlink.
+    let file = d.join("file.sock");
+    std::fs::write(&file, b"data").unwrap();
+    let r = c.forward_remote_to(Endpoint::unix(&file), Endpoint::unix(&echo));
+    assert!(matches!(r, Err(Error::Refused(_))), "{r:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"data");
+    c.disconnect();
+}
+
+#[test]
+fn agent_forwarding_openssh_and_whelk_clients_against_the_whelk_server() {
+    let f = fixture(8);
+    let agent = agent_with_key();
+    // ssh -A: the handler's agent socket lists the agent's key.
+    let cmd = Ssh::new(f.server.local_addr())
+        .user("alice")
+        .identity(&f.key_path)
+        // The helper's default IdentityAgent=none would leave nothing to forward.
+        .option("IdentityAgent", agent.sock.to_str().unwrap())
+        .arg("-A")
+        .remote_command("agent-list");
+    let out = run_with_stdin(cmd.command().unwrap(), b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("agent-only-key (ED25519)"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without -A there is no agent to reach.
+    let cmd = Ssh::new(f.server.local_addr())
+        .user("alice")
+        .identity(&f.key_path)
+        .arg("-a")
+        .remote_command("agent-list");
+    let out = run_with_stdin(cmd.command().unwrap(), b"");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no agent"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // whelk-std client forwarding the agent; the handler opens one agent channel.
+    let port = f.server.local_addr().port();
+    let c = connect(
+        "127.0.0.1",
+        port,
+        client_config("alice")
+            .key(f.key.clone())
+            .forward_agent(&agent.sock),
+    )
+    .unwrap();
+    let out = c.run("agent-count").unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "identities 1\n");
     c.disconnect();
 }
