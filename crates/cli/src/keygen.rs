@@ -19,6 +19,7 @@
 //! Fatal errors exit with 255, usage errors with 1, as `ssh-keygen` does.
 
 mod cert;
+mod convert;
 mod hosts;
 mod sig;
 
@@ -199,10 +200,10 @@ fn run(args: &Args) -> Result<()> {
         return change_passphrase(args);
     }
     if args.export {
-        return export(args);
+        return convert::export(args);
     }
     if args.import {
-        return hosts::import(args);
+        return convert::import(args);
     }
     if let Some(h) = &args.find_host {
         return hosts::find(args, h);
@@ -606,111 +607,4 @@ fn change_passphrase(args: &Args) -> Result<()> {
         println!("Your identification has been saved with the new passphrase.");
     }
     Ok(())
-}
-
-/// `ssh-keygen -e [-m RFC4716|PKCS8|PEM] -f file`.
-fn export(args: &Args) -> Result<()> {
-    let path = file_arg(args, "the key is")?;
-    let text = read_text(&path)?;
-    let key = if text.contains("PRIVATE KEY-----") {
-        load_private(&path, args.passphrase.as_deref())?
-            .public_key()
-            .clone()
-    } else {
-        PublicKey::from_any(&text)
-            .map_err(|e| Fail::new(format!("{}: {e}", path.display())))?
-            .0
-    };
-    let format = args
-        .format
-        .as_deref()
-        .unwrap_or("RFC4716")
-        .to_ascii_uppercase();
-    let out = match format.as_str() {
-        "RFC4716" => {
-            // ssh-keygen always writes this comment, whatever the key's own.
-            let c = format!(
-                "{}-bit {}, converted by {}@{} from OpenSSH",
-                key.bits(),
-                key.key_type().short_name(),
-                common::local_user(),
-                common::local_host()
-            );
-            key.to_rfc4716(&c)
-        }
-        // PKCS#1 for RSA, as ssh-keygen -e -m PEM writes it.
-        "PEM" if key.rsa_components().is_some() => {
-            let (e, n) = key.rsa_components().unwrap_or_default();
-            let mut body = der_integer(n);
-            body.extend(der_integer(e));
-            pem("RSA PUBLIC KEY", &der_tlv(0x30, &body))
-        }
-        "PKCS8" | "PEM" => key
-            .to_spki_pem()
-            .map_err(|e| Fail::new(format!("export: {e}")))?,
-        other => {
-            return Err(Fail::usage(format!(
-                "Unsupported conversion format \"{other}\""
-            )));
-        }
-    };
-    print!("{out}");
-    Ok(())
-}
-
-/// A DER tag-length-value.
-fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = body.len();
-    if len < 0x80 {
-        out.extend(u8::try_from(len).ok());
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let digits = bytes.get(skip..).unwrap_or_default();
-        out.extend(u8::try_from(digits.len()).ok().map(|n| 0x80 | n));
-        out.extend_from_slice(digits);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-/// A DER INTEGER from unsigned big-endian bytes.
-fn der_integer(unsigned: &[u8]) -> Vec<u8> {
-    let trimmed: Vec<u8> = unsigned.iter().copied().skip_while(|b| *b == 0).collect();
-    let mut body = Vec::with_capacity(trimmed.len() + 1);
-    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
-        body.push(0);
-    }
-    body.extend_from_slice(&trimmed);
-    der_tlv(0x02, &body)
-}
-
-/// PEM armour (base64 lines of 64 characters).
-fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let idx = usize::try_from((n >> (18 - 6 * i)) & 63).unwrap_or(0);
-                b64.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'A')));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }

@@ -415,6 +415,33 @@ fn import_and_export_both_ways() {
     assert_eq!(o.status.code(), Some(1));
 }
 
+#[test]
+fn import_refuses_private_keys_like_ssh_keygen() {
+    let d = tmp();
+    let dir = d.path();
+    // Unencrypted private keys as ssh-keygen writes them: PKCS#1 RSA, PKCS#8 RSA and
+    // ECDSA, and OpenSSH's own format.
+    for (name, args) in [
+        ("rsa.pem", &["-t", "rsa", "-b", "2048", "-m", "PEM"][..]),
+        ("rsa.p8", &["-t", "rsa", "-b", "2048", "-m", "PKCS8"][..]),
+        ("ec.p8", &["-t", "ecdsa", "-m", "PKCS8"][..]),
+        ("ed", &["-t", "ed25519"][..]),
+    ] {
+        let mut a = vec!["-q", "-N", "", "-f", name];
+        a.extend_from_slice(args);
+        ok(&keygen(dir, &a), "ssh-keygen");
+        for m in ["PEM", "PKCS8", "RFC4716"] {
+            // OpenSSH 9.2's -i converts public keys only: 255 and nothing on stdout.
+            let theirs = keygen(dir, &["-i", "-m", m, "-f", name]);
+            let ours = whelk(dir, &["-i", "-m", m, "-f", name]);
+            for (who, o) in [("ssh-keygen", &theirs), ("whelk", &ours)] {
+                assert_eq!(o.status.code(), Some(255), "{who} -i -m {m} {name}");
+                assert!(o.stdout.is_empty(), "{who} -i -m {m} {name}: {o:?}");
+            }
+        }
+    }
+}
+
 fn known_hosts_fixture(dir: &Path) -> String {
     ok(
         &keygen(dir, &["-q", "-t", "ed25519", "-N", "", "-f", "h1"]),

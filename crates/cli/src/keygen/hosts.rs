@@ -1,5 +1,5 @@
 //! `ssh-keygen -F host`, `-R host` and `-H` on a `known_hosts` file (default
-//! `~/.ssh/known_hosts`), and `-i` (import a public key from RFC 4716 or PEM).
+//! `~/.ssh/known_hosts`).
 //!
 //! Behaviour follows `ssh-keygen`: `-F` prints `# Host NAME found: line N [CA|REVOKED]`
 //! then the line as stored (hashed lines included) and exits 1 when nothing matched; `-R`
@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 
-use whelk_keys::PublicKey;
 use whelk_keys::known_hosts::{KnownHosts, Marker};
 
 use super::{Args, Fail, Result, read_text};
@@ -159,28 +158,5 @@ pub(super) fn hash(args: &Args) -> Result<()> {
         );
         eprintln!("Delete this file to ensure privacy of hostnames");
     }
-    Ok(())
-}
-
-/// `ssh-keygen -i [-m RFC4716|PKCS8|PEM] -f file`: the key in OpenSSH's one-line form.
-pub(super) fn import(args: &Args) -> Result<()> {
-    let path = super::file_arg(args, "the key is")?;
-    let text = read_text(&path)?;
-    let format = args
-        .format
-        .as_deref()
-        .unwrap_or("RFC4716")
-        .to_ascii_uppercase();
-    let bad = |e: whelk_keys::Error| Fail::new(format!("{}: {e}", path.display()));
-    let key = match format.as_str() {
-        "RFC4716" => PublicKey::from_rfc4716(&text).map_err(bad)?.0,
-        "PKCS8" | "PEM" => PublicKey::from_pem(&text).map_err(bad)?,
-        other => {
-            return Err(Fail::usage(format!(
-                "Unsupported conversion format \"{other}\""
-            )));
-        }
-    };
-    println!("{}", key.to_openssh("").trim_end());
     Ok(())
 }
