@@ -32,8 +32,13 @@
 //!     channel of another, host key checked and authenticated end to end.
 //! - **Server**: [`listen`] with a [`ServerConfig`] and a blocking [`Handler`]
 //!   (authentication, `exec` / `shell` / subsystems with a [`ServerSession`], and, when
-//!   the handler allows them, `direct-tcpip` and `tcpip-forward` port forwarding), a cap
-//!   on connections, [`Server::shutdown`]; [`sftp::serve`] answers the `sftp` subsystem
+//!   the handler allows them, port forwarding: `direct-tcpip` and `tcpip-forward` (RFC
+//!   4254 §7), `direct-streamlocal@openssh.com` and `streamlocal-forward@openssh.com`
+//!   (OpenSSH PROTOCOL §2.4, sockets bound with mode 0600,
+//!   [`ServerConfig::streamlocal_bind_unlink`]), and agent forwarding
+//!   (`auth-agent-req@openssh.com`: [`ServerSession::agent_listener`] gives commands an
+//!   `SSH_AUTH_SOCK`, [`ServerSession::open_agent`] one agent channel)), a cap on
+//!   connections, [`Server::shutdown`]; [`sftp::serve`] answers the `sftp` subsystem
 //!   from a [`sftp::Filesystem`] such as the confined `sftp::StdFs`.
 //!
 //! # How it runs

@@ -1,5 +1,9 @@
 //! The blocking server: [`listen`] with a [`Handler`] that decides authentication and
-//! runs `exec`, `shell` and `subsystem` requests, a thread per running command.
+//! runs `exec`, `shell` and `subsystem` requests, a thread per running command, and
+//! decides port forwarding over TCP (`direct-tcpip`, `tcpip-forward`, RFC 4254 §7) and
+//! UNIX sockets (`direct-streamlocal@openssh.com`, `streamlocal-forward@openssh.com`,
+//! OpenSSH PROTOCOL §2.4) and agent forwarding (`auth-agent-req@openssh.com`, OpenSSH
+//! PROTOCOL.agent). Everything is refused unless the handler allows it.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
