@@ -146,6 +146,23 @@ pub fn check_defaults(out: &Output) {
     assert!(t.contains("kex-strict-"), "strict KEX marker missing: {t}");
 }
 
+/// The DHEat rate test ran ([`server_args`] with `rate_test`) and found the server's
+/// connection throttling sufficient.
+///
+/// # Panics
+/// When the test did not run or warned (this is a test assertion).
+pub fn check_rate_throttled(out: &Output) {
+    let t = text(out);
+    assert!(
+        t.contains("dh_rate_test() results"),
+        "the rate test did not run: {t}"
+    );
+    assert!(
+        !t.contains("insufficient connection throttling"),
+        "DHEat warning: {t}"
+    );
+}
+
 /// The hardened profile of docs/security.md: exit 0, no failure, no warning, nothing
 /// flagged for Terrapin.
 ///

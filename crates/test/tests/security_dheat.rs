@@ -10,11 +10,11 @@
 )]
 
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use whelk::{AuthRequest, Decision, PrivateKey};
+use whelk_test::ssh_audit;
 
 struct Nobody;
 
@@ -102,56 +102,18 @@ async fn dheat_one_source_gets_a_bounded_number_of_handshakes() {
     assert_eq!(ok, 640);
 }
 
-fn ssh_audit(args: &[String]) -> Output {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("ssh-audit").is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "ssh-audit not found in PATH: install it with `pip install ssh-audit` (PyPI); \
-         this test fails without it"
-    );
-    let out = Command::new("ssh-audit")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh-audit");
-    println!(
-        "--- ssh-audit {} (exit {:?})\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dheat_ssh_audit_rate_test_sees_throttling() {
     // The default algorithms keep DH group16/18, so ssh-audit runs its DHEat rate test
     // (3 sockets, 1.5 s, up to 38 connections; warns above 20 connections/s).
     let s = server(whelk_tokio::ServerConfig::new(vec![host_key()])).await;
-    let args = vec![
-        "-n".to_owned(),
-        "-d".to_owned(),
-        "-t".to_owned(),
-        "20".to_owned(),
-        "-p".to_owned(),
-        s.local_addr().port().to_string(),
-        "127.0.0.1".to_owned(),
-    ];
-    let out = tokio::task::spawn_blocking(move || ssh_audit(&args))
+    let args = ssh_audit::server_args(s.local_addr().port(), true);
+    let out = tokio::task::spawn_blocking(move || ssh_audit::run(&args))
         .await
+        .unwrap()
         .unwrap();
-    let t = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        t.contains("dh_rate_test() results"),
-        "the rate test did not run: {t}"
-    );
-    assert!(
-        !t.contains("insufficient connection throttling"),
-        "DHEat warning: {t}"
-    );
+    ssh_audit::check_rate_throttled(&out);
+    let t = ssh_audit::text(&out);
     let rate = t
         .lines()
         .find(|l| l.contains("connections opened per second"))

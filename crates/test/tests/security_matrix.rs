@@ -18,12 +18,6 @@ mod common;
 use common::matrix::*;
 use common::*;
 
-macro_rules! matrix_tests {
-    ($($name:ident: $server:expr, $state:expr;)*) => {
-        $(#[test] fn $name() { matrix($server, $state); })*
-    };
-}
-
 matrix_tests! {
     matrix_server_before_kex: true, State::BeforeKex;
     matrix_server_strict_initial_kex: true, State::StrictInitialKex;

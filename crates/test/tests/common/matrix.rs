@@ -6,6 +6,16 @@ use super::*;
 use whelk::DisconnectReason as R;
 use whelk_test::hostile::minimal_message;
 
+/// One `#[test]` per `name: victim_is_server, state;` line, each running [`matrix`].
+#[allow(unused_macros)] // Only the matrix tests use it.
+macro_rules! matrix_tests {
+    ($($name:ident: $server:expr, $state:expr;)*) => {
+        $(#[test] fn $name() { matrix($server, $state); })*
+    };
+}
+#[allow(unused_imports)] // Only the matrix tests use it.
+pub(crate) use matrix_tests;
+
 pub const STATES: [State; 6] = [
     State::BeforeKex,
     State::StrictInitialKex,
