@@ -60,6 +60,15 @@ fn signal(pids: &[u32], sig: &str) {
     }
 }
 
+/// Stopped processes, continued when dropped (also when the test fails).
+struct Frozen(Vec<u32>);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(&self.0, "CONT");
+    }
+}
+
 #[test]
 fn keepalive_detects_a_stopped_sshd() {
     let sshd = sshd();
@@ -72,11 +81,20 @@ fn keepalive_detects_a_stopped_sshd() {
     assert_eq!(c.run("exit 0").unwrap().exit_status, Some(0));
     // Freeze the processes serving this connection (sshd's per-connection children);
     // the kernel still acknowledges our packets, so only keepalives can tell.
-    let frozen = descendants(sshd.pid());
-    assert!(!frozen.is_empty(), "no sshd child processes");
-    signal(&frozen, "STOP");
+    let frozen = Frozen(descendants(sshd.pid()));
+    assert!(!frozen.0.is_empty(), "no sshd child processes");
+    signal(&frozen.0, "STOP");
+    // A generous bound (not a timing assertion: detection takes ~0.8 s): without
+    // working keepalives this would wait forever.
+    for _ in 0..600 {
+        if !c.is_connected() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!c.is_connected(), "the frozen server was not detected");
     let why = c.wait_closed();
-    signal(&frozen, "CONT");
+    drop(frozen);
     assert!(why.contains("keepalive timeout"), "{why}");
     assert!(!c.is_connected());
     assert!(c.run("true").is_err());
