@@ -641,7 +641,16 @@ fn tcp_connect(host: &str, port: u16, deadline: Option<Instant>) -> Result<TcpSt
 pub fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
     let deadline = config.connect_timeout.map(|t| Instant::now() + t);
     let stream = tcp_connect(host, port, deadline)?;
-    connect_stream(stream, host, port, config)
+    stream.set_nodelay(true)?;
+    let wstream = stream.try_clone()?;
+    handshake(
+        Box::new(stream),
+        Box::new(wstream),
+        host,
+        port,
+        config,
+        deadline,
+    )
 }
 
 fn trust(policy: HostKeyPolicy) -> Result<Trust> {
@@ -675,19 +684,28 @@ pub fn connect_stream(
     port: u16,
     config: ClientConfig,
 ) -> Result<Client> {
+    let deadline = config.connect_timeout.map(|t| Instant::now() + t);
     stream.set_nodelay(true)?;
     let wstream = stream.try_clone()?;
-    handshake(Box::new(stream), Box::new(wstream), host, port, config)
+    handshake(
+        Box::new(stream),
+        Box::new(wstream),
+        host,
+        port,
+        config,
+        deadline,
+    )
 }
 
+/// Key exchange and authentication over a connected byte stream, until `deadline`.
 fn handshake(
     rd: Box<dyn ReadHalf>,
     wr: Box<dyn WriteHalf>,
     host: &str,
     port: u16,
     config: ClientConfig,
+    deadline: Option<Instant>,
 ) -> Result<Client> {
-    let deadline = config.connect_timeout.map(|t| Instant::now() + t);
     let trust = trust(config.host_key)?;
     let mut conn = ClientConnection::new(config.ssh, os_rng()?, Instant::now())?;
     if let Some(path) = &config.agent {
@@ -903,7 +921,8 @@ impl Client {
     /// `direct-tcpip` channel of this connection (RFC 4254 §7.2), and runs a new SSH
     /// connection over it, checking the host key for `host:port` and authenticating
     /// with `config` (end to end: this server only relays encrypted bytes). Opening the
-    /// channel and the handshake each get [`ClientConfig::connect_timeout`]. This
+    /// channel, the key exchange and authentication together get
+    /// [`ClientConfig::connect_timeout`]. This
     /// connection stays up while the new one uses it; chain calls for more hops.
     ///
     /// ```no_run
@@ -917,8 +936,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn jump(&self, host: &str, port: u16, config: ClientConfig) -> Result<Self> {
-        // The channel counts against the connect timeout too (the handshake's own
-        // deadline starts after it).
+        // Opening the channel counts against the connect timeout too.
         let deadline = config.connect_timeout.map(|t| Instant::now() + t);
         let hop = Arc::new(self.open_until(deadline, |c| {
             c.open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
@@ -931,7 +949,7 @@ impl Client {
             inp: hop.stdin(),
             _hop: hop,
         };
-        handshake(Box::new(rd), Box::new(wr), host, port, config)
+        handshake(Box::new(rd), Box::new(wr), host, port, config, deadline)
     }
 
     /// Starts an SFTP session (the `sftp` subsystem) on a new channel.
