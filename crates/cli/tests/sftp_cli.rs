@@ -9,60 +9,19 @@
 )]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::{Peer, me};
 use sha2::{Digest, Sha256};
-use whelk_test::openssh::{Sshd, find, run};
+use whelk_test::openssh::run;
+
+mod common;
 
 const GUARD: Duration = Duration::from_secs(60);
 
-struct Env {
-    sshd: Sshd,
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    known: PathBuf,
-}
-
-fn env() -> Env {
-    let keygen = find("ssh-keygen").expect("ssh-keygen not installed (openssh-client)");
-    find("sshd").expect("sshd not installed (openssh-server)");
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("id_ed25519");
-    let mut cmd = Command::new(keygen);
-    cmd.args([
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "whelk-cli-sftp",
-        "-f",
-    ])
-    .arg(&key);
-    run(cmd, GUARD).unwrap();
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let sshd = Sshd::builder()
-        .authorized_key(public.trim())
-        .start()
-        .unwrap();
-    let known = dir.path().join("known_hosts");
-    std::fs::write(&known, sshd.known_hosts().unwrap()).unwrap();
-    Env {
-        sshd,
-        dir,
-        key,
-        known,
-    }
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
-}
-
-fn whelk(e: &Env, sub: &str) -> Command {
+fn whelk(e: &Peer, sub: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_whelk"));
     cmd.arg(sub)
         .args(["-F", "none", "-P"])
@@ -87,7 +46,7 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
 
 #[test]
 fn sftp_batch_mode() {
-    let e = env();
+    let e = Peer::new();
     let local = e.dir.path().join("local");
     let remote = e.dir.path().join("remote");
     std::fs::create_dir_all(local.join("tree/sub")).unwrap();
@@ -136,9 +95,7 @@ fn sftp_batch_mode() {
     )
     .unwrap();
     let mut cmd = whelk(&e, "sftp");
-    cmd.arg("-b")
-        .arg(&batch)
-        .arg(format!("{}@127.0.0.1", user()));
+    cmd.arg("-b").arg(&batch).arg(format!("{}@127.0.0.1", me()));
     let out = run(cmd, GUARD).unwrap();
     let stdout = out.stdout_str();
     assert!(
@@ -195,7 +152,7 @@ fn sftp_batch_mode() {
 
 #[test]
 fn sftp_batch_aborts_on_error() {
-    let e = env();
+    let e = Peer::new();
     let d = e.dir.path();
     let batch = d.join("batch");
     std::fs::write(
@@ -207,9 +164,7 @@ fn sftp_batch_aborts_on_error() {
     )
     .unwrap();
     let mut cmd = whelk(&e, "sftp");
-    cmd.arg("-b")
-        .arg(&batch)
-        .arg(format!("{}@127.0.0.1", user()));
+    cmd.arg("-b").arg(&batch).arg(format!("{}@127.0.0.1", me()));
     let out = run(cmd, GUARD).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr_str());
     assert!(d.join("first").is_dir());
@@ -220,11 +175,8 @@ fn sftp_batch_aborts_on_error() {
     let dl = d.join("dl");
     std::fs::create_dir(&dl).unwrap();
     let mut cmd = whelk(&e, "sftp");
-    cmd.current_dir(&dl).arg(format!(
-        "{}@127.0.0.1:{}",
-        user(),
-        d.join("f.txt").display()
-    ));
+    cmd.current_dir(&dl)
+        .arg(format!("{}@127.0.0.1:{}", me(), d.join("f.txt").display()));
     let out = run(cmd, GUARD).unwrap();
     assert!(out.status.success(), "{}", out.stderr_str());
     assert_eq!(std::fs::read(dl.join("f.txt")).unwrap(), b"content");
@@ -255,7 +207,7 @@ fn same_tree(a: &Path, b: &Path) {
 
 #[test]
 fn scp_both_protocols_both_directions() {
-    let e = env();
+    let e = Peer::new();
     let src = e.dir.path().join("tree");
     tree(&src);
     for (flag, name) in [(None, "sftp"), (Some("-O"), "legacy")] {
@@ -264,7 +216,7 @@ fn scp_both_protocols_both_directions() {
         let mut cmd = whelk(&e, "scp");
         cmd.args(flag).args(["-r", "-p"]).arg(&src).arg(format!(
             "{}@127.0.0.1:{}",
-            user(),
+            me(),
             up.display()
         ));
         let out = run(cmd, GUARD).unwrap();

@@ -11,11 +11,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use whelk_test::openssh::{Sshd, find, run};
+use whelk_test::openssh::{Sshd, find};
 
-const GUARD: Duration = Duration::from_secs(60);
+mod common;
 
 struct Env {
     sshd: Sshd,
@@ -24,19 +23,11 @@ struct Env {
     batch: PathBuf,
 }
 
-fn keygen(path: &Path) {
-    let keygen = find("ssh-keygen").expect("ssh-keygen not installed (openssh-client)");
-    let mut cmd = Command::new(keygen);
-    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", "hostkey-test", "-f"])
-        .arg(path);
-    run(cmd, GUARD).unwrap();
-}
-
 fn env() -> Env {
     find("sshd").expect("sshd not installed (openssh-server)");
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id_ed25519");
-    keygen(&key);
+    common::keygen(&key, "ed25519");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let sshd = Sshd::builder()
         .authorized_key(public.trim())
@@ -50,10 +41,6 @@ fn env() -> Env {
         key,
         batch,
     }
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
 }
 
 /// `whelk sftp -b batch` with `known` as the only known_hosts file and extra `-o` options.
@@ -76,7 +63,7 @@ fn sftp(e: &Env, known: &Path, extra: &[&str]) -> Output {
     }
     cmd.arg("-b")
         .arg(&e.batch)
-        .arg(format!("{}@127.0.0.1", user()));
+        .arg(format!("{}@127.0.0.1", common::me()));
     cmd.output().unwrap()
 }
 
@@ -125,7 +112,7 @@ fn accept_new_adds_unknown_key_and_refuses_changed_key() {
 
     // A different key on record for the host: refused, even with accept-new and `no`.
     let other = e.dir.path().join("other_host");
-    keygen(&other);
+    common::keygen(&other, "ed25519");
     let changed = e.dir.path().join("changed_known_hosts");
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let changed_text = format!("{hostport} {}", other_pub.trim());
@@ -224,7 +211,7 @@ fn strict_yes_refuses_unknown_and_hash_known_hosts_hashes() {
         .arg(&src)
         .arg(format!(
             "{}@127.0.0.1:{}",
-            user(),
+            common::me(),
             e.dir.path().join("g.txt").display()
         ))
         .output()

@@ -11,52 +11,19 @@
 )]
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use whelk_test::openssh::{Sshd, find, run};
+use common::{Peer, me};
+use whelk_test::openssh::find;
+
+mod common;
 
 const GUARD: Duration = Duration::from_secs(60);
 
-struct Env {
-    sshd: Sshd,
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    known: PathBuf,
-}
-
-fn env() -> Env {
-    let keygen = find("ssh-keygen").expect("ssh-keygen not installed (openssh-client)");
-    find("sshd").expect("sshd not installed (openssh-server)");
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("id_ed25519");
-    let mut cmd = Command::new(keygen);
-    cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", "sftp-tty", "-f"])
-        .arg(&key);
-    run(cmd, GUARD).unwrap();
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let sshd = Sshd::builder()
-        .authorized_key(public.trim())
-        .start()
-        .unwrap();
-    let known = dir.path().join("known_hosts");
-    std::fs::write(&known, sshd.known_hosts().unwrap()).unwrap();
-    Env {
-        sshd,
-        dir,
-        key,
-        known,
-    }
-}
-
-fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
-}
-
 /// The `whelk sftp` arguments (without the program).
-fn sftp_args(e: &Env) -> Vec<String> {
+fn sftp_args(e: &Peer) -> Vec<String> {
     vec![
         "sftp".into(),
         "-F".into(),
@@ -71,7 +38,7 @@ fn sftp_args(e: &Env) -> Vec<String> {
         "StrictHostKeyChecking=yes".into(),
         "-o".into(),
         "BatchMode=yes".into(),
-        format!("{}@127.0.0.1", user()),
+        format!("{}@127.0.0.1", me()),
     ]
 }
 
@@ -111,7 +78,7 @@ impl Screen {
 #[test]
 fn sftp_interactive_on_a_terminal() {
     let script = find("script").expect("script not installed (util-linux)");
-    let e = env();
+    let e = Peer::new();
     let local = e.dir.path().join("local");
     let remote = e.dir.path().join("remote");
     std::fs::create_dir_all(&local).unwrap();
@@ -194,7 +161,7 @@ fn sftp_interactive_on_a_terminal() {
 
 #[test]
 fn sftp_piped_output_has_no_progress_bar() {
-    let e = env();
+    let e = Peer::new();
     let local = e.dir.path().join("local");
     let remote = e.dir.path().join("remote");
     std::fs::create_dir_all(&local).unwrap();

@@ -10,12 +10,9 @@
 
 use std::process::{Command, Stdio};
 
-use whelk_test::openssh::{self, Sshd};
+use whelk_test::openssh::Sshd;
 
-fn user() -> String {
-    let o = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
-}
+mod common;
 
 /// Runs `sh -c script` on a fresh pseudo-terminal, typing `input`; returns the transcript
 /// (CR removed).
@@ -41,35 +38,26 @@ fn on_terminal(script: &str) -> (Option<i32>, String) {
 }
 
 struct Setup {
-    _home: tempfile::TempDir,
+    _home: common::Home,
     _sshd: Sshd,
     ssh: String,
     dir: std::path::PathBuf,
 }
 
 fn setup() -> Setup {
-    let home = tempfile::tempdir().unwrap();
-    let ssh_dir = home.path().join(".ssh");
-    std::fs::create_dir(&ssh_dir).unwrap();
-    let o = Command::new(openssh::find("ssh-keygen").unwrap())
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(ssh_dir.join("id_ed25519"))
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    let pub_line = std::fs::read_to_string(ssh_dir.join("id_ed25519.pub")).unwrap();
+    let home = common::Home::new();
     let sshd = Sshd::builder()
-        .authorized_key(pub_line.trim())
+        .authorized_key(home.pub_line.trim())
         .option("LogLevel", "INFO")
         .start()
         .unwrap();
-    std::fs::write(ssh_dir.join("known_hosts"), sshd.known_hosts().unwrap()).unwrap();
+    home.trust(&sshd);
     let ssh = format!(
         "HOME={} SSH_AUTH_SOCK= {} ssh -F none -p {} {}@127.0.0.1",
         home.path().display(),
         env!("CARGO_BIN_EXE_whelk"),
         sshd.port(),
-        user()
+        common::me()
     );
     let dir = home.path().to_path_buf();
     Setup {

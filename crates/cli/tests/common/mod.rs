@@ -308,6 +308,37 @@ impl Fixture {
     }
 }
 
+/// A test sshd admitting a client key, with its host key in a known_hosts file: the peer of
+/// the `whelk sftp`/`scp` tests.
+pub struct Peer {
+    pub sshd: Sshd,
+    pub dir: tempfile::TempDir,
+    /// The client key (`id_ed25519`).
+    pub key: PathBuf,
+    /// A known_hosts file holding the sshd's host keys.
+    pub known: PathBuf,
+}
+
+impl Peer {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        keygen(&key, "ed25519");
+        let sshd = Sshd::builder()
+            .authorized_key(public_line(&key))
+            .start()
+            .unwrap();
+        let known = dir.path().join("known_hosts");
+        std::fs::write(&known, sshd.known_hosts().unwrap()).unwrap();
+        Self {
+            sshd,
+            dir,
+            key,
+            known,
+        }
+    }
+}
+
 /// A running `whelk server` (killed on drop).
 pub struct Server {
     pub guard: ChildGuard,
