@@ -58,13 +58,7 @@ async fn server_login_grace_time_closes_idle_connections() {
 async fn server_graceful_shutdown_disconnects_live_clients() {
     let f = Fixture::start(false, |_| {}).await;
     let mut bg = Bg::spawn(f.ssh().remote_command("wait"));
-    let mut line = String::new();
-    let mut stdout = BufReader::new(bg.child.stdout.take().unwrap());
-    tokio::time::timeout(GUARD, stdout.read_line(&mut line))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    assert_eq!(bg.stdout_line().await, "ready\n");
     let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
         .await
         .unwrap();
@@ -104,14 +98,7 @@ async fn server_200_concurrent_sessions_complete() {
             for s in 0..10 {
                 let c = c.clone();
                 sessions.push(tokio::spawn(async move {
-                    let sess = c.exec("cat").await.unwrap();
-                    let msg = format!("conn {conn} session {s}");
-                    let mut stdin = sess.stdin();
-                    stdin.write_all(msg.as_bytes()).await.unwrap();
-                    stdin.shutdown().await.unwrap();
-                    let o = sess.collect().await.unwrap();
-                    assert_eq!(o.stdout, msg.as_bytes());
-                    assert_eq!(o.exit_status, Some(0));
+                    whelk_cat(&c, &format!("conn {conn} session {s}")).await;
                 }));
             }
             for s in sessions {
@@ -157,13 +144,7 @@ async fn server_200_concurrent_connections_complete() {
         config.ssh.algorithms().kex = vec!["curve25519-sha256".to_string()];
         tasks.push(tokio::spawn(async move {
             let c = connect("127.0.0.1", port, config).await.unwrap();
-            let s = c.exec("cat").await.unwrap();
-            let msg = format!("connection {i}");
-            let mut stdin = s.stdin();
-            stdin.write_all(msg.as_bytes()).await.unwrap();
-            stdin.shutdown().await.unwrap();
-            let o = s.collect().await.unwrap();
-            assert_eq!(o.stdout, msg.as_bytes());
+            whelk_cat(&c, &format!("connection {i}")).await;
             c.disconnect().await;
         }));
     }
@@ -215,13 +196,7 @@ async fn server_stalled_reader_holds_back_only_its_own_session() {
 async fn server_max_connections_counts_authenticated_ones_too() {
     let f = Fixture::start(false, |c| c.max_connections = 1).await;
     let mut bg = Bg::spawn(f.ssh().remote_command("wait"));
-    let mut line = String::new();
-    let mut stdout = BufReader::new(bg.child.stdout.take().unwrap());
-    tokio::time::timeout(GUARD, stdout.read_line(&mut line))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    assert_eq!(bg.stdout_line().await, "ready\n");
     assert_eq!(f.server.unauthenticated(), 0);
     let err = cat_refused(f.ssh()).await;
     assert!(err.contains("too many connections"), "{err}");

@@ -398,11 +398,23 @@ pub(crate) async fn cat_refused(ssh: Ssh) -> String {
     err
 }
 
+/// Runs `cat` in a new session of `c` with `msg` as its input: it must come back, exit 0.
+pub(crate) async fn whelk_cat(c: &whelk_tokio::Client, msg: &str) {
+    let s = c.exec("cat").await.unwrap();
+    let mut stdin = s.stdin();
+    stdin.write_all(msg.as_bytes()).await.unwrap();
+    stdin.shutdown().await.unwrap();
+    let o = s.collect().await.unwrap();
+    assert_eq!(o.stdout, msg.as_bytes());
+    assert_eq!(o.exit_status, Some(0));
+}
+
 /// Starts `ssh` in the background (stdin open, stderr lines collected).
 pub(crate) struct Bg {
     pub(crate) child: tokio::process::Child,
     stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
     seen: Vec<String>,
+    stdout: Option<BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Bg {
@@ -425,6 +437,7 @@ impl Bg {
             child,
             stderr: rx,
             seen: Vec::new(),
+            stdout: None,
         }
     }
 
@@ -444,6 +457,20 @@ impl Bg {
             Ok(Some(l)) => l,
             _ => panic!("no stderr line with {what:?}; saw {:?}", self.seen),
         }
+    }
+
+    /// Reads one line of its stdout.
+    pub(crate) async fn stdout_line(&mut self) -> String {
+        if self.stdout.is_none() {
+            self.stdout = Some(BufReader::new(self.child.stdout.take().unwrap()));
+        }
+        let mut line = String::new();
+        let stdout = self.stdout.as_mut().unwrap();
+        tokio::time::timeout(GUARD, stdout.read_line(&mut line))
+            .await
+            .expect("no line from ssh")
+            .unwrap();
+        line
     }
 
     pub(crate) async fn exit(&mut self) -> Option<i32> {
