@@ -59,11 +59,15 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// stderr without the `debug1:` lines the test sshd (LogLevel DEBUG1) sends into sessions.
+/// stderr without the `debug1:` lines the test sshd (LogLevel DEBUG1) sends into sessions,
+/// nor what the account's shell startup files print remotely: sshd runs the login shell,
+/// which reads `~/.bashrc`, and here its `pyenv init` complains when concurrent logins race
+/// for pyenv's rehash lock (`pyenv: cannot rehash: ...`, `rm: cannot remove
+/// '.../.pyenv/shims/...'`).
 pub fn err_text(b: &[u8]) -> String {
     text(b)
         .split_inclusive('\n')
-        .filter(|l| !l.starts_with("debug1:"))
+        .filter(|l| !l.starts_with("debug1:") && !l.contains("/.pyenv/"))
         .collect()
 }
 
