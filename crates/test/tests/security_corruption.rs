@@ -153,7 +153,8 @@ async fn run_one(server_port: u16, log: &Cat, cipher: &str, mac: &str, offset: u
         }
     }
     writer.abort();
-    for _ in 0..200 {
+    // Up to 30 s (a hang guard: a loaded machine may take seconds to see the disconnect).
+    for _ in 0..1200 {
         if log.disconnects.lock().unwrap().len() > before {
             break;
         }

@@ -224,7 +224,13 @@ async fn v06_slowloris_banner_is_cut_by_login_grace_and_frees_the_slot() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server has taken the dripping connection (polled: no fixed delay).
+    for _ in 0..1200 {
+        if server.unauthenticated() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(server.unauthenticated(), 1);
     // While the slot is taken, a login is refused; once grace expired it succeeds.
     let mut attempts = 0;
