@@ -13,16 +13,25 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, RUN, me, run_with_input};
+use common::{Fixture, RUN, Server, me, run_with_input};
 use tokio::io::AsyncReadExt;
-use whelk_tokio::{ClientConfig, HostKeyPolicy};
+use whelk_tokio::{Client, ClientConfig, HostKeyPolicy};
 
-fn whelk_client_config(f: &Fixture) -> ClientConfig {
+/// Runs `body` with whelk's own client connected to `server` with the fixture's key (for
+/// what OpenSSH's client cannot show or do).
+fn with_client<T>(f: &Fixture, server: &Server, body: impl AsyncFnOnce(Client) -> T) -> T {
     let text = std::fs::read_to_string(f.key()).unwrap();
     let key = whelk::PrivateKey::from_openssh(&text, None).unwrap();
-    ClientConfig::new(&me())
+    let config = ClientConfig::new(&me())
         .key(key)
-        .host_key(HostKeyPolicy::AcceptAny)
+        .host_key(HostKeyPolicy::AcceptAny);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), config)
+            .await
+            .unwrap();
+        body(client).await
+    })
 }
 
 #[test]
@@ -72,11 +81,7 @@ fn exit_signal_is_reported() {
     let f = Fixture::new();
     let server = f.start(&[]);
     // OpenSSH's client does not show exit-signal; whelk's does.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let out = rt.block_on(async {
-        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
-            .await
-            .unwrap();
+    let out = with_client(&f, &server, async |client| {
         client.run("echo before; kill -TERM $$").await.unwrap()
     });
     assert_eq!(out.stdout, b"before\n");
@@ -96,11 +101,7 @@ fn exit_signal_is_reported() {
 fn signal_request_reaches_the_process() {
     let f = Fixture::new();
     let server = f.start(&[]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (out, status) = rt.block_on(async {
-        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
-            .await
-            .unwrap();
+    let (out, status) = with_client(&f, &server, async |client| {
         let s = client.session().await.unwrap();
         s.exec("trap 'echo got USR1; exit 3' USR1; echo ready; while :; do sleep 0.05; done")
             .await
@@ -122,11 +123,7 @@ fn signal_request_reaches_the_process() {
 fn pty_with_requested_size_and_window_change() {
     let f = Fixture::new();
     let server = f.start(&[]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let out = rt.block_on(async {
-        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
-            .await
-            .unwrap();
+    let out = with_client(&f, &server, async |client| {
         let s = client.session().await.unwrap();
         s.request_pty("xterm-256color", 100, 30).await.unwrap();
         s.exec("tty; echo $TERM; stty size; read x; stty size")
@@ -191,11 +188,7 @@ fn ssh_tt_gets_a_terminal() {
 fn max_sessions_limits_sessions_per_connection() {
     let f = Fixture::new();
     let server = f.start(&["-o", "MaxSessions=1"]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
-            .await
-            .unwrap();
+    with_client(&f, &server, async |client| {
         let first = client.session().await.unwrap();
         assert!(
             client.session().await.is_err(),
@@ -423,11 +416,7 @@ fn ssh_on_a_real_terminal_sends_its_size() {
 fn interactive_login_shell_on_a_pty() {
     let f = Fixture::new();
     let server = f.start(&[]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (out, status) = rt.block_on(async {
-        let client = whelk_tokio::connect("127.0.0.1", server.addr.port(), whelk_client_config(&f))
-            .await
-            .unwrap();
+    let (out, status) = with_client(&f, &server, async |client| {
         let s = client.session().await.unwrap();
         s.request_pty("xterm", 80, 24).await.unwrap();
         s.shell().await.unwrap();
