@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event, GlobalReply};
@@ -15,6 +15,73 @@ use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event, Glob
 /// Most bytes read from the socket per turn: several full packets (OpenSSH sends up to
 /// 32 KiB of data per packet), so one turn decrypts a batch and wakes a reader once.
 const READ_CHUNK: usize = 256 * 1024;
+/// Reading stops while this much received input waits in the buffer (the connection holds
+/// it back: a host key decision is pending); more than one largest packet.
+const MAX_BUFFERED: usize = 320 * 1024;
+/// Receive buffers kept for reuse besides the one being read into: enough that one of
+/// them is usually free again while channel readers still hold packets of the others (the
+/// default 2 MiB window spans about eight reads). Dropped once reads stay small.
+const SPARE_BUFFERS: usize = 6;
+/// Reads shorter than this are not bulk transfer: after [`SMALL_READS`] of them in a row
+/// the spare buffers are freed.
+const SMALL_READ: usize = 16 * 1024;
+/// See [`SMALL_READ`].
+const SMALL_READS: u32 = 16;
+
+/// The socket is read straight into these buffers, and the connection decrypts packets in
+/// place there and hands channel data out as `Bytes` views of them (no copy). A buffer
+/// whose packets are still held by channel readers cannot be written again; reading goes on
+/// in a spare one whose packets were all dropped, so in steady state nothing is allocated.
+struct RecvBuffers {
+    cur: BytesMut,
+    spare: Vec<BytesMut>,
+    /// Small reads in a row.
+    small: u32,
+}
+
+impl RecvBuffers {
+    fn new() -> Self {
+        Self {
+            cur: BytesMut::new(),
+            spare: Vec::new(),
+            small: 0,
+        }
+    }
+
+    /// Counts a read of `n` bytes; frees the spare buffers once the connection is no
+    /// longer moving bulk data (an idle connection keeps one buffer).
+    fn read_done(&mut self, n: usize) {
+        if n >= SMALL_READ {
+            self.small = 0;
+            return;
+        }
+        self.small = self.small.saturating_add(1);
+        if self.small >= SMALL_READS {
+            self.spare = Vec::new();
+        }
+    }
+
+    /// Makes room for a read of up to [`READ_CHUNK`] bytes after what `cur` holds.
+    fn make_room(&mut self) {
+        let free = self.cur.capacity() - self.cur.len();
+        if free >= READ_CHUNK / 4 || self.cur.try_reclaim(READ_CHUNK) {
+            return;
+        }
+        // `cur` is shared with packets not read yet: move its partial packet (if any) to a
+        // buffer whose packets are all gone, or to a new one.
+        let need = READ_CHUNK + self.cur.len();
+        let mut next = match self.spare.iter_mut().position(|b| b.try_reclaim(need)) {
+            Some(i) => self.spare.swap_remove(i),
+            None => BytesMut::with_capacity(need),
+        };
+        next.extend_from_slice(&self.cur);
+        let mut old = std::mem::replace(&mut self.cur, next);
+        old.clear();
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(old);
+        }
+    }
+}
 
 /// What the handles know about one channel.
 #[derive(Debug, Default)]
@@ -222,22 +289,14 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut rbuf = vec![0u8; READ_CHUNK];
-    let mut leftover = BytesMut::new();
+    let mut rx = RecvBuffers::new();
     let mut out = BytesMut::new();
     loop {
-        let (deadline, finished, stuck) = {
+        let (deadline, finished) = {
             let mut g = shared.lock();
             let now = Instant::now();
-            let mut stuck = false;
-            if !leftover.is_empty() {
-                match g.conn.handle_input(now, &leftover) {
-                    Ok(n) => {
-                        stuck = n == 0;
-                        leftover.advance(n);
-                    }
-                    Err(_) => leftover.clear(),
-                }
+            if !rx.cur.is_empty() && g.conn.handle_input_buf(now, &mut rx.cur).is_err() {
+                rx.cur.clear();
             }
             process(&shared, &mut g, &mut hooks);
             let _ = g.conn.poll_transmit(now, &mut out);
@@ -250,7 +309,7 @@ where
                     .map_or_else(|| "connection closed".to_string(), ToString::to_string);
                 g.finish(why);
             }
-            (g.conn.poll_timeout(), finished, stuck)
+            (g.conn.poll_timeout(), finished)
         };
         if !out.is_empty() {
             if wr.write_all(&out).await.is_err() {
@@ -268,26 +327,23 @@ where
                 None => std::future::pending().await,
             }
         };
+        // Input the connection holds back stays in the buffer; past a packet's worth,
+        // reading waits until it is taken (after a decision or polled events).
+        let room = rx.cur.len() < MAX_BUFFERED;
+        if room {
+            rx.make_room();
+        }
         tokio::select! {
-            r = rd.read(&mut rbuf), if leftover.is_empty() || !stuck => {
-                let mut g = shared.lock();
-                match r {
-                    Ok(n) if n > 0 => {
-                        let data = rbuf.get(..n).unwrap_or_default();
-                        match g.conn.handle_input(Instant::now(), data) {
-                            Ok(used) => leftover.extend_from_slice(data.get(used..).unwrap_or_default()),
-                            Err(_) => leftover.clear(),
-                        }
-                        // Under the same lock: a request is handed on before the data that
-                        // came after it can be read.
-                        process(&shared, &mut g, &mut hooks);
-                    }
-                    _ => {
-                        let _ = g.conn.handle_eof();
-                        process(&shared, &mut g, &mut hooks);
-                        g.finish("connection closed by peer".to_string());
-                        break;
-                    }
+            r = rd.read_buf(&mut rx.cur), if room => {
+                // The bytes are handed to the connection at the top of the loop.
+                if let Ok(n @ 1..) = r {
+                    rx.read_done(n);
+                } else {
+                    let mut g = shared.lock();
+                    let _ = g.conn.handle_eof();
+                    process(&shared, &mut g, &mut hooks);
+                    g.finish("connection closed by peer".to_string());
+                    break;
                 }
             }
             () = shared.wake.notified() => {}

@@ -595,6 +595,40 @@ impl Connection {
         Ok(consumed)
     }
 
+    /// Like [`Connection::handle_input`], without copying: complete packets are taken off
+    /// the front of the caller's `buf`, decrypted in place there, and their payloads handed
+    /// out as [`Bytes`] views of it. What is left in `buf` afterwards (a partial packet, or
+    /// input held back while a host key decision is pending or too many events wait to be
+    /// polled) is the caller's to keep: append the next bytes read to it and call again
+    /// (also after polling events or answering a decision, even with nothing new).
+    ///
+    /// Read straight into `buf` (e.g. with `tokio::io::AsyncReadExt::read_buf`) to receive
+    /// with no copy at all; packets already handed out keep their part of `buf`'s allocation
+    /// alive, so `BytesMut::reserve` on `buf` reuses it once they are all dropped. Errors
+    /// latch.
+    pub fn handle_input_buf(&mut self, now: Instant, buf: &mut BytesMut) -> Result<()> {
+        self.now = now;
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if !self.rx.is_empty() {
+            // Bytes given through `handle_input` come first: keep the stream in order.
+            let n = self.handle_input(now, buf)?;
+            buf.advance(n);
+            return Ok(());
+        }
+        core::mem::swap(&mut self.rx, buf);
+        let r = self.process();
+        core::mem::swap(&mut self.rx, buf);
+        r?;
+        if let Some(e) = &self.error
+            && !matches!(e, Error::PeerDisconnected { .. })
+        {
+            return Err(e.clone());
+        }
+        Ok(())
+    }
+
     /// The peer closed its side of the byte stream. Unless a DISCONNECT came first, this
     /// latches [`Error::ConnectionLost`] and reports [`Event::Disconnected`] with
     /// `CONNECTION_LOST`; nothing is sent.

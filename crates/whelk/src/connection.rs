@@ -236,6 +236,34 @@ impl Connection {
         }
     }
 
+    /// Like [`Connection::handle_input`], without copying: complete packets are taken off
+    /// the front of `buf` and decrypted in place, and channel data is handed out as
+    /// [`Bytes`] views of `buf`'s allocation. What stays in `buf` (a partial packet, or input
+    /// held back while a host key decision is pending) is the caller's: append the next
+    /// bytes read to it and call again, also after answering a decision.
+    /// See [`whelk_transport::Connection::handle_input_buf`].
+    pub fn handle_input_buf(&mut self, now: Instant, buf: &mut BytesMut) -> Result<()> {
+        self.now = now;
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        loop {
+            let before = buf.len();
+            let r = self.transport.handle_input_buf(now, buf);
+            self.drain_transport(now);
+            if let Err(e) = r {
+                return Err(self.fail(e.into()));
+            }
+            if let Some(e) = &self.error {
+                return Err(e.clone());
+            }
+            // Once the transport's events were drained it may take more.
+            if buf.is_empty() || buf.len() == before {
+                return Ok(());
+            }
+        }
+    }
+
     /// The peer closed its sending side (TCP EOF). Returns whether the connection had
     /// already ended (a DISCONNECT came first); otherwise it ends now with
     /// `CONNECTION_LOST` (nothing more is sent).

@@ -133,6 +133,7 @@ impl Link {
     fn transfer(
         &mut self,
         upload: bool,
+        zero_copy: bool,
         chunk: usize,
         warm_up: usize,
         rounds: usize,
@@ -186,7 +187,13 @@ impl Link {
             // Receiver: open the packets, read every byte, answer with WINDOW_ADJUST.
             back.clear();
             let (read, r) = measure(|| {
-                assert_eq!(rx.handle_input(now, wire).unwrap(), wire.len());
+                if zero_copy {
+                    // Packets are opened in `wire` itself and read as views of it.
+                    rx.handle_input_buf(now, wire).unwrap();
+                    assert!(wire.is_empty());
+                } else {
+                    assert_eq!(rx.handle_input(now, wire).unwrap(), wire.len());
+                }
                 let mut read = 0;
                 while let Some(ev) = rx.poll_event() {
                     if let Event::Channel(ChannelEvent::Data { .. }) = ev {
@@ -216,13 +223,18 @@ impl Link {
 }
 
 fn check(cipher: &str, upload: bool, chunk: usize) {
+    check_with(cipher, upload, false, chunk);
+    check_with(cipher, upload, true, chunk);
+}
+
+fn check_with(cipher: &str, upload: bool, zero_copy: bool, chunk: usize) {
     assert!(whelk_test::alloc::installed());
     let mut link = Link::new(cipher);
-    let (send, recv) = link.transfer(upload, chunk, 8, 32);
+    let (send, recv) = link.transfer(upload, zero_copy, chunk, 8, 32);
     // Full 32 KiB packets (the peer's maximum packet size), some shorter at the ends.
     let packets = send.bytes / (32 * 1024);
     println!(
-        "{cipher} {} chunk {chunk}: {} bytes in ~{packets} packets; send {send:?}; receive {recv:?}",
+        "{cipher} {} zero-copy {zero_copy} chunk {chunk}: {} bytes in ~{packets} packets; send {send:?}; receive {recv:?}",
         if upload { "upload" } else { "download" },
         send.bytes
     );
@@ -251,4 +263,49 @@ fn aes256_gcm_download_allocates_nothing_per_packet() {
 fn chacha20_poly1305_both_ways_allocate_nothing_per_packet() {
     check("chacha20-poly1305@openssh.com", true, 16 * 1024);
     check("chacha20-poly1305@openssh.com", false, 128 * 1024);
+}
+
+/// `handle_input_buf` with the bytes arriving in pieces of every size (1 byte to several
+/// packets): the data comes out whole and in order, and whatever stays in the buffer is a
+/// partial packet that the next call completes.
+#[test]
+fn handle_input_buf_takes_any_split() {
+    let mut link = Link::new("aes128-gcm@openssh.com");
+    let sid = link.sid.unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut off, mut got) = (0, Vec::new());
+    let mut buf = BytesMut::new();
+    let mut state = 0x1234_5678u32;
+    let now = link.now;
+    while got.len() < data.len() {
+        if off < data.len() {
+            off += link.client.write(link.cid, &data[off..]).unwrap();
+        }
+        link.c2s.clear();
+        let _ = link.client.poll_transmit(now, &mut link.c2s);
+        let mut wire = &link.c2s[..];
+        while !wire.is_empty() {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let n = match state >> 29 {
+                0 => 1,
+                1 => 5,
+                2 => 4096,
+                _ => (state as usize >> 8) % 70_000 + 1,
+            }
+            .min(wire.len());
+            buf.extend_from_slice(&wire[..n]);
+            wire = &wire[n..];
+            link.server.handle_input_buf(now, &mut buf).unwrap();
+            while link.server.poll_event().is_some() {}
+            while let Some(b) = link.server.read(sid, usize::MAX) {
+                got.extend_from_slice(&b);
+            }
+        }
+        link.s2c.clear();
+        let _ = link.server.poll_transmit(now, &mut link.s2c);
+        link.client.handle_input(now, &link.s2c).unwrap();
+        while link.client.poll_event().is_some() {}
+    }
+    assert!(buf.is_empty(), "{} bytes left", buf.len());
+    assert!(got == data, "data differs");
 }
