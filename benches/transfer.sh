@@ -4,6 +4,8 @@
 #
 #   bash benches/transfer.sh                  # 1 GiB, 3 rounds, aes128-gcm aes256-gcm chacha20
 #   SIZE_MB=256 ROUNDS=1 CIPHERS=aes128-gcm@openssh.com bash benches/transfer.sh
+#   # A/B: another whelk build as pair base:base (its client -> its server), same run:
+#   WHELK_BASE=/tmp/whelk-old PAIRS="whelk:whelk base:base ssh:whelk ssh:sshd" bash benches/transfer.sh
 #
 # Every transfer is one `ssh`-style command run through the server's shell, the same work
 # for both servers: upload = `head -c N /dev/zero | CLIENT host 'cat > /dev/null'`,
@@ -33,7 +35,7 @@ command -v ssh >/dev/null && [ -x "$SSHD" ] || { echo "needs OpenSSH ssh and ssh
 
 dir=$(mktemp -d)
 cleanup() {
-    for p in ${SSHD_PID:-} ${WHELK_PID:-}; do kill "$p" 2>/dev/null || true; done
+    for p in ${SSHD_PID:-} ${WHELK_PID:-} ${BASE_PID:-}; do kill "$p" 2>/dev/null || true; done
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -64,6 +66,15 @@ SSHD_PID=$!
 
 WHELK_PORT=$(free_port)
 WHELK_PID=$SSHD_PID
+BASE_PORT=$(free_port)
+BASE_PID=$SSHD_PID
+if [[ " $PAIRS" == *":base"* ]]; then
+"${WHELK_BASE:?PAIRS names base: set WHELK_BASE to the other whelk binary}" server \
+    --listen "127.0.0.1:$BASE_PORT" --host-key "$dir/host" \
+    --authorized-keys "$dir/authorized_keys" 2>"$dir/base-server.log" &
+BASE_PID=$!
+wait_port "$BASE_PORT"
+fi
 if [[ " $PAIRS" == *":whelk"* ]]; then
 "$WHELK" server --listen "127.0.0.1:$WHELK_PORT" --host-key "$dir/host" \
     --authorized-keys "$dir/authorized_keys" 2>"$dir/whelk-server.log" &
@@ -85,9 +96,10 @@ wait_reaped() {
 
 client_cmd() { # client server cipher
     local port user=root
-    case $2 in sshd) port=$SSHD_PORT ;; whelk) port=$WHELK_PORT ;; esac
+    case $2 in sshd) port=$SSHD_PORT ;; whelk) port=$WHELK_PORT ;; base) port=$BASE_PORT ;; esac
     local bin=ssh
     [ "$1" = whelk ] && bin="$WHELK ssh"
+    [ "$1" = base ] && bin="$WHELK_BASE ssh"
     echo "$bin -F /dev/null -p $port -i $dir/user -o IdentitiesOnly=yes -o BatchMode=yes \
 -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR -c $3 $user@127.0.0.1"
 }
@@ -106,6 +118,7 @@ for round in $(seq "$ROUNDS"); do
                 server=${pair##*:}
                 spid=$SSHD_PID
                 [ "$server" = whelk ] && spid=$WHELK_PID
+                [ "$server" = base ] && spid=$BASE_PID
                 cmd=$(client_cmd "$client" "$server" "$cipher")
                 before=$(cpu_ticks "$spid")
                 if [ "$direction" = upload ]; then
@@ -141,7 +154,7 @@ for (cipher, d, c, s), v in rows.items():
         base[(cipher, d)] = statistics.median(x[0] for x in v)
 print("| cipher | direction | client -> server | MB/s | x ssh->sshd | client CPU-s/GiB | server CPU-s/GiB |")
 print("|---|---|---|---|---|---|---|")
-order = {"whelk:whelk": 0, "whelk:sshd": 1, "ssh:whelk": 2, "ssh:sshd": 3}
+order = {"whelk:whelk": 0, "base:base": 0.5, "whelk:sshd": 1, "ssh:whelk": 2, "ssh:base": 2.5, "ssh:sshd": 3}
 for key in sorted(rows, key=lambda k: (k[0], k[1] != "upload", order.get(f"{k[2]}:{k[3]}", 9))):
     cipher, d, c, s = key
     v = rows[key]
