@@ -203,7 +203,7 @@ fn max_sessions_limits_sessions_per_connection() {
 #[test]
 fn no_pty_option_refuses_the_terminal() {
     let f = Fixture::new();
-    f.set_authorized_keys(&format!("no-pty {}\n", common::public_line(&f.key())));
+    f.authorize("no-pty");
     let server = f.start(&[]);
     // With -tt, ssh gives up on the channel when the PTY is refused (as with sshd).
     let out = server
@@ -227,10 +227,7 @@ fn no_pty_option_refuses_the_terminal() {
 #[test]
 fn forced_command_from_authorized_keys() {
     let f = Fixture::new();
-    f.set_authorized_keys(&format!(
-        "command=\"echo forced:$SSH_ORIGINAL_COMMAND\" {}\n",
-        common::public_line(&f.key())
-    ));
+    f.authorize("command=\"echo forced:$SSH_ORIGINAL_COMMAND\"");
     let server = f.start(&[]);
     let out = server
         .ssh(&f.key())
@@ -374,7 +371,7 @@ fn user_rc_runs_before_the_command() {
     drop(server);
 
     // no-user-rc on the key, or PermitUserRC no, skip it.
-    f.set_authorized_keys(&format!("no-user-rc {}\n", common::public_line(&f.key())));
+    f.authorize("no-user-rc");
     let server = f.start(&[]);
     let out = server
         .ssh(&f.key())
@@ -383,7 +380,7 @@ fn user_rc_runs_before_the_command() {
         .unwrap();
     assert_eq!(out.stdout_str(), "main\n");
     drop(server);
-    f.set_authorized_keys(&format!("{}\n", common::public_line(&f.key())));
+    f.authorize("");
     let server = f.start(&["-o", "PermitUserRC=no"]);
     let out = server
         .ssh(&f.key())

@@ -232,7 +232,7 @@ impl Fixture {
         keygen(&dir.path().join("id_ed25519"), "ed25519");
         keygen(&dir.path().join("host_ed25519"), "ed25519");
         let f = Self { dir };
-        f.set_authorized_keys(&format!("{}\n", public_line(&f.key())));
+        f.authorize("");
         f
     }
 
@@ -258,6 +258,13 @@ impl Fixture {
 
     pub fn set_authorized_keys(&self, text: &str) {
         std::fs::write(self.authorized_keys(), text).unwrap();
+    }
+
+    /// authorized_keys with the client key alone, after `options` (e.g. `no-pty`; may be
+    /// empty).
+    pub fn authorize(&self, options: &str) {
+        let line = format!("{options} {}\n", public_line(&self.key()));
+        self.set_authorized_keys(line.trim_start());
     }
 
     /// `whelk server` with the fixture's host key and authorized_keys plus `extra`.
@@ -378,6 +385,17 @@ impl Server {
         let _ = self.guard.wait_timeout(Duration::from_secs(10));
         self.guard.stderr_str()
     }
+}
+
+/// Asserts that `ssh` was refused: exit status 255 and "Permission denied".
+#[track_caller]
+pub fn assert_denied(out: &openssh::Output) {
+    assert_eq!(out.status.code(), Some(255), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("Permission denied"),
+        "{}",
+        out.stderr_str()
+    );
 }
 
 /// Runs `cmd` with `input` on stdin; returns (status code, stdout, stderr).
