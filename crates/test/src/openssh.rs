@@ -19,6 +19,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -121,9 +122,33 @@ pub fn ssh_version() -> Result<String> {
     Ok(text)
 }
 
-/// A free TCP port on 127.0.0.1: binds port 0, reads the port the kernel chose, and releases
-/// it. Another process may take it before it is used; [`Sshd`] retries when that happens.
+/// A free TCP port on 127.0.0.1, for a listener someone else opens (sshd, `ssh -L`).
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`), so the outgoing
+/// connections of concurrent tests, which get ephemeral ports, cannot take it before it is
+/// used; each call (and each process) tries other ports. A port is checked free by binding
+/// it, then released: another test process may still take it, and [`Sshd`] retries when
+/// that happens. Falls back to a kernel-chosen port when none below the range is free.
 pub fn free_port() -> Result<u16> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if let Some(span) = low.checked_sub(FIRST).filter(|s| *s >= 1_000) {
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..64 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let offset = start.wrapping_add(n.wrapping_mul(389)) % span;
+            let Ok(port) = u16::try_from(FIRST + offset) else {
+                continue;
+            };
+            if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| Error::io("binding 127.0.0.1:0", e))?;
     let addr = listener
