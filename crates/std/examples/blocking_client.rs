@@ -1,4 +1,4 @@
-//! Runs one command: `cargo run -p whelk-std --example client -- USER@HOST[:PORT] KEY_FILE COMMAND`.
+//! Runs one command: `cargo run -p whelk-std --example blocking_client -- USER@HOST[:PORT] KEY_FILE COMMAND`.
 //! The host key is checked against `~/.ssh/known_hosts` (hosts seen for the first time are
 //! recorded, as `StrictHostKeyChecking accept-new`). Stdin is passed to the command.
 #![allow(

@@ -1,4 +1,4 @@
-//! A small server: `cargo run -p whelk-std --example server -- 127.0.0.1:2222 AUTHORIZED_KEYS`
+//! A small server: `cargo run -p whelk-std --example blocking_server -- 127.0.0.1:2222 AUTHORIZED_KEYS`
 //! accepts the keys listed in the `authorized_keys` file; `exec` of `upper` copies stdin
 //! to stdout in capitals, any other command is echoed back (it runs nothing).
 #![allow(

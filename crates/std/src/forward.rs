@@ -23,52 +23,14 @@ use std::time::Duration;
 
 use std::ops::DerefMut;
 
+use whelk::forward::{RemoteListener, socket_path};
 use whelk::{Connection, GlobalRequestKind};
 
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
 use crate::client::{Client, Session};
 use crate::error::{Error, Result};
 
-/// One end of a forwarding: a TCP host and port, or a UNIX socket path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// A TCP address (a name or an IP literal) and port.
-    Tcp {
-        /// Host name or address.
-        host: String,
-        /// Port (0 when listening: any free port).
-        port: u16,
-    },
-    /// A UNIX-domain socket path.
-    Unix(PathBuf),
-}
-
-impl Endpoint {
-    /// A TCP endpoint.
-    #[must_use]
-    pub fn tcp(host: &str, port: u16) -> Self {
-        Self::Tcp {
-            host: host.to_string(),
-            port,
-        }
-    }
-
-    /// A UNIX socket endpoint.
-    #[must_use]
-    pub fn unix(path: impl Into<PathBuf>) -> Self {
-        Self::Unix(path.into())
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Self::Unix(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
+pub use whelk::forward::Endpoint;
 
 /// A connected local socket, TCP or UNIX.
 #[derive(Debug)]
@@ -165,44 +127,24 @@ where
     }
 }
 
-/// Where the server listens for a remote forwarding, as the server reports it in
-/// `forwarded-*` channels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Remote {
-    Tcp(String, u32),
-    Unix(String),
-}
-
-/// The remote forwardings: what the server listens on, and where its connections go.
+/// The remote forwardings ([`whelk::forward::RemoteRoutes`]), shared by the client's
+/// handles and its connection thread.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RemoteRoutes(Arc<Mutex<Vec<(Remote, Endpoint)>>>);
+pub(crate) struct RemoteRoutes(Arc<Mutex<whelk::forward::RemoteRoutes>>);
 
 impl RemoteRoutes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Remote, Endpoint)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, whelk::forward::RemoteRoutes> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The target for a `forwarded-tcpip` channel: the exact address and port, else the
-    /// port alone (servers may report the bound address differently).
+    /// The target for a `forwarded-tcpip` channel.
     pub(crate) fn find_tcp(&self, address: &[u8], port: u32) -> Option<Endpoint> {
-        let routes = self.lock();
-        let find = |exact: bool| {
-            routes.iter().find_map(|(r, t)| match r {
-                Remote::Tcp(a, p) if *p == port && (!exact || a.as_bytes() == address) => {
-                    Some(t.clone())
-                }
-                _ => None,
-            })
-        };
-        find(true).or_else(|| find(false))
+        self.lock().find_tcp(address, port)
     }
 
     /// The target for a `forwarded-streamlocal@openssh.com` channel.
     pub(crate) fn find_unix(&self, path: &[u8]) -> Option<Endpoint> {
-        self.lock().iter().find_map(|(r, t)| match r {
-            Remote::Unix(p) if p.as_bytes() == path => Some(t.clone()),
-            _ => None,
-        })
+        self.lock().find_unix(path)
     }
 }
 
@@ -362,7 +304,7 @@ impl Drop for LocalForward {
 #[must_use = "dropping the handle cancels the forwarding"]
 pub struct RemoteForward {
     client: Client,
-    remote: Remote,
+    remote: RemoteListener,
     closed: bool,
 }
 
@@ -371,19 +313,13 @@ impl RemoteForward {
     /// UNIX socket.
     #[must_use]
     pub fn remote_port(&self) -> Option<u16> {
-        match &self.remote {
-            Remote::Tcp(_, p) => u16::try_from(*p).ok(),
-            Remote::Unix(_) => None,
-        }
+        self.remote.port()
     }
 
     /// Where the server listens.
     #[must_use]
     pub fn remote_addr(&self) -> Endpoint {
-        match &self.remote {
-            Remote::Tcp(a, p) => Endpoint::tcp(a, u16::try_from(*p).unwrap_or(0)),
-            Remote::Unix(p) => Endpoint::unix(p),
-        }
+        self.remote.endpoint()
     }
 
     /// Cancels the forwarding and waits for the server's answer.
@@ -395,16 +331,8 @@ impl RemoteForward {
         if std::mem::replace(&mut self.closed, true) {
             return Ok(());
         }
-        self.client.routes.lock().retain(|(r, _)| r != &self.remote);
-        let kind = match &self.remote {
-            Remote::Tcp(a, p) => GlobalRequestKind::CancelTcpipForward {
-                address: a.clone().into(),
-                port: *p,
-            },
-            Remote::Unix(p) => GlobalRequestKind::CancelStreamlocalForward {
-                socket_path: p.clone().into(),
-            },
-        };
+        self.client.routes.lock().remove(&self.remote);
+        let kind = self.remote.cancel_request();
         if !wait {
             let shared = &self.client.shared;
             let mut g = shared.lock();
@@ -431,9 +359,11 @@ impl Drop for RemoteForward {
 }
 
 fn path_text(p: &Path) -> Result<String> {
-    p.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::Refused(format!("socket path is not UTF-8: {}", p.display())))
+    socket_path(p).ok_or_else(|| not_utf8(&Endpoint::Unix(p.to_path_buf())))
+}
+
+fn not_utf8(e: &Endpoint) -> Error {
+    Error::Refused(format!("socket path is not UTF-8: {e}"))
 }
 
 impl Client {
@@ -563,24 +493,14 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn forward_remote_to(&self, remote: Endpoint, target: Endpoint) -> Result<RemoteForward> {
-        let kind = match &remote {
-            Endpoint::Tcp { host, port } => GlobalRequestKind::TcpipForward {
-                address: host.clone().into(),
-                port: u32::from(*port),
-            },
-            Endpoint::Unix(p) => GlobalRequestKind::StreamlocalForward {
-                socket_path: path_text(p)?.into(),
-            },
-        };
+        let kind = RemoteListener::request(&remote).ok_or_else(|| not_utf8(&remote))?;
         let (ok, bound) = self.global_request(kind)?;
         if !ok {
             return Err(Error::Refused(format!("forwarding from {remote}")));
         }
-        let remote = match remote {
-            Endpoint::Tcp { host, port } => Remote::Tcp(host, bound.unwrap_or(u32::from(port))),
-            Endpoint::Unix(p) => Remote::Unix(path_text(&p)?),
-        };
-        self.routes.lock().push((remote.clone(), target));
+        let remote =
+            RemoteListener::bound(remote.clone(), bound).ok_or_else(|| not_utf8(&remote))?;
+        self.routes.lock().add(remote.clone(), target);
         Ok(RemoteForward {
             client: self.clone(),
             remote,

@@ -13,53 +13,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use whelk::GlobalRequestKind;
+use whelk::forward::{RemoteListener, socket_path};
 
 use crate::client::{Client, Conn, Session};
 use crate::driver::Shared;
 use crate::error::{Error, Result};
 use crate::wait_for;
 
-/// One end of a forwarding: a TCP host and port, or a UNIX socket path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// A TCP address (a name or an IP literal) and port.
-    Tcp {
-        /// Host name or address.
-        host: String,
-        /// Port (0 when listening: any free port).
-        port: u16,
-    },
-    /// A UNIX-domain socket path.
-    Unix(PathBuf),
-}
-
-impl Endpoint {
-    /// A TCP endpoint.
-    #[must_use]
-    pub fn tcp(host: &str, port: u16) -> Self {
-        Self::Tcp {
-            host: host.to_string(),
-            port,
-        }
-    }
-
-    /// A UNIX socket endpoint.
-    #[must_use]
-    pub fn unix(path: impl Into<PathBuf>) -> Self {
-        Self::Unix(path.into())
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Self::Unix(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
+pub use whelk::forward::Endpoint;
 
 /// A byte stream to a local endpoint.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -83,52 +44,24 @@ pub(crate) async fn splice<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, mut c
     let _ = tokio::io::copy_bidirectional(&mut sock, &mut ch).await;
 }
 
-/// Where the server listens for a remote forwarding, as the server reports it in
-/// `forwarded-*` channels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Remote {
-    Tcp(String, u32),
-    Unix(String),
-}
-
-/// The remote forwardings: what the server listens on, and where its connections go.
+/// The remote forwardings ([`whelk::forward::RemoteRoutes`]), shared by the client's
+/// handles and its connection task.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RemoteRoutes(Arc<Mutex<Vec<(Remote, Endpoint)>>>);
+pub(crate) struct RemoteRoutes(Arc<Mutex<whelk::forward::RemoteRoutes>>);
 
 impl RemoteRoutes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Remote, Endpoint)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, whelk::forward::RemoteRoutes> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The target for a `forwarded-tcpip` channel: the exact address and port, else the
-    /// port alone (servers may report the bound address differently).
+    /// The target for a `forwarded-tcpip` channel.
     pub(crate) fn find_tcp(&self, address: &[u8], port: u32) -> Option<Endpoint> {
-        let routes = self.lock();
-        let by_port = |exact: bool| {
-            routes.iter().find_map(|(r, t)| match r {
-                Remote::Tcp(a, p) if *p == port && (!exact || a.as_bytes() == address) => {
-                    Some(t.clone())
-                }
-                _ => None,
-            })
-        };
-        by_port(true).or_else(|| by_port(false))
+        self.lock().find_tcp(address, port)
     }
 
     /// The target for a `forwarded-streamlocal@openssh.com` channel.
     pub(crate) fn find_unix(&self, path: &[u8]) -> Option<Endpoint> {
-        self.lock().iter().find_map(|(r, t)| match r {
-            Remote::Unix(p) if p.as_bytes() == path => Some(t.clone()),
-            _ => None,
-        })
-    }
-
-    fn add(&self, remote: Remote, target: Endpoint) {
-        self.lock().push((remote, target));
-    }
-
-    fn remove(&self, remote: &Remote) {
-        self.lock().retain(|(r, _)| r != remote);
+        self.lock().find_unix(path)
     }
 }
 
@@ -213,7 +146,7 @@ impl Drop for LocalForward {
 pub struct RemoteForward {
     shared: Arc<Shared<Conn>>,
     routes: RemoteRoutes,
-    remote: Remote,
+    remote: RemoteListener,
     open: bool,
 }
 
@@ -231,19 +164,13 @@ impl RemoteForward {
     /// UNIX socket.
     #[must_use]
     pub fn remote_port(&self) -> Option<u16> {
-        match &self.remote {
-            Remote::Tcp(_, p) => u16::try_from(*p).ok(),
-            Remote::Unix(_) => None,
-        }
+        self.remote.port()
     }
 
     /// Where the server listens.
     #[must_use]
     pub fn remote_addr(&self) -> Endpoint {
-        match &self.remote {
-            Remote::Tcp(a, p) => Endpoint::tcp(a, u16::try_from(*p).unwrap_or(0)),
-            Remote::Unix(p) => Endpoint::unix(p),
-        }
+        self.remote.endpoint()
     }
 
     /// Cancels the forwarding (`cancel-tcpip-forward` /
@@ -252,16 +179,8 @@ impl RemoteForward {
         if !std::mem::take(&mut self.open) {
             return;
         }
-        self.routes.remove(&self.remote);
-        let kind = match &self.remote {
-            Remote::Tcp(a, p) => GlobalRequestKind::CancelTcpipForward {
-                address: a.clone().into(),
-                port: *p,
-            },
-            Remote::Unix(p) => GlobalRequestKind::CancelStreamlocalForward {
-                socket_path: p.clone().into(),
-            },
-        };
+        self.routes.lock().remove(&self.remote);
+        let kind = self.remote.cancel_request();
         let mut g = self.shared.lock();
         if g.done.is_none() {
             let _ = g.conn.global_request(kind, false);
@@ -278,9 +197,11 @@ impl Drop for RemoteForward {
 }
 
 fn path_text(p: &Path) -> Result<String> {
-    p.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::Refused(format!("socket path is not UTF-8: {}", p.display())))
+    socket_path(p).ok_or_else(|| not_utf8(&Endpoint::Unix(p.to_path_buf())))
+}
+
+fn not_utf8(e: &Endpoint) -> Error {
+    Error::Refused(format!("socket path is not UTF-8: {e}"))
 }
 
 impl Client {
@@ -373,21 +294,11 @@ impl Client {
         remote: Endpoint,
         target: Endpoint,
     ) -> Result<RemoteForward> {
-        let (kind, what) = match &remote {
-            Endpoint::Tcp { host, port } => (
-                GlobalRequestKind::TcpipForward {
-                    address: host.clone().into(),
-                    port: u32::from(*port),
-                },
-                "tcpip-forward",
-            ),
-            Endpoint::Unix(p) => (
-                GlobalRequestKind::StreamlocalForward {
-                    socket_path: path_text(p)?.into(),
-                },
-                "streamlocal-forward@openssh.com",
-            ),
+        let what = match &remote {
+            Endpoint::Tcp { .. } => "tcpip-forward",
+            Endpoint::Unix(_) => "streamlocal-forward@openssh.com",
         };
+        let kind = RemoteListener::request(&remote).ok_or_else(|| not_utf8(&remote))?;
         let request = self.shared.lock().conn.global_request(kind, true)?;
         self.shared.wake.notify_one();
         let (ok, bound) = wait_for(&self.shared, |g| {
@@ -401,11 +312,9 @@ impl Client {
         if !ok {
             return Err(Error::Refused(format!("{what} {remote}")));
         }
-        let remote = match remote {
-            Endpoint::Tcp { host, port } => Remote::Tcp(host, bound.unwrap_or(u32::from(port))),
-            Endpoint::Unix(p) => Remote::Unix(path_text(&p)?),
-        };
-        self.routes.add(remote.clone(), target);
+        let remote =
+            RemoteListener::bound(remote.clone(), bound).ok_or_else(|| not_utf8(&remote))?;
+        self.routes.lock().add(remote.clone(), target);
         Ok(RemoteForward {
             shared: self.shared.clone(),
             routes: self.routes.clone(),

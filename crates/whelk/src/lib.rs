@@ -93,6 +93,8 @@ extern crate alloc;
 pub mod config;
 mod connection;
 mod error;
+pub mod forward;
+pub mod socks;
 
 /// The time type connections take (a virtual clock in tests).
 pub type Instant = std::time::Instant;
