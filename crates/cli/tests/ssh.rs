@@ -511,7 +511,7 @@ const TEST_PASSWORD: &str = "whelk-test-password";
 
 /// The local account the password tests log in as (created when running as root, as the
 /// other interop tests do).
-fn require_test_me() {
+fn require_test_user() {
     let exists = || {
         Command::new("getent")
             .args(["passwd", TEST_USER])
@@ -542,38 +542,44 @@ fn require_test_me() {
     );
 }
 
-#[test]
-fn password_prompt_on_the_terminal() {
-    require_test_me();
+/// Logs in as the test user against `sshd` (which offers only `method`), with sshpass
+/// answering whelk's prompt on the terminal it gives it: the right password, then a wrong
+/// one (refused with 255).
+fn prompted_login(sshd: &Sshd, method: &str) {
     let home = Home::new();
-    let sshd = Sshd::builder()
-        .option("AuthenticationMethods", "password")
-        .start()
-        .unwrap();
-    home.trust(&sshd);
+    home.trust(sshd);
     let port = sshd.port().to_string();
     let dest = format!("{TEST_USER}@127.0.0.1");
-    // sshpass answers the prompt on the terminal it gives whelk.
     for (password, code) in [(TEST_PASSWORD, Some(0)), ("wrong", Some(255))] {
         let mut c = Command::new(openssh::find("sshpass").unwrap());
         c.args(["-p", password])
             .arg(env!("CARGO_BIN_EXE_whelk"))
             .args(["ssh", "-F", "none", "-p", &port])
-            .args(["-o", "NumberOfPasswordPrompts=1", &dest, "echo pw-ok"])
+            .args(["-o", "NumberOfPasswordPrompts=1", &dest, "echo login-ok"])
             .env("HOME", home.path())
             .env_remove("SSH_AUTH_SOCK");
         let out = run(c, b"");
-        assert_eq!(out.status.code(), code, "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), code, "{method}: {}", text(&out.stderr));
         if code == Some(0) {
-            assert_eq!(text(&out.stdout), "pw-ok\n");
+            assert_eq!(text(&out.stdout), "login-ok\n");
         } else {
             assert!(
-                err_text(&out.stderr).contains("Permission denied (password)."),
+                err_text(&out.stderr).contains(&format!("Permission denied ({method}).")),
                 "{}",
                 text(&out.stderr)
             );
         }
     }
+}
+
+#[test]
+fn password_prompt_on_the_terminal() {
+    require_test_user();
+    let sshd = Sshd::builder()
+        .option("AuthenticationMethods", "password")
+        .start()
+        .unwrap();
+    prompted_login(&sshd, "password");
 }
 
 #[test]
@@ -722,37 +728,14 @@ fn closed_local_stdout_ends_the_remote_command() {
 
 #[test]
 fn keyboard_interactive_prompt_on_the_terminal() {
-    require_test_me();
-    let home = Home::new();
+    require_test_user();
     // PAM asks "Password: " through keyboard-interactive.
     let sshd = Sshd::builder()
         .option("UsePAM", "yes")
         .option("AuthenticationMethods", "keyboard-interactive")
         .start()
         .unwrap();
-    home.trust(&sshd);
-    let port = sshd.port().to_string();
-    let dest = format!("{TEST_USER}@127.0.0.1");
-    for (password, code) in [(TEST_PASSWORD, Some(0)), ("wrong", Some(255))] {
-        let mut c = Command::new(openssh::find("sshpass").unwrap());
-        c.args(["-p", password])
-            .arg(env!("CARGO_BIN_EXE_whelk"))
-            .args(["ssh", "-F", "none", "-p", &port])
-            .args(["-o", "NumberOfPasswordPrompts=1", &dest, "echo ki-ok"])
-            .env("HOME", home.path())
-            .env_remove("SSH_AUTH_SOCK");
-        let out = run(c, b"");
-        assert_eq!(out.status.code(), code, "{}", text(&out.stderr));
-        if code == Some(0) {
-            assert_eq!(text(&out.stdout), "ki-ok\n");
-        } else {
-            assert!(
-                err_text(&out.stderr).contains("Permission denied (keyboard-interactive)."),
-                "{}",
-                text(&out.stderr)
-            );
-        }
-    }
+    prompted_login(&sshd, "keyboard-interactive");
 }
 
 #[test]
