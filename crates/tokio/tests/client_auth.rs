@@ -120,42 +120,30 @@ async fn agent_identities_ed25519_and_rsa() {
     agent.add(&rsa);
 
     // sshd trusts only the RSA key: the Ed25519 identity is refused, then RSA signs
-    // through the agent with rsa-sha2-512 (the agent's SHA-2 flag).
-    let sshd = whelk_test::openssh::Sshd::builder()
-        .authorized_key(public_line(&rsa))
-        .start()
-        .unwrap();
-    let config = ClientConfig::new(&user())
-        .agent(&agent.sock)
-        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
-    let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
-    assert_eq!(c.run("true").await.unwrap().exit_status, Some(0));
-    assert!(
-        sshd_logged(&sshd, &format!("Accepted publickey for {} from", user()))
-            && sshd_logged(&sshd, &format!("RSA {}", fingerprint(&rsa))),
-        "{}",
-        sshd.stderr_log()
-    );
-    c.disconnect().await;
+    // through the agent with rsa-sha2-512 (the agent's SHA-2 flag). Then an sshd that
+    // trusts only the Ed25519 key.
+    for (key, kind) in [(&rsa, "RSA"), (&ed, "ED25519")] {
+        let sshd = whelk_test::openssh::Sshd::builder()
+            .authorized_key(public_line(key))
+            .start()
+            .unwrap();
+        let config = ClientConfig::new(&user())
+            .agent(&agent.sock)
+            .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
+        let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+        assert_eq!(c.run("true").await.unwrap().exit_status, Some(0));
+        assert!(
+            sshd_logged(&sshd, &format!("Accepted publickey for {} from", user()))
+                && sshd_logged(&sshd, &format!("{kind} {}", fingerprint(key))),
+        );
+        c.disconnect().await;
 
-    // And an Ed25519 key through the agent.
-    let sshd = whelk_test::openssh::Sshd::builder()
-        .authorized_key(public_line(&ed))
-        .start()
-        .unwrap();
-    let config = ClientConfig::new(&user())
-        .agent(&agent.sock)
-        .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
-    let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
-    assert_eq!(c.run("true").await.unwrap().exit_status, Some(0));
-    assert!(sshd_logged(&sshd, &format!("ED25519 {}", fingerprint(&ed))));
-    c.disconnect().await;
-
-    // A missing agent socket is an error at connect time.
-    let config = ClientConfig::new(&user())
-        .agent(dir.path().join("nope.sock"))
-        .host_key(HostKeyPolicy::AcceptAny);
-    assert!(connect("127.0.0.1", sshd.port(), config).await.is_err());
+        // A missing agent socket is an error at connect time.
+        let config = ClientConfig::new(&user())
+            .agent(dir.path().join("nope.sock"))
+            .host_key(HostKeyPolicy::AcceptAny);
+        assert!(connect("127.0.0.1", sshd.port(), config).await.is_err());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ mod client_common;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use whelk_tokio::{Session, connect_stream};
+use whelk_tokio::Session;
 
 use client_common::*;
 
@@ -98,12 +98,7 @@ async fn killed_server_process_ends_reads_and_writes_with_errors() {
 async fn dropped_proxy_mid_transfer_ends_with_errors() {
     let sshd = sshd();
     let proxy = Proxy::start(sshd.port()).await;
-    let sock = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
-        .await
-        .unwrap();
-    let c = connect_stream(sock, "127.0.0.1", sshd.port(), config(&sshd))
-        .await
-        .unwrap();
+    let c = proxy.client(&sshd, config(&sshd)).await;
     let s = c.exec("cat").await.unwrap();
     let mut stdout = s.stdout();
     let writer = {

@@ -13,7 +13,7 @@ mod client_common;
 
 use std::time::Duration;
 
-use whelk_tokio::{Error, connect, connect_command, connect_stream};
+use whelk_tokio::{Error, connect, connect_command};
 
 use client_common::*;
 
@@ -21,13 +21,8 @@ use client_common::*;
 async fn ssh_over_a_proxied_stream() {
     let sshd = sshd();
     let proxy = Proxy::start(sshd.port()).await;
-    let sock = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
-        .await
-        .unwrap();
     // The host key is checked for the name given, not the proxy's address.
-    let c = connect_stream(sock, "127.0.0.1", sshd.port(), config(&sshd))
-        .await
-        .unwrap();
+    let c = proxy.client(&sshd, config(&sshd)).await;
     let out = c.run("echo via proxy").await.unwrap();
     assert_eq!(out.stdout, b"via proxy\n");
     c.disconnect().await;
@@ -118,12 +113,7 @@ async fn keepalive_answered_then_frozen_path_detected() {
     let c = connect("127.0.0.1", proxy.port, config.clone()).await;
     // The proxy's address is not the name in known_hosts: check against the sshd's port.
     assert!(c.is_err());
-    let sock = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
-        .await
-        .unwrap();
-    let c = connect_stream(sock, "127.0.0.1", sshd.port(), config)
-        .await
-        .unwrap();
+    let c = proxy.client(&sshd, config).await;
     // Many intervals pass while sshd answers: the connection stays up.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(c.is_connected());

@@ -296,6 +296,17 @@ impl Proxy {
         }
     }
 
+    /// A whelk client to `sshd` through this proxy (the host key is checked for the
+    /// sshd's own address, not the proxy's).
+    pub(crate) async fn client(&self, sshd: &Sshd, config: ClientConfig) -> Client {
+        let sock = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        whelk_tokio::connect_stream(sock, "127.0.0.1", sshd.port(), config)
+            .await
+            .unwrap()
+    }
+
     /// Stops forwarding (both ways), keeping the connections open.
     pub(crate) fn freeze(&self) {
         self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
