@@ -209,6 +209,17 @@ fn publickey_rsa_follows_server_sig_algs() {
     }
 }
 
+/// A server that accepts `key` or any password; the client answers password prompts.
+fn key_or_password_pair(key: &PrivateKey) -> Pair {
+    let policy = AuthorizedKeysPolicy::new(&key.public_key().to_openssh(""));
+    Pair::new(client_config("carol"), ServerConfig::default())
+        .decide(move |req| match &req.kind {
+            RequestKind::Password { .. } => accept(),
+            _ => policy.decide(req, NOW_UNIX),
+        })
+        .password("pw")
+}
+
 /// Answers `poll_sign` with `Pending` until `ready` is set (as an ssh-agent whose reply is
 /// still on its way), then with `inner`'s signature, or fails when `fail` is set.
 #[derive(Debug)]
@@ -248,14 +259,7 @@ impl Signer for Deferred {
 fn publickey_deferred_signature_is_sent_once_the_signer_answers() {
     for fail in [false, true] {
         let key = ed25519(6);
-        let line = key.public_key().to_openssh("");
-        let policy = AuthorizedKeysPolicy::new(&line);
-        let mut p = Pair::new(client_config("carol"), ServerConfig::default())
-            .decide(move |req| match &req.kind {
-                RequestKind::Password { .. } => accept(),
-                _ => policy.decide(req, NOW_UNIX),
-            })
-            .password("pw");
+        let mut p = key_or_password_pair(&key);
         let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         p.client.add_identity(Box::new(Deferred {
             inner: KeySigner::new(key, rng(6)),
@@ -287,14 +291,7 @@ fn publickey_deferred_signature_is_sent_once_the_signer_answers() {
 #[test]
 fn publickey_falls_back_to_second_identity_then_password() {
     let good = ed25519(2);
-    let line = good.public_key().to_openssh("");
-    let policy = AuthorizedKeysPolicy::new(&line);
-    let mut p = Pair::new(client_config("carol"), ServerConfig::default())
-        .decide(move |req| match &req.kind {
-            RequestKind::Password { .. } => accept(),
-            _ => policy.decide(req, NOW_UNIX),
-        })
-        .password("pw");
+    let mut p = key_or_password_pair(&good);
     p.client
         .add_identity(Box::new(KeySigner::new(ed25519(3), rng(3))));
     p.client
