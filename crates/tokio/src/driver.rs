@@ -15,6 +15,9 @@ use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event, Glob
 /// Most bytes read from the socket per turn: several full packets (OpenSSH sends up to
 /// 32 KiB of data per packet), so one turn decrypts a batch and wakes a reader once.
 const READ_CHUNK: usize = 256 * 1024;
+/// Size of a receive buffer: a read of [`READ_CHUNK`] plus room for the partial packet
+/// moved over, so that every buffer can be reused for the next read.
+const BUFFER_SIZE: usize = READ_CHUNK + 64 * 1024;
 /// Reading stops while this much received input waits in the buffer (the connection holds
 /// it back: a host key decision is pending); more than one largest packet.
 const MAX_BUFFERED: usize = 320 * 1024;
@@ -64,15 +67,16 @@ impl RecvBuffers {
     /// Makes room for a read of up to [`READ_CHUNK`] bytes after what `cur` holds.
     fn make_room(&mut self) {
         let free = self.cur.capacity() - self.cur.len();
-        if free >= READ_CHUNK / 4 || self.cur.try_reclaim(READ_CHUNK) {
+        if free >= READ_CHUNK / 4 || self.cur.try_reclaim(READ_CHUNK / 2) {
             return;
         }
         // `cur` is shared with packets not read yet: move its partial packet (if any) to a
-        // buffer whose packets are all gone, or to a new one.
-        let need = READ_CHUNK + self.cur.len();
+        // buffer whose packets are all gone, or to a new one. (`try_reclaim` asks for less
+        // than a buffer holds, so any buffer of ours qualifies once it is free.)
+        let need = READ_CHUNK / 2 + self.cur.len();
         let mut next = match self.spare.iter_mut().position(|b| b.try_reclaim(need)) {
             Some(i) => self.spare.swap_remove(i),
-            None => BytesMut::with_capacity(need),
+            None => BytesMut::with_capacity(need.max(BUFFER_SIZE)),
         };
         next.extend_from_slice(&self.cur);
         let mut old = std::mem::replace(&mut self.cur, next);
