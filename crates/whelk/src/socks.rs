@@ -338,6 +338,7 @@ impl Handshake {
     }
 
     /// Bytes for the client (the SOCKS 5 method selection, or a refusal reply), if any.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         (!self.out.is_empty()).then(|| core::mem::take(&mut self.out))
     }
