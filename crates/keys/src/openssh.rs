@@ -3,6 +3,7 @@
 //! the `ssh-key` crate.
 
 use alloc::string::{String, ToString};
+
 use alloc::vec;
 
 use rand_core::CryptoRng;
@@ -20,31 +21,103 @@ pub const DEFAULT_MAX_KDF_ROUNDS: u32 = 1024;
 
 const FORMAT: &str = "OpenSSH private key";
 
-fn parse(text: &str) -> Result<ssh_key::PrivateKey> {
-    ssh_key::PrivateKey::from_openssh(text.trim_start())
-        .map_err(|e| format_err(FORMAT, &e.to_string()))
+mod envelope;
+
+use envelope::Envelope;
+#[doc(hidden)]
+pub use envelope::normalize_ecdsa_scalar;
+
+/// The plain private section of an unencrypted file, normalized, wrapped again as an
+/// unencrypted envelope and parsed by `ssh-key`.
+fn parse_plain(env: &Envelope, section: &[u8], block_size: usize) -> Result<ssh_key::PrivateKey> {
+    let normalized = envelope::normalize_private(section, block_size)?;
+    let bin = envelope::unencrypted(&env.public_key, &normalized)?;
+    ssh_key::PrivateKey::from_bytes(&bin).map_err(|e| format_err(FORMAT, &e.to_string()))
+}
+
+/// Loads an unencrypted file (check-int mismatch is a format error here, not a passphrase one).
+fn parse_unencrypted(env: &Envelope) -> Result<ssh_key::PrivateKey> {
+    if env.kdf_name != b"none" || !env.kdf_options.is_empty() || env.tag.is_some() {
+        return Err(format_err(FORMAT, "unencrypted key with a KDF or tag"));
+    }
+    parse_plain(env, &env.private, 8).map_err(|e| match e {
+        Error::WrongPassphrase => format_err(FORMAT, "check-ints differ"),
+        other => other,
+    })
+}
+
+/// Decrypts the private section with `passphrase` (bcrypt-pbkdf rounds capped at
+/// `max_rounds`), checks the check-ints and parses the result.
+fn parse_encrypted(
+    env: &Envelope,
+    passphrase: &[u8],
+    max_rounds: u32,
+) -> Result<ssh_key::PrivateKey> {
+    use ssh_key::encoding::Decode;
+    let unsupported = || Error::UnsupportedAlgorithm(env.cipher.clone());
+    let cipher = ssh_key::Cipher::new(&env.cipher).map_err(|_| unsupported())?;
+    let kdf_wire = env.kdf_wire()?;
+    let kdf = ssh_key::Kdf::decode(&mut kdf_wire.as_slice()).map_err(|_| {
+        Error::UnsupportedAlgorithm(String::from_utf8_lossy(&env.kdf_name).into_owned())
+    })?;
+    match &kdf {
+        ssh_key::Kdf::Bcrypt { rounds, .. } => {
+            if *rounds > max_rounds || *rounds == 0 {
+                return Err(Error::KdfRoundsTooHigh {
+                    rounds: *rounds,
+                    max: max_rounds,
+                });
+            }
+        }
+        _ => return Err(format_err(FORMAT, "encrypted key without a KDF")),
+    }
+    let (key, iv) = kdf
+        .derive_key_and_iv(cipher, passphrase)
+        .map_err(|_| unsupported())?;
+    let tag = match (cipher.has_tag(), env.tag) {
+        (true, Some(t)) => Some(t.into()),
+        (false, None) => None,
+        (true, None) => return Err(format_err(FORMAT, "missing authentication tag")),
+        (false, Some(_)) => {
+            return Err(format_err(
+                FORMAT,
+                "trailing data after the private section",
+            ));
+        }
+    };
+    let mut buffer = Zeroizing::new(env.private.to_vec());
+    cipher
+        .decrypt(&key, &iv, &mut buffer, tag)
+        .map_err(|e| match e {
+            ssh_key::cipher::Error::Crypto => Error::WrongPassphrase,
+            ssh_key::cipher::Error::UnsupportedCipher(_) => unsupported(),
+            other => format_err(FORMAT, &other.to_string()),
+        })?;
+    parse_plain(env, &buffer, cipher.block_size())
 }
 
 /// Whether an OpenSSH private key file is encrypted (needs a passphrase).
 pub fn is_encrypted(text: &str) -> Result<bool> {
-    Ok(parse(text)?.is_encrypted())
+    Ok(Envelope::from_pem(text)?.is_encrypted())
 }
 
 /// The public key of an OpenSSH private key file, which is stored unencrypted: readable
-/// without the passphrase.
+/// without the passphrase. For an unencrypted file the private section is checked too.
 pub fn public_key(text: &str) -> Result<PublicKey> {
-    let key = parse(text)?;
-    let blob = key
-        .public_key()
-        .to_bytes()
-        .map_err(|e| format_err(FORMAT, &e.to_string()))?;
-    PublicKey::from_blob(&blob)
+    let env = Envelope::from_pem(text)?;
+    if !env.is_encrypted() {
+        parse_unencrypted(&env)?;
+    }
+    PublicKey::from_blob(&env.public_key)
 }
 
 impl PrivateKey {
     /// Loads an OpenSSH (`-----BEGIN OPENSSH PRIVATE KEY-----`) private key. An encrypted
     /// key needs `passphrase`; a wrong one is [`Error::WrongPassphrase`]. The bcrypt-pbkdf
     /// work factor is capped at [`DEFAULT_MAX_KDF_ROUNDS`].
+    ///
+    /// ECDSA private scalars are accepted in OpenSSH's minimal `mpint` form (a P-256
+    /// scalar whose top byte is zero is 31 bytes or fewer).
     pub fn from_openssh(text: &str, passphrase: Option<&[u8]>) -> Result<Self> {
         Self::from_openssh_with_limit(text, passphrase, DEFAULT_MAX_KDF_ROUNDS)
     }
@@ -55,27 +128,12 @@ impl PrivateKey {
         passphrase: Option<&[u8]>,
         max_rounds: u32,
     ) -> Result<Self> {
-        let key = parse(text)?;
-        if !key.is_encrypted() {
-            return Self::from_ssh_key(&key);
+        let env = Envelope::from_pem(text)?;
+        if !env.is_encrypted() {
+            return Self::from_ssh_key(&parse_unencrypted(&env)?);
         }
         let passphrase = passphrase.ok_or(Error::PassphraseRequired)?;
-        if let ssh_key::Kdf::Bcrypt { rounds, .. } = key.kdf()
-            && (*rounds > max_rounds || *rounds == 0)
-        {
-            return Err(Error::KdfRoundsTooHigh {
-                rounds: *rounds,
-                max: max_rounds,
-            });
-        }
-        let decrypted = key.decrypt(passphrase).map_err(|e| match e {
-            ssh_key::Error::Crypto | ssh_key::Error::Encoding(_) => Error::WrongPassphrase,
-            ssh_key::Error::AlgorithmUnknown | ssh_key::Error::AlgorithmUnsupported { .. } => {
-                Error::UnsupportedAlgorithm(key.cipher().as_str().to_string())
-            }
-            other => format_err(FORMAT, &other.to_string()),
-        })?;
-        Self::from_ssh_key(&decrypted)
+        Self::from_ssh_key(&parse_encrypted(&env, passphrase, max_rounds)?)
     }
 
     /// Writes the key in the unencrypted OpenSSH format (what `ssh-keygen -N ''` writes),
