@@ -12,6 +12,7 @@
 use bytes::Bytes;
 use ssh_key::encoding::{Decode, Encode};
 use whelk_keys::cert::Certificate;
+use whelk_keys::openssh::normalize_ecdsa_scalar;
 use whelk_keys::{KeyType, PrivateKey};
 use whelk_wire::types::{PutSsh, Reader};
 use zeroize::Zeroizing;
@@ -45,7 +46,7 @@ pub(crate) fn read_private(r: &mut Reader<'_>) -> Result<(PrivateKey, Option<Cer
             KeyType::EcdsaNistP256 | KeyType::EcdsaNistP384 | KeyType::EcdsaNistP521 => {
                 plain.put_ssh_string(pr.string_slice()?);
                 plain.put_ssh_string(pr.string_slice()?);
-                plain.put_ssh_string(r.string_slice()?);
+                plain.put_ssh_string(&normalize_ecdsa_scalar(kt, r.string_slice()?)?);
             }
             KeyType::Rsa => {
                 let e = pr.string_slice()?;
@@ -62,14 +63,26 @@ pub(crate) fn read_private(r: &mut Reader<'_>) -> Result<(PrivateKey, Option<Cer
         certificate = Some(cert);
     } else {
         plain.put_ssh_string(type_name);
-        let fields = match KeyType::from_name(type_str) {
+        let kt = KeyType::from_name(type_str);
+        let fields = match kt {
             Some(KeyType::Ed25519) => 2,
             Some(KeyType::EcdsaNistP256 | KeyType::EcdsaNistP384 | KeyType::EcdsaNistP521) => 3,
             Some(KeyType::Rsa) => 6,
             _ => return Err(Error::UnsupportedKeyType(String::from(type_str))),
         };
-        for _ in 0..fields {
+        for _ in 1..fields {
             plain.put_ssh_string(r.string_slice()?);
+        }
+        let last = r.string_slice()?;
+        match kt {
+            // ssh-add sends the scalar as a minimal mpint (31 bytes or fewer for one P-256
+            // key in 256); ssh-key wants the field size.
+            Some(
+                kt @ (KeyType::EcdsaNistP256 | KeyType::EcdsaNistP384 | KeyType::EcdsaNistP521),
+            ) => {
+                plain.put_ssh_string(&normalize_ecdsa_scalar(kt, last)?);
+            }
+            _ => plain.put_ssh_string(last),
         }
     }
     let key = private_from_plain(&plain)?;

@@ -607,3 +607,57 @@ fn example_agent_without_d_backgrounds_itself() {
     kill.arg(pid.to_string());
     ok(&openssh::run(kill, TIMEOUT).unwrap(), "kill");
 }
+
+/// ECDSA keys whose private scalar is shorter than the field (OpenSSH sends it as a minimal
+/// mpint: 31 bytes for these fixtures): `ssh-add` of the key, and of the key with a
+/// certificate, into the whelk agent; the agent signs with them.
+#[test]
+fn ssh_add_ecdsa_keys_with_short_scalars() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/keys");
+    let agent = start_whelk_agent();
+    let keys = tempfile::tempdir().unwrap();
+    let ca = keygen(keys.path(), "ca", &["-t", "ed25519"]);
+    for (name, alg) in [
+        ("id_ecdsa256_short", SigAlg::EcdsaNistP256),
+        ("id_ecdsa384_short", SigAlg::EcdsaNistP384),
+    ] {
+        for with_cert in [false, true] {
+            let key = keys.path().join(format!("{name}_{with_cert}"));
+            std::fs::copy(fixtures.join(name), &key).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::copy(fixtures.join(format!("{name}.pub")), pub_path(&key)).unwrap();
+            let public = public_of(&key);
+            let blob = if with_cert {
+                let mut cmd = Command::new(tool("ssh-keygen"));
+                cmd.args(["-q", "-s"])
+                    .arg(&ca)
+                    .args(["-I", name, "-n", "alice", "-V", "-5m:+1h"])
+                    .arg(pub_path(&key));
+                ok(&openssh::run(cmd, TIMEOUT).unwrap(), "ssh-keygen -s");
+                let cert_path = keys.path().join(format!("{name}_{with_cert}-cert.pub"));
+                let cert_text = std::fs::read_to_string(cert_path).unwrap();
+                let (cert, _) = Certificate::from_openssh(cert_text.trim()).unwrap();
+                Bytes::copy_from_slice(cert.blob())
+            } else {
+                Bytes::copy_from_slice(public.blob())
+            };
+            let out = run_with(&agent.sock, "ssh-add", &[key.to_str().unwrap()], &[]);
+            ok(&out, "ssh-add");
+            if with_cert {
+                assert!(
+                    out.stderr_str().contains("Certificate added"),
+                    "{}",
+                    out.stderr_str()
+                );
+            }
+            let mut client = UnixClient::connect(&agent.sock).unwrap();
+            let ids = client.identities().unwrap();
+            assert!(ids.iter().any(|i| i.key_blob == blob), "{name} {with_cert}");
+            let sig = client.sign(&blob, b"short scalar", alg).unwrap();
+            public
+                .verify(alg, b"short scalar", &sig, &VerifyPolicy::default())
+                .unwrap();
+        }
+    }
+}

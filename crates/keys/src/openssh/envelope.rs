@@ -303,3 +303,111 @@ pub(crate) fn normalize_private(section: &[u8], block_size: usize) -> Result<Zer
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_lengths() {
+        let p256 = KeyType::EcdsaNistP256;
+        let full = normalize_ecdsa_scalar(p256, &[7; 32]).unwrap();
+        assert_eq!(full.as_slice(), &[7; 32]);
+        let short = normalize_ecdsa_scalar(p256, &[1, 2]).unwrap();
+        assert_eq!(short.len(), 32);
+        assert_eq!(&short[30..], &[1, 2]);
+        assert!(short[..30].iter().all(|b| *b == 0));
+        let mut signed = vec![0u8];
+        signed.extend_from_slice(&[0x80; 32]);
+        assert_eq!(
+            normalize_ecdsa_scalar(p256, &signed).unwrap().as_slice(),
+            &[0x80; 32]
+        );
+        assert_eq!(
+            normalize_ecdsa_scalar(KeyType::EcdsaNistP521, &[1; 40])
+                .unwrap()
+                .len(),
+            66
+        );
+        assert_eq!(
+            normalize_ecdsa_scalar(KeyType::EcdsaNistP384, &[0; 49])
+                .unwrap()
+                .len(),
+            48
+        );
+        // Empty, too long, a 33rd byte that is not a sign byte, not ECDSA.
+        assert!(normalize_ecdsa_scalar(p256, &[]).is_err());
+        assert!(normalize_ecdsa_scalar(p256, &[0; 34]).is_err());
+        assert!(normalize_ecdsa_scalar(p256, &[1; 33]).is_err());
+        assert!(normalize_ecdsa_scalar(KeyType::Ed25519, &[1; 32]).is_err());
+    }
+
+    #[test]
+    fn hostile_envelopes_are_errors() {
+        let mut bin = MAGIC.to_vec();
+        for s in [&b"none"[..], b"none", b""] {
+            put_string(&mut bin, s).unwrap();
+        }
+        put_u32(&mut bin, 1);
+        put_string(&mut bin, b"pk").unwrap();
+        put_string(&mut bin, b"12345678").unwrap();
+        assert!(Envelope::parse(&bin).is_ok());
+        for cut in 0..bin.len() {
+            assert!(Envelope::parse(bin.get(..cut).unwrap()).is_err(), "{cut}");
+        }
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&[0xff; 8]);
+        assert!(Envelope::parse(&huge).is_err());
+        let mut trailing = bin.clone();
+        trailing.push(0);
+        assert!(Envelope::parse(&trailing).is_err());
+        let mut two = MAGIC.to_vec();
+        for s in [&b"none"[..], b"none", b""] {
+            put_string(&mut two, s).unwrap();
+        }
+        put_u32(&mut two, 2);
+        assert!(Envelope::parse(&two).is_err());
+    }
+
+    #[test]
+    fn private_sections() {
+        let mut sec = Vec::new();
+        put_u32(&mut sec, 5);
+        put_u32(&mut sec, 5);
+        put_string(&mut sec, b"ecdsa-sha2-nistp256").unwrap();
+        put_string(&mut sec, b"nistp256").unwrap();
+        put_string(&mut sec, &[4; 65]).unwrap();
+        put_string(&mut sec, &[9; 31]).unwrap();
+        put_string(&mut sec, b"c").unwrap();
+        sec.extend_from_slice(&[1, 2, 3]);
+        let out = normalize_private(&sec, 16).unwrap();
+        assert_eq!(out.len() % 8, 0);
+        // The scalar grew by one byte, zero-padded on the left.
+        let at = 8 + 4 + 19 + 4 + 8 + 4 + 65;
+        assert_eq!(out.get(at..at + 5), Some(&[0, 0, 0, 32, 0][..]));
+        // Differing check-ints, bad padding, unknown type, truncation.
+        let mut bad_check = sec.clone();
+        bad_check[3] = 6;
+        assert_eq!(
+            normalize_private(&bad_check, 16).unwrap_err(),
+            Error::WrongPassphrase
+        );
+        let mut bad_pad = sec.clone();
+        bad_pad.push(5);
+        assert!(normalize_private(&bad_pad, 16).is_err());
+        let mut long_pad = sec.clone();
+        long_pad.extend(4..=16);
+        assert!(normalize_private(&long_pad, 16).is_err());
+        let mut unknown = Vec::new();
+        put_u32(&mut unknown, 0);
+        put_u32(&mut unknown, 0);
+        put_string(&mut unknown, b"x-unknown").unwrap();
+        assert!(matches!(
+            normalize_private(&unknown, 8),
+            Err(Error::UnsupportedAlgorithm(_))
+        ));
+        for cut in 0..sec.len() - 3 {
+            assert!(normalize_private(&sec[..cut], 16).is_err(), "{cut}");
+        }
+    }
+}
