@@ -9,7 +9,9 @@
 //!   write on a channel goes out at once.
 //! - The **reader** thread blocks in `read` with a read timeout derived from
 //!   [`whelk::Connection::poll_timeout`] (at most [`MAX_READ_WAIT`]), feeds
-//!   [`whelk::Connection::handle_input`] and fires due timers too.
+//!   [`whelk::Connection::handle_input_buf`] and fires due timers too. It reads the socket
+//!   straight into the buffer the packets are decrypted in, and channel data is handed out
+//!   as views of it (see [`RecvBuffers`]): no copy and, in steady state, no allocation.
 //!
 //! `std` has no readiness API: a thread blocked in `read` cannot be woken by a handle that
 //! has something to send, and a single thread that blocks in `write` while the peer does
@@ -26,17 +28,121 @@ use std::ops::DerefMut;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use whelk::{ChannelEvent, ChannelId, ChannelRequestKind, Connection, Event};
 
-/// Most bytes read from the socket at once.
-const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes read from the socket at once: several full packets (OpenSSH sends up to
+/// 32 KiB of data per packet), so one turn decrypts a batch.
+const READ_CHUNK: usize = 256 * 1024;
+/// A read goes to a fresh buffer once fewer bytes than this are free in the current one.
+const MIN_READ: usize = READ_CHUNK / 4;
+/// Size of a receive buffer: a read of [`READ_CHUNK`] plus room for the partial packet
+/// moved over, so that every buffer can be reused for the next read.
+const BUFFER_SIZE: usize = READ_CHUNK + 64 * 1024;
+/// Reading stops while this much received input waits in the buffer (the connection holds
+/// it back: a host key decision is pending); more than one largest packet.
+const MAX_BUFFERED: usize = 320 * 1024;
+/// Receive buffers kept for reuse besides the one being read into: enough that one of
+/// them is usually free again while channel readers still hold packets of the others (the
+/// default 2 MiB window spans about eight reads). Dropped once reads stay small.
+const SPARE_BUFFERS: usize = 6;
+/// Reads shorter than this are not bulk transfer: after [`SMALL_READS`] of them in a row
+/// the spare buffers are freed.
+const SMALL_READ: usize = 16 * 1024;
+/// See [`SMALL_READ`].
+const SMALL_READS: u32 = 16;
+/// Longest a read blocks while received input waits in the buffer (a partial packet, or
+/// input held back until a decision is answered), so held-back input is fed again soon.
+const HELD_READ_WAIT: Duration = Duration::from_millis(50);
 /// Longest a read blocks before the reader looks at the timers and the connection state
 /// again.
 pub(crate) const MAX_READ_WAIT: Duration = Duration::from_millis(500);
 /// How long the reader keeps reading after the connection ended (so the peer sees our
 /// DISCONNECT before the socket closes), unless the peer closes first.
 const LINGER: Duration = Duration::from_secs(2);
+
+/// The socket is read straight into these buffers, and the connection decrypts packets in
+/// place there and hands channel data out as `Bytes` views of them (no copy). A buffer
+/// whose packets are still held by channel readers cannot be written again; reading goes on
+/// in a spare one whose packets were all dropped, so in steady state nothing is allocated.
+///
+/// `Read` wants an initialized slice: a buffer is zero-filled once when it is taken into
+/// use, and split in two adjacent parts of one allocation, `cur` (received, not taken by
+/// the connection yet) and `free` (the rest). A read fills the front of `free`, which is
+/// then split off and appended to `cur` without a copy (`BytesMut::unsplit` of adjacent
+/// parts).
+struct RecvBuffers {
+    /// Received bytes the connection has not taken yet; ends where `free` begins.
+    cur: BytesMut,
+    /// The initialized, unused rest of the current buffer.
+    free: BytesMut,
+    spare: Vec<BytesMut>,
+    /// `free` belongs to a buffer of ours (not the empty one of the start).
+    started: bool,
+    /// Small reads in a row.
+    small: u32,
+}
+
+impl RecvBuffers {
+    fn new() -> Self {
+        Self {
+            cur: BytesMut::new(),
+            free: BytesMut::new(),
+            spare: Vec::new(),
+            started: false,
+            small: 0,
+        }
+    }
+
+    /// Where the next read goes: at most [`READ_CHUNK`] bytes right after `cur`.
+    fn read_slice(&mut self) -> &mut [u8] {
+        if self.free.len() < MIN_READ {
+            self.next_buffer();
+        }
+        let n = self.free.len().min(READ_CHUNK);
+        self.free.get_mut(..n).unwrap_or_default()
+    }
+
+    /// The first `n` bytes of [`RecvBuffers::read_slice`] were read.
+    fn filled(&mut self, n: usize) {
+        let n = n.min(self.free.len());
+        let got = self.free.split_to(n);
+        // Adjacent parts of one allocation: no copy.
+        self.cur.unsplit(got);
+        if n >= SMALL_READ {
+            self.small = 0;
+            return;
+        }
+        self.small = self.small.saturating_add(1);
+        if self.small >= SMALL_READS {
+            // No longer moving bulk data: an idle connection keeps one buffer.
+            self.spare = Vec::new();
+        }
+    }
+
+    /// Goes on in a buffer whose packets are all gone (or a new one), moving the partial
+    /// packet (if any) over.
+    fn next_buffer(&mut self) {
+        let found = self.spare.iter_mut().position(|b| {
+            b.clear();
+            b.try_reclaim(BUFFER_SIZE)
+        });
+        let mut next = match found {
+            Some(i) => self.spare.swap_remove(i),
+            None => BytesMut::with_capacity(BUFFER_SIZE),
+        };
+        next.extend_from_slice(&self.cur);
+        let held = next.len();
+        next.resize(BUFFER_SIZE.max(held + MIN_READ), 0);
+        self.cur = next.split_to(held);
+        let old = std::mem::replace(&mut self.free, next);
+        // `old` keeps the old buffer's allocation known: it can be reclaimed once the
+        // packets handed out of it are dropped.
+        if std::mem::replace(&mut self.started, true) && self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(old);
+        }
+    }
+}
 
 /// What the handles know about one channel.
 #[derive(Debug, Default)]
@@ -476,26 +582,32 @@ where
     C: DerefMut<Target = Connection>,
     H: Hooks<C>,
 {
-    let mut rbuf = vec![0u8; READ_CHUNK];
-    let mut pending = BytesMut::new();
-    let mut stalls = 0u32;
+    let mut rx = RecvBuffers::new();
     let mut read_timeout = None;
     loop {
         let mut g = shared.lock();
-        if !pending.is_empty() && g.done.is_none() {
-            match g.conn.handle_input(Instant::now(), &pending) {
-                Ok(n) => {
-                    stalls = if n == 0 { stalls + 1 } else { 0 };
-                    pending.advance(n);
-                }
-                Err(_) => pending.clear(),
+        loop {
+            if g.done.is_some() {
+                rx.cur.clear();
             }
-            // Replies, window adjustments, key exchange messages may be ready now.
-            shared.kick();
-        } else if g.done.is_some() {
-            pending.clear();
+            let before = rx.cur.len();
+            if before > 0 {
+                if g.conn
+                    .handle_input_buf(Instant::now(), &mut rx.cur)
+                    .is_err()
+                {
+                    rx.cur.clear();
+                }
+                // Replies, window adjustments, key exchange messages may be ready now.
+                shared.kick();
+            }
+            g = pump(shared, hooks, g);
+            // Once its events are drained (or a decision answered), the connection may
+            // take more of what is left.
+            if rx.cur.is_empty() || rx.cur.len() == before {
+                break;
+            }
         }
-        g = pump(shared, hooks, g);
         // Once over, stop when the writer is done and the peer had time to read our
         // DISCONNECT; or, if the writer is stuck in a write the peer never reads, cut it off
         // (shutting the socket down below fails that write).
@@ -504,20 +616,25 @@ where
         {
             break;
         }
-        if !pending.is_empty() && stalls > 0 {
+        if rx.cur.len() >= MAX_BUFFERED {
             // The connection takes no more input until a decision is answered.
             let _ = shared
                 .changed
-                .wait_timeout(g, Duration::from_millis(50))
+                .wait_timeout(g, HELD_READ_WAIT)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             continue;
         }
         let now = Instant::now();
+        let most = if rx.cur.is_empty() {
+            MAX_READ_WAIT
+        } else {
+            HELD_READ_WAIT
+        };
         let wait = g
             .conn
             .poll_timeout()
-            .map_or(MAX_READ_WAIT, |t| t.saturating_duration_since(now))
-            .clamp(Duration::from_millis(1), MAX_READ_WAIT);
+            .map_or(most, |t| t.saturating_duration_since(now))
+            .clamp(Duration::from_millis(1), most);
         drop(g);
         if read_timeout != Some(wait) {
             if stream.set_read_timeout(Some(wait)).is_err() {
@@ -525,7 +642,7 @@ where
             }
             read_timeout = Some(wait);
         }
-        match stream.read(&mut rbuf) {
+        match stream.read(rx.read_slice()) {
             Ok(0) => {
                 let mut g = shared.lock();
                 let _ = g.conn.handle_eof();
@@ -533,7 +650,8 @@ where
                 g.finish("connection closed by peer".to_string());
                 break;
             }
-            Ok(n) => pending.extend_from_slice(rbuf.get(..n).unwrap_or_default()),
+            // The bytes are handed to the connection at the top of the loop.
+            Ok(n) => rx.filled(n),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 let mut g = shared.lock();
                 fire_timers(&mut g, Instant::now());
