@@ -31,8 +31,10 @@
 //!   strictness rule is ours: canonical blobs, algorithm/blob agreement, RSA size limits
 //!   checked before any arithmetic, SHA-1 refused unless configured, `verify_strict` for
 //!   Ed25519, hedged ECDSA nonces, blinded RSA signing.
-//! - The OpenSSH private key container (bcrypt-pbkdf, AES-CTR/GCM, check-ints, padding) is
-//!   the `ssh-key` crate's; keys cross into whelk's types through their components.
+//! - The OpenSSH private key container: the envelope and check-ints are read here (so
+//!   ECDSA scalars in OpenSSH's minimal `mpint` form load), bcrypt-pbkdf, the ciphers and the
+//!   key fields are the `ssh-key` crate's; keys cross into whelk's types through their
+//!   components.
 //! - Certificates are parsed and encoded here rather than through `ssh-key`, so the CA
 //!   signature is checked over the exact bytes received and the certified key goes
 //!   through the same strict parser as any key.

@@ -1,9 +1,13 @@
 //! The `openssh-key-v1` private key format (OpenSSH PROTOCOL.key), unencrypted or encrypted
 //! with bcrypt-pbkdf + `aes256-ctr` (and `aes256-gcm@openssh.com`, ... on import), built on
 //! the `ssh-key` crate.
+//!
+//! Loading reads the envelope here (`envelope`), decrypts with `ssh-key`'s KDF and cipher,
+//! checks the check-ints, and widens an ECDSA private scalar that OpenSSH wrote as a short
+//! minimal `mpint` (one P-256 key in 256) to the field size before `ssh-key` decodes the
+//! key, which would otherwise reject it.
 
 use alloc::string::{String, ToString};
-
 use alloc::vec;
 
 use rand_core::CryptoRng;
@@ -57,8 +61,12 @@ fn parse_encrypted(
     let unsupported = || Error::UnsupportedAlgorithm(env.cipher.clone());
     let cipher = ssh_key::Cipher::new(&env.cipher).map_err(|_| unsupported())?;
     let kdf_wire = env.kdf_wire()?;
-    let kdf = ssh_key::Kdf::decode(&mut kdf_wire.as_slice()).map_err(|_| {
-        Error::UnsupportedAlgorithm(String::from_utf8_lossy(&env.kdf_name).into_owned())
+    let kdf = ssh_key::Kdf::decode(&mut kdf_wire.as_slice()).map_err(|e| {
+        if env.kdf_name == b"bcrypt" {
+            format_err(FORMAT, &e.to_string())
+        } else {
+            Error::UnsupportedAlgorithm(String::from_utf8_lossy(&env.kdf_name).into_owned())
+        }
     })?;
     match &kdf {
         ssh_key::Kdf::Bcrypt { rounds, .. } => {
@@ -73,7 +81,11 @@ fn parse_encrypted(
     }
     let (key, iv) = kdf
         .derive_key_and_iv(cipher, passphrase)
-        .map_err(|_| unsupported())?;
+        .map_err(|e| match e {
+            // bcrypt-pbkdf refuses an empty passphrase: it cannot be the right one.
+            ssh_key::Error::Crypto => Error::WrongPassphrase,
+            _ => unsupported(),
+        })?;
     let tag = match (cipher.has_tag(), env.tag) {
         (true, Some(t)) => Some(t.into()),
         (false, None) => None,

@@ -152,6 +152,15 @@ fn short_scalar_keys_load_plain_and_encrypted() {
                     Error::WrongPassphrase,
                     "{file}"
                 );
+                assert_eq!(
+                    PrivateKey::from_openssh(&text, Some(b"")).unwrap_err(),
+                    Error::WrongPassphrase,
+                    "{file}"
+                );
+                assert_eq!(
+                    PrivateKey::from_openssh_with_limit(&text, Some(PASSPHRASE), 4).unwrap_err(),
+                    Error::KdfRoundsTooHigh { rounds: 16, max: 4 }
+                );
                 PrivateKey::from_openssh(&text, Some(PASSPHRASE)).unwrap()
             };
             assert_eq!(key.public_key(), &want, "{file}");
@@ -256,4 +265,58 @@ fn minimal_mpint_scalars_of_every_length_load() {
         loaded += 1;
     }
     assert!(loaded > 290, "{loaded}");
+}
+
+/// The envelope of an encrypted fixture with its cipher name replaced.
+fn with_cipher(text: &str, cipher: &[u8]) -> String {
+    let bin = decode_pem(text);
+    let mut w = Walk(&bin[MAGIC.len()..]);
+    w.string();
+    let mut out = MAGIC.to_vec();
+    put_string(&mut out, cipher);
+    out.extend_from_slice(w.0);
+    pem_rfc7468::encode_string("OPENSSH PRIVATE KEY", pem_rfc7468::LineEnding::LF, &out).unwrap()
+}
+
+#[test]
+fn unsupported_ciphers_and_broken_envelopes_are_typed_errors() {
+    let text = fixture("id_ecdsa256_short_enc");
+    assert_eq!(
+        PrivateKey::from_openssh(&with_cipher(&text, b"twofish-cbc"), Some(PASSPHRASE))
+            .unwrap_err(),
+        Error::UnsupportedAlgorithm("twofish-cbc".into())
+    );
+    // aes256-ctr data presented as GCM: no tag follows the private section.
+    assert!(matches!(
+        PrivateKey::from_openssh(
+            &with_cipher(&text, b"aes256-gcm@openssh.com"),
+            Some(PASSPHRASE)
+        ),
+        Err(Error::Format { .. })
+    ));
+    // A GCM file whose tag was altered: the passphrase can't be told apart from corruption.
+    let gcm = decode_pem(&fixture("id_ecdsa256_short_gcm"));
+    let mut bad_tag = gcm.clone();
+    *bad_tag.last_mut().unwrap() ^= 1;
+    let bad_tag =
+        pem_rfc7468::encode_string("OPENSSH PRIVATE KEY", pem_rfc7468::LineEnding::LF, &bad_tag)
+            .unwrap();
+    assert_eq!(
+        PrivateKey::from_openssh(&bad_tag, Some(PASSPHRASE)).unwrap_err(),
+        Error::WrongPassphrase
+    );
+    // Every truncation of the binary envelope is an error, never a panic.
+    for cut in (0..gcm.len()).step_by(7) {
+        let t = pem_rfc7468::encode_string(
+            "OPENSSH PRIVATE KEY",
+            pem_rfc7468::LineEnding::LF,
+            &gcm[..cut],
+        )
+        .unwrap();
+        assert!(
+            PrivateKey::from_openssh(&t, Some(PASSPHRASE)).is_err(),
+            "{cut}"
+        );
+        assert!(openssh::public_key(&t).is_err(), "{cut}");
+    }
 }
