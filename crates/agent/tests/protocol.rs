@@ -864,3 +864,62 @@ fn deny_all_refuses() {
     };
     assert!(!DenyAll.confirm(&r));
 }
+
+/// `SSH_AGENTC_ADD_IDENTITY` with the ECDSA scalar as OpenSSH's `ssh-add` sends it: a minimal
+/// mpint, 31 bytes for this key. Scalars of impossible lengths are refused, not a panic.
+#[test]
+fn ecdsa_scalar_as_minimal_mpint_is_accepted() {
+    let k = key("id_ecdsa256_short");
+    let frame = Request::Add(Box::new(AddIdentity {
+        key: k.clone(),
+        certificate: None,
+        comment: Bytes::from_static(b"short"),
+        constraints: vec![],
+    }))
+    .to_frame()
+    .unwrap();
+    let blob = k.public_key().blob();
+    let q = &blob[blob.len() - 65..];
+    let at = find(&frame, q).unwrap() + q.len();
+    // whelk writes the full 32 bytes, the first of them zero.
+    assert_eq!(&frame[at..at + 5], &[0, 0, 0, 32, 0]);
+    let scalar31 = frame[at + 5..at + 36].to_vec();
+    let with = |mpint: &[u8]| -> Vec<u8> {
+        let mut f = frame[..at].to_vec();
+        f.extend_from_slice(&u32::try_from(mpint.len()).unwrap().to_be_bytes());
+        f.extend_from_slice(mpint);
+        f.extend_from_slice(&frame[at + 36..]);
+        let len = u32::try_from(f.len() - 4).unwrap();
+        f[..4].copy_from_slice(&len.to_be_bytes());
+        f
+    };
+
+    let mut h = Harness::new();
+    h.feed(&with(&scalar31)).unwrap();
+    assert_eq!(h.conn.take_output(), Response::Success.to_frame().unwrap());
+    let ids = h.list();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].key_blob.as_ref(), blob);
+    let sig = h.sign(blob, b"minimal", 0).into_signature().unwrap();
+    k.public_key()
+        .verify(
+            SigAlg::EcdsaNistP256,
+            b"minimal",
+            &sig,
+            &VerifyPolicy::default(),
+        )
+        .unwrap();
+
+    let not_sign_byte = [&[1u8][..], &scalar31, &[0]].concat();
+    for bad in [vec![], vec![0u8], vec![0u8; 34], not_sign_byte] {
+        let mut h = Harness::new();
+        h.feed(&with(&bad)).unwrap();
+        assert_eq!(
+            h.conn.take_output(),
+            Response::Failure.to_frame().unwrap(),
+            "{} bytes",
+            bad.len()
+        );
+        assert!(h.agent.is_empty());
+    }
+}
