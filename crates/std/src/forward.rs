@@ -406,8 +406,7 @@ impl Client {
     /// dropped.
     ///
     /// ```no_run
-    /// # fn main() -> Result<(), whelk_std::Error> {
-    /// # let client: whelk_std::Client = todo!();
+    /// # fn example(client: &whelk_std::Client) -> Result<(), whelk_std::Error> {
     /// let fwd = client.forward_local("127.0.0.1:0", "intranet", 80)?;
     /// println!("http://{:?}/ reaches intranet:80", fwd.local_addr());
     /// fwd.close();
@@ -429,8 +428,7 @@ impl Client {
     /// PROTOCOL §2.4).
     ///
     /// ```no_run
-    /// # fn main() -> Result<(), whelk_std::Error> {
-    /// # let client: whelk_std::Client = todo!();
+    /// # fn example(client: &whelk_std::Client) -> Result<(), whelk_std::Error> {
     /// use whelk_std::Endpoint;
     /// // A local TCP port reaching the server's Docker socket.
     /// let fwd = client.forward_local_to(
@@ -481,8 +479,7 @@ impl Client {
     /// forwards is carried to `target` here.
     ///
     /// ```no_run
-    /// # fn main() -> Result<(), whelk_std::Error> {
-    /// # let client: whelk_std::Client = todo!();
+    /// # fn example(client: &whelk_std::Client) -> Result<(), whelk_std::Error> {
     /// use whelk_std::Endpoint;
     /// // Programs on the server talking to /tmp/app.sock reach our local port 8080.
     /// let fwd = client.forward_remote_to(
@@ -515,8 +512,7 @@ impl Client {
     /// reply). Stops when the returned handle is closed or dropped.
     ///
     /// ```no_run
-    /// # fn main() -> Result<(), whelk_std::Error> {
-    /// # let client: whelk_std::Client = todo!();
+    /// # fn example(client: &whelk_std::Client) -> Result<(), whelk_std::Error> {
     /// let socks = client.forward_dynamic("127.0.0.1:1080")?;
     /// // curl --socks5-hostname 127.0.0.1:1080 http://intranet/
     /// socks.close();
