@@ -809,19 +809,7 @@ pub async fn download(
                 preserve: opts.preserve,
                 ..TransferOptions::default()
             };
-            let mut all = Vec::new();
-            for s in sources {
-                let s = if s.is_empty() { "." } else { s };
-                if crate::sftp::glob::has_magic(s) {
-                    let m = sftp.glob(s).await?;
-                    if m.is_empty() {
-                        return Err(bad(format!("{s}: no match")));
-                    }
-                    all.extend(m);
-                } else {
-                    all.push(s.to_string());
-                }
-            }
+            let all = expand_sources(&sftp, sources).await?;
             if all.len() > 1 && !target.is_dir() {
                 return Err(bad(format!("{}: not a directory", target.display())));
             }
@@ -881,19 +869,7 @@ pub async fn copy_between(
             preserve: opts.preserve,
             ..TransferOptions::default()
         };
-        let mut all = Vec::new();
-        for s in sources {
-            let s = if s.is_empty() { "." } else { s };
-            if crate::sftp::glob::has_magic(s) {
-                let m = src.glob(s).await?;
-                if m.is_empty() {
-                    return Err(bad(format!("{s}: no match")));
-                }
-                all.extend(m);
-            } else {
-                all.push(s.to_string());
-            }
-        }
+        let all = expand_sources(&src, sources).await?;
         let target = if target.is_empty() { "." } else { target };
         if all.len() > 1 && !dst.isdir(target).await? {
             return Err(bad(format!("{target}: not a directory")));
@@ -924,6 +900,25 @@ pub async fn copy_between(
     .await;
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+/// The remote source names with their glob patterns expanded on the server (an empty name is
+/// the home directory, `.`); a pattern that matches nothing is an error, as in OpenSSH's scp.
+async fn expand_sources(sftp: &SftpClient, sources: &[&str]) -> Result<Vec<String>> {
+    let mut all = Vec::new();
+    for s in sources {
+        let s = if s.is_empty() { "." } else { s };
+        if crate::sftp::glob::has_magic(s) {
+            let m = sftp.glob(s).await?;
+            if m.is_empty() {
+                return Err(bad(format!("{s}: no match")));
+            }
+            all.extend(m);
+        } else {
+            all.push(s.to_string());
+        }
+    }
+    Ok(all)
 }
 
 #[cfg(test)]
