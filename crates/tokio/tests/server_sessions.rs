@@ -361,3 +361,40 @@ async fn server_pty_size_from_a_real_terminal() {
     assert!(f.logged("pty xterm-whelk 123x45"));
     assert_eq!(out.status.code(), Some(5), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_on_connection_threads() {
+    // Every connection on one of two threads of its own: OpenSSH's ssh and whelk's
+    // client get the same service as on the caller's runtime.
+    let f = Fixture::start(false, |c| c.connection_threads = 2).await;
+    assert_cat(f.ssh(), "piped through\n").await;
+    let (code, out, err) = run(f.ssh().remote_command("split"), b"").await;
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(out, "to stdout\n");
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+            .await
+            .unwrap();
+        clients.push(c);
+    }
+    assert_eq!(f.server.connections(), 4);
+    // Several sessions at once on each connection, the connections spread over the threads.
+    for c in &clients {
+        tokio::join!(
+            whelk_cat(c, "session 1\n"),
+            whelk_cat(c, "session 2\n"),
+            whelk_cat(c, "session 3\n"),
+        );
+    }
+    // Dropping the server stops accepting; the open connections and their threads go on.
+    let Fixture { server, dir, .. } = f;
+    drop(server);
+    for c in &clients {
+        whelk_cat(c, "after the server is gone\n").await;
+    }
+    for c in clients {
+        c.disconnect().await;
+    }
+    drop(dir);
+}

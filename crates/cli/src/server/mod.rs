@@ -294,37 +294,41 @@ async fn run(args: Args) -> Result<(), String> {
     // print EPIPE errors, Ctrl-C would not interrupt); a caught one is reset to the default
     // by exec, as sshd resets them for its children.
     let signals = Signals::new().map_err(|e| format!("signal handlers: {e}"))?;
-    let mut servers = Vec::new();
+    let mut config = whelk_tokio::ServerConfig::new(Vec::new());
+    config.ssh = ssh;
+    config.max_startups = whelk_tokio::MaxStartups {
+        start: usize::try_from(settings.max_startups.start).unwrap_or(usize::MAX),
+        rate: settings.max_startups.rate,
+        full: usize::try_from(settings.max_startups.full).unwrap_or(usize::MAX),
+    };
+    // A per-user server: a plain close for refused connections, as sshd.
+    config.refusal_message = false;
+    config.gateway_ports = settings.gateway_ports;
+    config.per_source_max_startups = settings.per_source_max_startups;
+    config.per_source_net_block = settings.per_source_net_block;
+    config.per_source_penalties = settings.per_source_penalties.clone();
+    // Each connection on one thread (its tasks wake each other per packet), one thread
+    // per CPU for the connections together.
+    config.connection_threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut listeners = Vec::new();
     for addr in &settings.listen {
-        let mut config = whelk_tokio::ServerConfig::new(Vec::new());
-        config.ssh = ssh.clone();
-        config.max_startups = whelk_tokio::MaxStartups {
-            start: usize::try_from(settings.max_startups.start).unwrap_or(usize::MAX),
-            rate: settings.max_startups.rate,
-            full: usize::try_from(settings.max_startups.full).unwrap_or(usize::MAX),
-        };
-        // A per-user server: a plain close for refused connections, as sshd.
-        config.refusal_message = false;
-        config.gateway_ports = settings.gateway_ports;
-        config.per_source_max_startups = settings.per_source_max_startups;
-        config.per_source_net_block = settings.per_source_net_block;
-        config.per_source_penalties = settings.per_source_penalties.clone();
-        let server = whelk_tokio::listen(addr, config, handler::ServerHandler::new(state.clone()))
+        let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("listen on {addr}: {e}"))?;
-        info!("listening on {}", server.local_addr());
-        servers.push(server);
+        listeners.push(l);
+    }
+    // One server for every ListenAddress: MaxStartups and the per-source limits count the
+    // connections on all of them together, as sshd's do.
+    let server = whelk_tokio::serve_all(listeners, config, handler::ServerHandler::new(state))
+        .map_err(|e| format!("listen: {e}"))?;
+    for a in server.local_addrs() {
+        info!("listening on {a}");
     }
     signals.shutdown().await;
     info!("shutting down");
     // Stop accepting and disconnect every client (each gets SSH_MSG_DISCONNECT).
-    for s in &servers {
-        if !s.shutdown_and_wait(SHUTDOWN_GRACE).await {
-            warn!(
-                "{}: connections still open after {SHUTDOWN_GRACE:?}",
-                s.local_addr()
-            );
-        }
+    if !server.shutdown_and_wait(SHUTDOWN_GRACE).await {
+        warn!("connections still open after {SHUTDOWN_GRACE:?}");
     }
     Ok(())
 }

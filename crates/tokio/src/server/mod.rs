@@ -98,6 +98,7 @@ mod forward;
 mod limits;
 mod penalty;
 mod session;
+mod threads;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -177,6 +178,19 @@ pub struct ServerConfig {
     /// Queue of [`SessionEvent`]s not yet taken by a session (default 64); further events
     /// are dropped (`break` is then answered with failure).
     pub session_event_queue: usize,
+    /// Threads of its own for the connections (default 0: none). With 0, every connection
+    /// runs as tasks of the runtime that called [`serve`]. With `n`, [`serve`] starts `n`
+    /// threads, each with a single-threaded tokio runtime, and puts every new connection on
+    /// the one with the fewest connections; the connection and every task it spawns (its
+    /// sessions, the [`Handler`] calls, forwarding) stay on that thread. The tasks of one
+    /// connection wake each other for every packet: on a multi-threaded runtime those
+    /// wake-ups cross worker threads, on one thread the woken task runs next, which saves
+    /// about a quarter of the server's CPU time in bulk transfers (docs/benchmarks.md).
+    /// `whelk server` uses one thread per CPU. The [`Handler`] then runs on a
+    /// current-thread runtime: `tokio::task::block_in_place` is not available there (use
+    /// `spawn_blocking`). The threads end once the [`Server`] and every connection it
+    /// accepted are gone.
+    pub connection_threads: usize,
 }
 
 impl ServerConfig {
@@ -196,6 +210,7 @@ impl ServerConfig {
             max_forwards: 64,
             streamlocal_bind_unlink: false,
             session_event_queue: 64,
+            connection_threads: 0,
         }
     }
 }
@@ -1161,6 +1176,7 @@ pub fn serve_all<H: Handler>(
         penalties: Arc::new(penalty::Penalties::new(config.per_source_penalties.clone())),
         next_id: AtomicU64::new(1),
     });
+    let threads = threads::Threads::start(config.connection_threads)?;
     let config = Arc::new(config);
     let handler = Arc::new(handler);
     let tasks = listeners
@@ -1171,6 +1187,7 @@ pub fn serve_all<H: Handler>(
                 config.clone(),
                 handler.clone(),
                 state.clone(),
+                threads.clone(),
             ))
         })
         .collect();
@@ -1189,6 +1206,7 @@ async fn accept_loop<H: Handler>(
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     state: Arc<State>,
+    threads: Arc<threads::Threads>,
 ) {
     let software = config.ssh.transport.software.clone();
     loop {
@@ -1243,7 +1261,7 @@ async fn accept_loop<H: Handler>(
         let st = state.clone();
         // The task starts once its entry (with its abort handle) is registered.
         let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let task = threads.spawn(async move {
             if go_rx.await.is_ok() {
                 serve_connection(stream, peer, id, config, handler, startup, &st).await;
             }
