@@ -1,6 +1,8 @@
 //! Helpers the client-side subcommands share (`whelk ssh`, `whelk keygen`, `whelk agent`):
-//! the random generator, paths, time, file writing and the terminal ([`tty`]).
+//! the random generator, paths, time, file writing, the terminal ([`tty`]) and host key
+//! checking (`whelk ssh`, `whelk sftp`, `whelk scp`: [`hostkey`]).
 
+pub(crate) mod hostkey;
 pub(crate) mod tty;
 
 use std::io::Write;

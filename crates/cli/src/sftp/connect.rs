@@ -3,19 +3,18 @@
 //! `IdentityFile`, `IdentitiesOnly`, `IdentityAgent`/`SSH_AUTH_SOCK`, `Ciphers`, `MACs`,
 //! `KexAlgorithms`, `HostKeyAlgorithms`, `ConnectTimeout`, `BatchMode`,
 //! `StrictHostKeyChecking`, `UserKnownHostsFile`/`GlobalKnownHostsFile`, `HostKeyAlias`,
-//! `HashKnownHosts` and `LogLevel` are used; host keys are checked as ssh checks them.
+//! `HashKnownHosts` and `LogLevel` are used; host keys are checked as ssh checks them
+//! ([`crate::common::hostkey`]).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use whelk::{AlgorithmsExt, PrivateKey};
-use whelk_config::client::{LogLevel, StrictHostKeyChecking};
 use whelk_config::io::StdFiles;
 use whelk_config::{AlgorithmList, ClientConfig, MatchContext, NoFiles, parse_client_into};
-use whelk_keys::known_hosts::{HostKeyStatus, KnownHosts};
-use whelk_tokio::{Client, HostKeyInfo, HostKeyPolicy};
+use whelk_tokio::Client;
 
 use crate::common;
+use crate::common::hostkey::Settings;
 
 /// The connection options both commands share.
 #[derive(Debug, Clone, Default)]
@@ -176,195 +175,36 @@ pub(crate) async fn connect(
         }
     }
     c = c.connect_timeout(cfg.connect_timeout);
-    c = c.host_key(host_key_policy(&cfg, &hostname, port, batch));
-    whelk_tokio::connect(&hostname, port, c)
-        .await
-        .map_err(|e| format!("Connection to {hostname} port {port}: {e}"))
+    let (user_files, global_files) = known_hosts_files(&cfg);
+    c = c.host_key(Settings::new(&cfg, &hostname, port, user_files, global_files).policy());
+    whelk_tokio::connect(&hostname, port, c).await.map_err(|e| {
+        if matches!(e, whelk_tokio::Error::HostKey(_)) {
+            eprintln!("Host key verification failed.");
+        }
+        format!("Connection to {hostname} port {port}: {e}")
+    })
 }
 
-/// Host key checking as `ssh` does it: the key is looked up in the user and global
-/// known_hosts files under `HostKeyAlias` or the host name. A known, matching key is
-/// trusted; a changed or revoked one is refused whatever `StrictHostKeyChecking` says (ssh
-/// itself lets `no` through with password authentication disabled; whelk refuses). An
-/// unknown key is refused with `yes` (and with `ask` in batch mode), asked about on the
-/// terminal with `ask`, accepted with `accept-new` and `no`; an accepted key is appended to
-/// the first user known_hosts file (host hashed with `HashKnownHosts yes`) with ssh's
-/// "Permanently added" warning (not with `LogLevel` QUIET, FATAL or ERROR).
-fn host_key_policy(cfg: &ClientConfig, host: &str, port: u16, batch: bool) -> HostKeyPolicy {
-    let user_files: Vec<PathBuf> = cfg
-        .user_known_hosts_files
-        .clone()
-        .unwrap_or_else(|| {
-            vec![
-                "~/.ssh/known_hosts".to_string(),
-                "~/.ssh/known_hosts2".to_string(),
-            ]
-        })
-        .iter()
-        .map(|f| common::expand_tilde(f))
-        .collect();
-    let global: Vec<PathBuf> = cfg
-        .global_known_hosts_files
-        .clone()
-        .unwrap_or_else(|| {
-            vec![
-                "/etc/ssh/ssh_known_hosts".to_string(),
-                "/etc/ssh/ssh_known_hosts2".to_string(),
-            ]
-        })
-        .iter()
-        .map(|f| common::expand_tilde(f))
-        .collect();
-    let mut text = String::new();
-    for f in user_files.iter().chain(&global) {
-        if let Ok(t) = std::fs::read_to_string(f) {
-            text.push_str(&t);
-            text.push('\n');
+/// The user known_hosts files (`UserKnownHostsFile`, default `~/.ssh/known_hosts` and
+/// `~/.ssh/known_hosts2`) and the global ones (`GlobalKnownHostsFile`, default
+/// `/etc/ssh/ssh_known_hosts` and `/etc/ssh/ssh_known_hosts2`), `~` expanded.
+fn known_hosts_files(cfg: &ClientConfig) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let expand = |files: &Option<Vec<String>>, default: [&str; 2]| -> Vec<PathBuf> {
+        match files {
+            Some(list) => list.iter().map(|f| common::expand_tilde(f)).collect(),
+            None => default.iter().map(|f| common::expand_tilde(f)).collect(),
         }
-    }
-    let name = cfg
-        .host_key_alias
-        .clone()
-        .unwrap_or_else(|| host.to_string());
-    let known = KnownHosts::parse(&text);
-    // Host certificates are checked by whelk-tokio itself against @cert-authority lines.
-    if !known.lookup(&name, port).cert_authorities.is_empty() {
-        return HostKeyPolicy::KnownHosts(text);
-    }
-    let check = Checker {
-        hostport: whelk_keys::known_hosts::host_string(&name, port),
-        name,
-        port,
-        mode: cfg
-            .strict_host_key_checking
-            .unwrap_or(StrictHostKeyChecking::Ask),
-        batch,
-        hash: cfg.hash_known_hosts == Some(true),
-        add_to: user_files.first().cloned(),
-        known,
-        quiet: matches!(
-            cfg.log_level,
-            Some(LogLevel::Quiet | LogLevel::Fatal | LogLevel::Error)
-        ),
     };
-    HostKeyPolicy::Callback(Arc::new(move |info: &HostKeyInfo| check.check(info)))
-}
-
-/// What [`host_key_policy`] checks with.
-struct Checker {
-    name: String,
-    port: u16,
-    hostport: String,
-    mode: StrictHostKeyChecking,
-    batch: bool,
-    hash: bool,
-    add_to: Option<PathBuf>,
-    known: KnownHosts,
-    quiet: bool,
-}
-
-impl Checker {
-    fn check(&self, info: &HostKeyInfo) -> bool {
-        let hostport = &self.hostport;
-        let Some(key) = &info.key else {
-            eprintln!(
-                "No trusted certificate authority for the {} host certificate of {hostport}.",
-                info.algorithm
-            );
-            return false;
-        };
-        let kt = key.key_type().short_name();
-        let fp = key.fingerprint(whelk_keys::HashAlg::Sha256);
-        match self.known.lookup(&self.name, self.port).check(key) {
-            HostKeyStatus::Trusted => true,
-            HostKeyStatus::Revoked => {
-                eprintln!(
-                    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-                     @       WARNING: REVOKED HOST KEY DETECTED!               @\n\
-                     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-                     The {kt} host key for {hostport} is marked as revoked.\n\
-                     Host key verification failed."
-                );
-                false
-            }
-            HostKeyStatus::Changed => {
-                eprintln!(
-                    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-                     @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
-                     @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-                     IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
-                     The fingerprint for the {kt} key sent by the remote host is\n\
-                     {fp}.\n\
-                     {kt} host key for {hostport} has changed and you have requested strict checking.\n\
-                     Host key verification failed."
-                );
-                false
-            }
-            HostKeyStatus::Unknown => {
-                let accept = match self.mode {
-                    StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No => true,
-                    StrictHostKeyChecking::Yes => false,
-                    StrictHostKeyChecking::Ask if self.batch => false,
-                    StrictHostKeyChecking::Ask => self.ask(kt, &fp.to_string()),
-                };
-                if accept {
-                    self.add(key);
-                } else {
-                    eprintln!(
-                        "No {kt} host key is known for {hostport} and you have requested strict checking.\n\
-                         Host key verification failed."
-                    );
-                }
-                accept
-            }
-        }
-    }
-
-    fn ask(&self, kt: &str, fp: &str) -> bool {
-        let q = format!(
-            "The authenticity of host '{}' can't be established.\n\
-             {kt} key fingerprint is {fp}.\n\
-             Are you sure you want to continue connecting (yes/no/[fingerprint])? ",
-            self.hostport
-        );
-        let mut answer = common::tty::ask(&q).unwrap_or_default();
-        loop {
-            let a = answer.trim().to_ascii_lowercase();
-            if a == "yes" || answer.trim() == fp {
-                return true;
-            }
-            if a == "no" || a.is_empty() {
-                return false;
-            }
-            answer = common::tty::ask("Please type 'yes', 'no' or the fingerprint: ")
-                .unwrap_or_default();
-        }
-    }
-
-    fn add(&self, key: &whelk_keys::PublicKey) {
-        let Some(path) = &self.add_to else { return };
-        let host_field = if self.hash {
-            match common::rng() {
-                Ok(mut rng) => whelk_keys::known_hosts::hashed_host(&self.hostport, &mut rng),
-                Err(_) => self.hostport.clone(),
-            }
-        } else {
-            self.hostport.clone()
-        };
-        let line = format!("{host_field} {}", key.to_openssh("").trim_end());
-        match common::append_line(path, &line) {
-            Ok(()) if !self.quiet => eprintln!(
-                "Warning: Permanently added '{}' ({}) to the list of known hosts.",
-                self.hostport,
-                key.key_type().short_name()
-            ),
-            Ok(()) => {}
-            Err(e) => eprintln!(
-                "Failed to add the host to the list of known hosts ({}): {e}",
-                path.display()
-            ),
-        }
-    }
+    (
+        expand(
+            &cfg.user_known_hosts_files,
+            ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"],
+        ),
+        expand(
+            &cfg.global_known_hosts_files,
+            ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"],
+        ),
+    )
 }
 
 /// Splits `[user@]host` (the last `@` separates).
