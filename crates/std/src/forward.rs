@@ -164,16 +164,40 @@ pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<UnixListen
     Ok(listener)
 }
 
+/// Stops a TCP listener that a thread of ours is blocked accepting on, before that thread
+/// is joined. Closing the descriptor is not enough: a child process started by any thread
+/// of this process holds a copy of it until it execs, and meanwhile the socket still
+/// listens (a connection made then is accepted by the kernel, then reset). Shutting the
+/// socket down takes it out of the listening state at once, whoever holds it, and returns
+/// the blocked `accept` (Linux). Where the system refuses to shut a listening socket down,
+/// the `accept` is woken with a connection of our own to `addr` instead.
+pub(crate) fn stop_accepting(listener: &TcpListener, addr: SocketAddr) {
+    if rustix::net::shutdown(listener, rustix::net::Shutdown::Both).is_ok() {
+        return;
+    }
+    let mut wake = addr;
+    if wake.ip().is_unspecified() {
+        wake.set_ip(if wake.is_ipv4() {
+            Ipv4Addr::LOCALHOST.into()
+        } else {
+            Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+}
+
 /// A listening socket here, TCP or UNIX.
 enum Listener {
-    Tcp(TcpListener),
+    Tcp(Arc<TcpListener>),
     Unix(UnixListener),
 }
 
 impl Listener {
     fn bind(listen: &Endpoint) -> Result<Self> {
         Ok(match listen {
-            Endpoint::Tcp { host, port } => Self::Tcp(TcpListener::bind((host.as_str(), *port))?),
+            Endpoint::Tcp { host, port } => {
+                Self::Tcp(Arc::new(TcpListener::bind((host.as_str(), *port))?))
+            }
             Endpoint::Unix(p) => Self::Unix(bind_unix(p, false)?),
         })
     }
@@ -200,6 +224,8 @@ impl Listener {
 pub struct LocalForward {
     addr: Option<SocketAddr>,
     path: Option<PathBuf>,
+    /// The TCP listener, shared with the accept thread (to stop it).
+    tcp: Option<Arc<TcpListener>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -211,10 +237,10 @@ impl LocalForward {
         serve: impl Fn(LocalStream) + Send + Sync + 'static,
     ) -> Result<Self> {
         let listener = Listener::bind(listen)?;
-        let (addr, path) = match (&listener, listen) {
-            (Listener::Tcp(l), _) => (Some(l.local_addr()?), None),
-            (Listener::Unix(_), Endpoint::Unix(p)) => (None, Some(p.clone())),
-            (Listener::Unix(_), Endpoint::Tcp { .. }) => (None, None),
+        let (addr, path, tcp) = match (&listener, listen) {
+            (Listener::Tcp(l), _) => (Some(l.local_addr()?), None, Some(l.clone())),
+            (Listener::Unix(_), Endpoint::Unix(p)) => (None, Some(p.clone()), None),
+            (Listener::Unix(_), Endpoint::Tcp { .. }) => (None, None, None),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -242,6 +268,7 @@ impl LocalForward {
         Ok(Self {
             addr,
             path,
+            tcp,
             stop,
             thread: Some(thread),
         })
@@ -260,8 +287,9 @@ impl LocalForward {
         self.path.as_deref()
     }
 
-    /// Stops listening; when it returns the listening socket is closed (and a UNIX
-    /// socket file removed).
+    /// Stops listening; when it returns no connection is accepted any more (the TCP
+    /// socket is shut down, even if a child process still holds a copy of it) and a UNIX
+    /// socket file is removed.
     pub fn close(mut self) {
         self.stop_now();
     }
@@ -269,16 +297,9 @@ impl LocalForward {
     fn stop_now(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            // Wake the blocked accept with a connection of our own.
-            if let Some(mut wake) = self.addr {
-                if wake.ip().is_unspecified() {
-                    wake.set_ip(if wake.is_ipv4() {
-                        Ipv4Addr::LOCALHOST.into()
-                    } else {
-                        Ipv6Addr::LOCALHOST.into()
-                    });
-                }
-                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            // Wake the blocked accept.
+            if let (Some(l), Some(addr)) = (&self.tcp, self.addr) {
+                stop_accepting(l, addr);
             } else if let Some(p) = &self.path {
                 let _ = UnixStream::connect(p);
             }

@@ -6,7 +6,7 @@
 //! PROTOCOL.agent). Everything is refused unless the handler allows it.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ use whelk::{
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
 use crate::driver::{Hooks, Shared, spawn};
 use crate::error::{Error, Result};
-use crate::forward::{Endpoint, LocalStream, bind_unix, connect_local, splice};
+use crate::forward::{Endpoint, LocalStream, bind_unix, connect_local, splice, stop_accepting};
 use crate::os_rng;
 
 type Conn = ServerConnection;
@@ -378,12 +378,13 @@ impl std::io::Write for ServerChannel {
 
 /// What a server-side listener is bound to.
 enum Bound {
-    /// A `tcpip-forward`: the address and port asked for (the port bound for 0), and the
-    /// local address (to wake the accept).
+    /// A `tcpip-forward`: the address and port asked for (the port bound for 0), the
+    /// local address and the listener (shared with the accept thread, to stop it).
     Tcp {
         address: String,
         port: u16,
         local: SocketAddr,
+        listener: Arc<TcpListener>,
     },
     /// A `streamlocal-forward@openssh.com` or an agent socket: removed when stopped.
     Unix(PathBuf),
@@ -448,16 +449,12 @@ impl ForwardListener {
 impl Drop for ForwardListener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wakes the blocked accept (which then sees the flag); once the thread is gone the
-        // socket is closed.
+        // Wakes the blocked accept (which then sees the flag); a TCP listener stops
+        // listening at once, and once the thread is gone the socket is closed.
         match &self.bound {
-            Bound::Tcp { local, .. } => {
-                let mut wake = *local;
-                if wake.ip().is_unspecified() {
-                    wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
-                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-            }
+            Bound::Tcp {
+                local, listener, ..
+            } => stop_accepting(listener, *local),
             Bound::Unix(p) => {
                 let _ = UnixStream::connect(p);
             }
@@ -878,6 +875,7 @@ impl<H: Handler> ServerHooks<H> {
         let Ok(local) = listener.local_addr() else {
             return whelk::GlobalReply::Failure;
         };
+        let listener = Arc::new(listener);
         let bound = local.port();
         let address2 = address.to_string();
         let started = ForwardListener::start(
@@ -885,6 +883,7 @@ impl<H: Handler> ServerHooks<H> {
                 address: address.to_string(),
                 port: if port16 == 0 { bound } else { port16 },
                 local,
+                listener: listener.clone(),
             },
             move || {
                 let (s, _) = listener.accept()?;
@@ -998,6 +997,8 @@ fn open_from_server(
 /// disconnects the connections it serves.
 pub struct Server {
     addr: SocketAddr,
+    /// The listener, shared with the accept thread (to stop it).
+    listener: Arc<TcpListener>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     live: Arc<Mutex<Vec<Weak<Shared<Conn>>>>>,
@@ -1031,11 +1032,7 @@ impl Server {
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            let mut wake = self.addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            stop_accepting(&self.listener, self.addr);
             let _ = t.join();
         }
         let live = std::mem::take(
@@ -1068,17 +1065,18 @@ pub fn listen<H: Handler>(
     config: ServerConfig,
     handler: H,
 ) -> Result<Server> {
-    let listener = TcpListener::bind(addr)?;
+    let listener = Arc::new(TcpListener::bind(addr)?);
     let local = listener.local_addr()?;
     let handler = Arc::new(handler);
     let stop = Arc::new(AtomicBool::new(false));
     let live: Arc<Mutex<Vec<Weak<Shared<Conn>>>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
     let (stop2, live2, count2) = (stop.clone(), live.clone(), count.clone());
+    let listener2 = listener.clone();
     let thread = std::thread::Builder::new()
         .name("whelk-accept".into())
         .spawn(move || {
-            for stream in listener.incoming() {
+            for stream in listener2.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
@@ -1121,6 +1119,7 @@ pub fn listen<H: Handler>(
         })?;
     Ok(Server {
         addr: local,
+        listener,
         stop,
         thread: Some(thread),
         live,

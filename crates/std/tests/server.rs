@@ -554,6 +554,114 @@ fn remote_forwarding_through_the_whelk_server() {
     c.disconnect();
 }
 
+/// Starts `true` again and again on a thread of its own until dropped. Each child holds a
+/// copy of every descriptor of this process, listening sockets included, from the moment
+/// it is created until it execs: a listener merely closed while a child is in that window
+/// keeps accepting connections.
+struct Spawner {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Spawner {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                let st = Command::new("true").status().expect("running true");
+                assert!(st.success());
+                n += 1;
+            }
+            n
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops and returns how many processes were started.
+    fn finish(mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs `open` on a free port (below the kernel's ephemeral range, so no socket of the
+/// machine is given it by the kernel meanwhile), trying other free ports while `open`
+/// fails: `free_port` checks a port by listening on it, and a child process started at
+/// that moment may hold that probe listener for a little while.
+fn on_free_port<T, E: std::fmt::Debug>(mut open: impl FnMut(u16) -> Result<T, E>) -> (u16, T) {
+    let mut last = None;
+    for _ in 0..50 {
+        let port = whelk_test::openssh::free_port().unwrap();
+        match open(port) {
+            Ok(t) => return (port, t),
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no free port could be used: {last:?}");
+}
+
+/// A forwarding (remote or local) or a server that is closed no longer accepts
+/// connections once `close`/`shutdown` has returned, even while another thread keeps
+/// starting processes (which inherit the listening socket until they exec). When the
+/// listeners were only closed, not shut down, a connection made right after the close was
+/// accepted by the kernel within the first few rounds (for each of the three kinds).
+#[test]
+fn closed_listeners_refuse_connections_while_processes_start() {
+    let f = fixture(8);
+    let port = f.server.local_addr().port();
+    let svc_port = reverse_service();
+    let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+    let spawner = Spawner::start();
+    for i in 0..150 {
+        let (rport, fwd) =
+            on_free_port(|p| c.forward_remote("127.0.0.1", p, "127.0.0.1", svc_port));
+        fwd.close().unwrap();
+        let r = TcpStream::connect(("127.0.0.1", rport));
+        assert!(
+            r.is_err(),
+            "round {i}: closed remote forwarding accepted {r:?}"
+        );
+
+        let (lport, fwd) =
+            on_free_port(|p| c.forward_local(&format!("127.0.0.1:{p}"), "127.0.0.1", svc_port));
+        fwd.close();
+        let r = TcpStream::connect(("127.0.0.1", lport));
+        assert!(
+            r.is_err(),
+            "round {i}: closed local forwarding accepted {r:?}"
+        );
+
+        let (sport, mut server) = on_free_port(|p| {
+            listen(
+                ("127.0.0.1", p),
+                ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[3; 32])]),
+                TestHandler {
+                    policy: AuthorizedKeysPolicy::new(""),
+                    freeze: std::sync::Mutex::new(None),
+                    sftp_root: PathBuf::new(),
+                },
+            )
+        });
+        server.shutdown();
+        let r = TcpStream::connect(("127.0.0.1", sport));
+        assert!(r.is_err(), "round {i}: shut down server accepted {r:?}");
+    }
+    // The loop above ran while processes were being started.
+    assert!(spawner.finish() > 0);
+    c.disconnect();
+}
+
 #[test]
 fn local_forwarding_through_the_whelk_server() {
     let f = fixture(8);
