@@ -51,7 +51,7 @@ MACS = {
     "none": (None, 0, 0, False),
 }
 
-PAYLOAD_LENS = [1, 27, 300]
+PAYLOAD_LENS = [1, 27, 2100]
 SEQS = [0, 1, 0xFFFFFFFF]
 
 
