@@ -8,12 +8,15 @@
 #   WHELK_BASE=/tmp/whelk-old PAIRS="whelk:whelk base:base ssh:whelk ssh:sshd" bash benches/transfer.sh
 #
 # Every transfer is one `ssh`-style command run through the server's shell, the same work
-# for both servers: upload = `head -c N /dev/zero | CLIENT host 'cat > /dev/null'`,
-# download = `CLIENT host 'head -c N /dev/zero' > /dev/null`.
+# for both servers: upload = `head -c N /dev/zero | CLIENT host 'cat > /dev/null; times >&2'`,
+# download = `CLIENT host 'head -c N /dev/zero; times >&2' > /dev/null`.
 # Figures per transfer: MB/s (10^6 bytes per second of client wall time, connection set-up
-# included), CPU seconds per GiB of the client process (/usr/bin/time user+sys) and of the
-# server (utime+stime+cutime+cstime of the listening process from /proc/PID/stat: its threads
-# and the reaped per-connection children, `cat`/`head` included for both servers).
+# included), CPU seconds per GiB of the client process (/usr/bin/time user+sys), of the
+# server's SSH side and of the remote command. The server total is utime+stime+cutime+cstime
+# of the listening process from /proc/PID/stat (its threads and the reaped per-connection
+# children: sshd's per-connection processes, the shell and `cat`/`head`); the remote command
+# is what the shell's `times` reports at its end (the shell itself, start-up files included,
+# and its children), and the SSH side is the total minus that.
 # Rows print the median over ROUNDS; the order of the four pairs rotates every round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +97,18 @@ wait_reaped() {
     done
 }
 
+# CPU seconds of the remote shell and its children: the sum of the two lines `times` printed
+# ("0m0.012s 0m0.004s" for the shell, then its children).
+remote_seconds() {
+    python3 - "$1" <<'PY'
+import re, sys
+t = re.findall(r"^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$", open(sys.argv[1]).read(), re.M)
+if len(t) < 2:
+    sys.exit("no `times` output from the remote shell: " + open(sys.argv[1]).read()[-500:])
+print(sum(60 * float(m) + float(s) for line in t[-2:] for m, s in (line[0:2], line[2:4])))
+PY
+}
+
 client_cmd() { # client server cipher
     local port user=root
     case $2 in sshd) port=$SSHD_PORT ;; whelk) port=$WHELK_PORT ;; base) port=$BASE_PORT ;; esac
@@ -123,17 +138,19 @@ for round in $(seq "$ROUNDS"); do
                 before=$(cpu_ticks "$spid")
                 if [ "$direction" = upload ]; then
                     head -c "$BYTES" /dev/zero |
-                        /usr/bin/time -f '%e %U %S' -o "$dir/time" $cmd 'cat > /dev/null'
+                        /usr/bin/time -f '%e %U %S' -o "$dir/time" $cmd 'cat > /dev/null; times >&2' \
+                            2>"$dir/stderr"
                 else
-                    /usr/bin/time -f '%e %U %S' -o "$dir/time" $cmd "head -c $BYTES /dev/zero" |
-                        wc -c >"$dir/got"
+                    /usr/bin/time -f '%e %U %S' -o "$dir/time" $cmd "head -c $BYTES /dev/zero; times >&2" \
+                        2>"$dir/stderr" | wc -c >"$dir/got"
                     got=$(cat "$dir/got")
                     [ "$got" = "$BYTES" ] || { echo "$pair $cipher download: got $got of $BYTES bytes" >&2; exit 1; }
                 fi
                 wait_reaped "$spid"
                 after=$(cpu_ticks "$spid")
                 read -r wall cuser csys <"$dir/time"
-                echo "$client $server $cipher $direction $wall $cuser $csys $(((after - before))) $ticks $BYTES" >>"$results"
+                remote=$(remote_seconds "$dir/stderr")
+                echo "$client $server $cipher $direction $wall $cuser $csys $(((after - before))) $ticks $BYTES $remote" >>"$results"
                 printf '%s\n' "round $round: $client -> $server $cipher $direction ${wall}s" >&2
             done
         done
@@ -144,16 +161,18 @@ python3 - "$results" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    c, s, cipher, d, wall, cu, cs, sticks, hz, n = line.split()
-    wall, cu, cs, sticks, hz, n = map(float, (wall, cu, cs, sticks, hz, n))
+    c, s, cipher, d, wall, cu, cs, sticks, hz, n, remote = line.split()
+    wall, cu, cs, sticks, hz, n, remote = map(float, (wall, cu, cs, sticks, hz, n, remote))
     gib = n / 2**30
-    rows.setdefault((cipher, d, c, s), []).append((n / wall / 1e6, (cu + cs) / gib, sticks / hz / gib))
+    rows.setdefault((cipher, d, c, s), []).append(
+        (n / wall / 1e6, (cu + cs) / gib, (sticks / hz - remote) / gib, remote / gib))
 base = {}
 for (cipher, d, c, s), v in rows.items():
     if (c, s) == ("ssh", "sshd"):
         base[(cipher, d)] = statistics.median(x[0] for x in v)
-print("| cipher | direction | client -> server | MB/s | x ssh->sshd | client CPU-s/GiB | server CPU-s/GiB |")
-print("|---|---|---|---|---|---|---|")
+print("| cipher | direction | client -> server | MB/s | x ssh->sshd | client CPU-s/GiB "
+      "| server CPU-s/GiB (SSH side) | remote command CPU-s/GiB |")
+print("|---|---|---|---|---|---|---|---|")
 order = {"whelk:whelk": 0, "base:base": 0.5, "whelk:sshd": 1, "ssh:whelk": 2, "ssh:base": 2.5, "ssh:sshd": 3}
 for key in sorted(rows, key=lambda k: (k[0], k[1] != "upload", order.get(f"{k[2]}:{k[3]}", 9))):
     cipher, d, c, s = key
@@ -161,5 +180,6 @@ for key in sorted(rows, key=lambda k: (k[0], k[1] != "upload", order.get(f"{k[2]
     mbs = statistics.median(x[0] for x in v)
     ratio = mbs / base[(cipher, d)] if (cipher, d) in base else float("nan")
     print(f"| {cipher.split('@')[0]} | {d} | {c} -> {s} | {mbs:.0f} | {ratio:.2f} | "
-          f"{statistics.median(x[1] for x in v):.2f} | {statistics.median(x[2] for x in v):.2f} |")
+          f"{statistics.median(x[1] for x in v):.2f} | {statistics.median(x[2] for x in v):.2f} | "
+          f"{statistics.median(x[3] for x in v):.2f} |")
 EOF
