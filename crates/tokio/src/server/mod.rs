@@ -1025,6 +1025,8 @@ struct State {
 pub struct Server {
     addrs: Vec<SocketAddr>,
     state: Arc<State>,
+    /// The listeners, shared with the accept loops (to shut them down).
+    listeners: Vec<Arc<TcpListener>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -1073,12 +1075,12 @@ impl Server {
     }
 
     /// Stops accepting and ends every connection with `SSH_MSG_DISCONNECT`
-    /// (`BY_APPLICATION`). Returns at once; see [`Server::shutdown_and_wait`].
+    /// (`BY_APPLICATION`). Returns at once; see [`Server::shutdown_and_wait`]. Once it
+    /// returns, connections to the server's addresses are refused, even if a child
+    /// process started meanwhile still holds a copy of a listening socket.
     pub fn shutdown(&self) {
         self.state.stopping.store(true, Ordering::SeqCst);
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.stop_accepting();
         let conns: Vec<_> = lock(&self.state.registry)
             .conns
             .values()
@@ -1122,13 +1124,22 @@ impl Server {
         }
         false
     }
+
+    /// Shuts the listeners down (connections to them are refused from now on) and stops
+    /// the accept loops.
+    fn stop_accepting(&self) {
+        for l in &self.listeners {
+            let _ = crate::forward::stop_accepting(&**l);
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.stop_accepting();
     }
 }
 
@@ -1179,11 +1190,12 @@ pub fn serve_all<H: Handler>(
     let threads = threads::Threads::start(config.connection_threads)?;
     let config = Arc::new(config);
     let handler = Arc::new(handler);
+    let listeners: Vec<_> = listeners.into_iter().map(Arc::new).collect();
     let tasks = listeners
-        .into_iter()
+        .iter()
         .map(|l| {
             tokio::spawn(accept_loop(
-                l,
+                l.clone(),
                 config.clone(),
                 handler.clone(),
                 state.clone(),
@@ -1194,6 +1206,7 @@ pub fn serve_all<H: Handler>(
     Ok(Server {
         addrs,
         state,
+        listeners,
         tasks,
     })
 }
@@ -1202,7 +1215,7 @@ pub fn serve_all<H: Handler>(
 const REFUSING: usize = 64;
 
 async fn accept_loop<H: Handler>(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     state: Arc<State>,
@@ -1211,6 +1224,10 @@ async fn accept_loop<H: Handler>(
     let software = config.ssh.transport.software.clone();
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
+            if state.stopping.load(Ordering::SeqCst) {
+                // The listener is shut down.
+                break;
+            }
             // Out of descriptors and the like: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -1261,8 +1278,8 @@ async fn accept_loop<H: Handler>(
         let st = state.clone();
         // The task starts once its entry (with its abort handle) is registered.
         let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = threads.spawn(async move {
-            if go_rx.await.is_ok() {
+        let task = threads.spawn_with_stream(stream, move |stream| async move {
+            if let (Ok(()), Ok(stream)) = (go_rx.await, stream) {
                 serve_connection(stream, peer, id, config, handler, startup, &st).await;
             }
             drop(live_slot);

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -54,6 +55,27 @@ impl Threads {
             });
         }
         Ok(Arc::new(Self { workers }))
+    }
+
+    /// Runs `serve` with `stream` (accepted on the caller's runtime) on the thread with
+    /// the fewest connections, or on the caller's runtime when there are no threads. The
+    /// socket moves to the chosen thread's own reactor first: left registered with the
+    /// caller's, every readiness event would wake a thread of that runtime, which would
+    /// then wake the connection's thread. `serve` gets the error if the move fails.
+    pub(crate) fn spawn_with_stream<F, Fut>(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        serve: F,
+    ) -> JoinHandle<()>
+    where
+        F: FnOnce(std::io::Result<TcpStream>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if self.workers.is_empty() {
+            return tokio::spawn(serve(Ok(stream)));
+        }
+        let stream = stream.into_std();
+        self.spawn(async move { serve(stream.and_then(TcpStream::from_std)).await })
     }
 
     /// Runs `connection` on the thread with the fewest connections, or on the caller's
@@ -140,6 +162,31 @@ mod tests {
                 .iter()
                 .all(|w| w.load.load(Ordering::Relaxed) == 0)
         );
+    }
+
+    #[tokio::test]
+    async fn an_accepted_socket_moves_to_the_connection_thread_reactor() {
+        let threads = Threads::start(1).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::io::Write::write_all(&mut s, b"hello").unwrap();
+            s
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _task = threads.spawn_with_stream(stream, move |stream| async move {
+            let mut buf = [0u8; 5];
+            let got = tokio::io::AsyncReadExt::read_exact(&mut stream.unwrap(), &mut buf).await;
+            let _ = tx.send(got.map(|_| buf));
+        });
+        // This test's runtime is blocked from here on: had the socket stayed registered
+        // with its reactor, the read on the connection's thread would never be woken.
+        let got = rx.recv_timeout(std::time::Duration::from_secs(20));
+        assert_eq!(got.unwrap().unwrap(), *b"hello");
+        drop(peer.join().unwrap());
     }
 
     #[tokio::test]
