@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use chacha20::ChaCha20Legacy;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use poly1305::Poly1305;
-use poly1305::universal_hash::KeyInit;
+use poly1305::universal_hash::{KeyInit, UniversalHash};
 use subtle::ConstantTimeEq;
 use whelk_wire::frame::Alignment;
 use zeroize::Zeroizing;
@@ -108,10 +108,20 @@ impl PacketSealer for ChaChaPolySealer {
         self.keys.crypt_length(seq, len);
         let (mut c, poly) = self.keys.main(seq);
         c.apply_keystream(body);
-        let tag = poly.compute_unpadded(pkt);
+        let tag = poly1305_tag(poly, pkt);
         buf.extend_from_slice(&tag);
         Ok(())
     }
+}
+
+/// Poly1305 of `data` as it is (no padding: a short last block gets the 0x01 byte after it).
+/// The whole 16-byte blocks go through `update`, which hands the backend four at a time;
+/// `compute_unpadded` alone feeds every block singly through a copy into a cache (a 32 KiB
+/// packet sealed and opened took 32.7 instead of 28.7 µs with the AVX2 backend).
+fn poly1305_tag(mut poly: Poly1305, data: &[u8]) -> poly1305::Tag {
+    let (blocks, rest) = poly1305::Block::slice_as_chunks(data);
+    poly.update(blocks);
+    poly.compute_unpadded(rest)
 }
 
 /// Inbound chacha20-poly1305.
@@ -159,7 +169,7 @@ impl PacketOpener for ChaChaPolyOpener {
         self.pending = None;
         let (data, received) = packet.split_at_mut(body);
         let (mut c, poly) = self.keys.main(seq);
-        let expected = poly.compute_unpadded(data);
+        let expected = poly1305_tag(poly, data);
         if !bool::from(expected.as_slice().ct_eq(received)) {
             return Err(Error::Mac);
         }
@@ -179,13 +189,28 @@ mod tests {
     /// RFC 7539 §2.5.2 (Poly1305) and the all-zero ChaCha20 keystream (RFC 7539 A.1 #1,
     /// identical for the 64-bit-nonce variant at counter 0): the two primitives the
     /// construction is built from, as this module calls them.
+    /// The four-block path gives the tag the one-block path gives, for every length
+    /// around the block and four-block boundaries.
+    #[test]
+    fn poly1305_tag_matches_compute_unpadded() {
+        let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5c);
+        let data: Vec<u8> = (0..1100u32).map(|i| (i * 131 % 251) as u8).collect();
+        for len in (0..=200).chain([1023, 1024, 1025, 1099, 1100]) {
+            let one = Poly1305::new((&key).into()).compute_unpadded(&data[..len]);
+            let four = poly1305_tag(Poly1305::new((&key).into()), &data[..len]);
+            assert_eq!(one, four, "length {len}");
+        }
+    }
+
     #[test]
     fn primitives_rfc7539() {
         let key = hex::decode("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")
             .unwrap();
         let key: [u8; 32] = key.try_into().unwrap();
-        let tag =
-            Poly1305::new((&key).into()).compute_unpadded(b"Cryptographic Forum Research Group");
+        let tag = poly1305_tag(
+            Poly1305::new((&key).into()),
+            b"Cryptographic Forum Research Group",
+        );
         assert_eq!(hex::encode(tag), "a8061dc1305136c6c22b8baf0c0127a9");
 
         let keys = Keys::new(&[0; 64]).unwrap();
