@@ -44,6 +44,22 @@ pub(crate) async fn splice<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, mut c
     let _ = tokio::io::copy_bidirectional(&mut sock, &mut ch).await;
 }
 
+/// Takes a TCP listener out of the listening state at once: from now on connections to
+/// its address are refused, and a pending `accept` fails (which ends the accept loops).
+/// Dropping the listener is not enough for that: a child process started by any thread
+/// of this process holds a copy of every descriptor until it execs, and meanwhile the
+/// socket still listens (a connection made then is accepted by the kernel); and a tokio
+/// task that owns the listener, once aborted, drops it only later. `shutdown` acts on
+/// the socket itself, whoever holds it. Systems that refuse to shut a listening socket
+/// down return the error; the listener then stops when its last copy is closed.
+///
+/// UNIX listeners are not shut down: once their socket file is removed nothing can
+/// connect to them anyway, and tokio's `accept` on a shut-down UNIX listener would spin
+/// (the kernel keeps answering `EAGAIN` while reporting the socket readable).
+pub(crate) fn stop_accepting(listener: &TcpListener) -> std::io::Result<()> {
+    rustix::net::shutdown(listener, rustix::net::Shutdown::Both).map_err(Into::into)
+}
+
 /// The remote forwardings ([`whelk::forward::RemoteRoutes`]), shared by the client's
 /// handles and its connection task.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +82,8 @@ impl RemoteRoutes {
 }
 
 enum Listener {
-    Tcp(TcpListener),
+    /// Shared with the [`LocalForward`] (to shut it down).
+    Tcp(Arc<TcpListener>),
     Unix(UnixListener),
 }
 
@@ -74,7 +91,7 @@ impl Listener {
     async fn bind(listen: &Endpoint) -> Result<Self> {
         Ok(match listen {
             Endpoint::Tcp { host, port } => {
-                Self::Tcp(TcpListener::bind((host.as_str(), *port)).await?)
+                Self::Tcp(Arc::new(TcpListener::bind((host.as_str(), *port)).await?))
             }
             Endpoint::Unix(p) => Self::Unix(UnixListener::bind(p)?),
         })
@@ -100,6 +117,8 @@ impl Listener {
 pub struct LocalForward {
     addr: Option<SocketAddr>,
     path: Option<PathBuf>,
+    /// The TCP listener, shared with the accept task (to shut it down).
+    tcp: Option<Arc<TcpListener>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -116,16 +135,23 @@ impl LocalForward {
         self.path.as_deref()
     }
 
-    /// Stops listening; when it returns the listening socket is closed.
+    /// Stops listening; when it returns the listening socket is closed (and a UNIX
+    /// socket file removed). Dropping it does the same, except that the socket is
+    /// closed a little later; either way no connection is accepted any more, even if a
+    /// child process still holds a copy of the socket.
     pub async fn close(mut self) {
-        if let Some(task) = self.task.take() {
+        let task = self.task.take();
+        self.stop();
+        if let Some(task) = task {
             task.abort();
             let _ = task.await;
         }
-        self.stop();
     }
 
     fn stop(&mut self) {
+        if let Some(l) = &self.tcp {
+            let _ = stop_accepting(l);
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -232,11 +258,11 @@ impl Client {
         target: Endpoint,
     ) -> Result<LocalForward> {
         let listener = Listener::bind(&listen).await?;
-        let (addr, path) = match &listener {
-            Listener::Tcp(l) => (Some(l.local_addr()?), None),
+        let (addr, path, tcp) = match &listener {
+            Listener::Tcp(l) => (Some(l.local_addr()?), None, Some(l.clone())),
             Listener::Unix(_) => match &listen {
-                Endpoint::Unix(p) => (None, Some(p.clone())),
-                Endpoint::Tcp { .. } => (None, None),
+                Endpoint::Unix(p) => (None, Some(p.clone()), None),
+                Endpoint::Tcp { .. } => (None, None, None),
             },
         };
         if let Endpoint::Unix(p) = &target {
@@ -264,6 +290,7 @@ impl Client {
         Ok(LocalForward {
             addr,
             path,
+            tcp,
             task: Some(task),
         })
     }
@@ -328,11 +355,12 @@ impl Client {
     /// (`direct-tcpip`; domain names are resolved by the server). No SOCKS
     /// authentication, no BIND or UDP.
     pub async fn forward_dynamic(&self, listen: &str) -> Result<LocalForward> {
-        let listener = TcpListener::bind(listen).await?;
+        let listener = Arc::new(TcpListener::bind(listen).await?);
         let addr = listener.local_addr()?;
         let client = self.clone();
+        let accepting = listener.clone();
         let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
+            while let Ok((sock, _)) = accepting.accept().await {
                 let _ = sock.set_nodelay(true);
                 let client = client.clone();
                 tokio::spawn(crate::socks::serve(client, sock));
@@ -341,6 +369,7 @@ impl Client {
         Ok(LocalForward {
             addr: Some(addr),
             path: None,
+            tcp: Some(listener),
             task: Some(task),
         })
     }

@@ -13,6 +13,7 @@ use whelk::{ChannelOpenKind, ServerConnection};
 
 use super::session::{ServerStream, open_channel};
 use crate::driver::Shared;
+use crate::forward::stop_accepting;
 
 /// Copies both ways between a socket and a channel until both directions ended (or
 /// the socket's direction once the client closed the channel); the channel is closed
@@ -48,12 +49,30 @@ where
     }
 }
 
+/// The task accepting on a forwarding listener, and the listener if TCP. Dropping it
+/// stops both: a TCP socket refuses connections at once (even if a child process holds a
+/// copy of it), and is closed once the task is gone.
+#[derive(Debug)]
+struct Running {
+    task: JoinHandle<()>,
+    tcp: Option<Arc<TcpListener>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(l) = &self.tcp {
+            let _ = stop_accepting(l);
+        }
+        self.task.abort();
+    }
+}
+
 /// The listeners one connection asked for; dropping it (when the connection ends) stops
 /// them and removes their socket files.
 #[derive(Debug, Default)]
 pub(crate) struct Forwards {
-    tcp: HashMap<(String, u32), JoinHandle<()>>,
-    unix: HashMap<String, (PathBuf, JoinHandle<()>)>,
+    tcp: HashMap<(String, u32), Running>,
+    unix: HashMap<String, (PathBuf, Running)>,
 }
 
 impl Forwards {
@@ -61,20 +80,16 @@ impl Forwards {
         self.tcp.len() + self.unix.len()
     }
 
+    /// Stops a `tcpip-forward` listener: when it returns, connections to it are refused.
     pub(crate) fn cancel_tcp(&mut self, address: &str, port: u32) -> bool {
-        match self.tcp.remove(&(address.to_string(), port)) {
-            Some(task) => {
-                task.abort();
-                true
-            }
-            None => false,
-        }
+        self.tcp.remove(&(address.to_string(), port)).is_some()
     }
 
+    /// Stops a `streamlocal-forward@openssh.com` listener and removes its socket file.
     pub(crate) fn cancel_unix(&mut self, path: &str) -> bool {
         match self.unix.remove(path) {
-            Some((file, task)) => {
-                task.abort();
+            Some((file, running)) => {
+                drop(running);
                 let _ = std::fs::remove_file(file);
                 true
             }
@@ -85,11 +100,9 @@ impl Forwards {
 
 impl Drop for Forwards {
     fn drop(&mut self) {
-        for (_, task) in self.tcp.drain() {
-            task.abort();
-        }
-        for (_, (file, task)) in self.unix.drain() {
-            task.abort();
+        self.tcp.clear();
+        for (_, (file, running)) in self.unix.drain() {
+            drop(running);
             let _ = std::fs::remove_file(file);
         }
     }
@@ -119,12 +132,14 @@ pub(crate) async fn start_tcp(
 ) -> std::io::Result<u32> {
     let port16 = u16::try_from(port)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "port > 65535"))?;
-    let listener = TcpListener::bind((bind_address(&address, gateway_ports), port16)).await?;
+    let listener =
+        Arc::new(TcpListener::bind((bind_address(&address, gateway_ports), port16)).await?);
     let bound = u32::from(listener.local_addr()?.port());
     let weak = Arc::downgrade(shared);
     let addr = address.clone();
+    let accepting = listener.clone();
     let task = tokio::spawn(async move {
-        while let Ok((sock, peer)) = listener.accept().await {
+        while let Ok((sock, peer)) = accepting.accept().await {
             let _ = sock.set_nodelay(true);
             let Some(shared) = weak.upgrade() else { break };
             let kind = ChannelOpenKind::ForwardedTcpip {
@@ -141,9 +156,12 @@ pub(crate) async fn start_tcp(
     let mut t = table
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(old) = t.tcp.insert((address, bound), task) {
-        old.abort();
-    }
+    // A listener this one replaces is stopped (dropped).
+    let running = Running {
+        task,
+        tcp: Some(listener),
+    };
+    t.tcp.insert((address, bound), running);
     Ok(bound)
 }
 
@@ -189,8 +207,9 @@ pub(crate) fn start_unix(
     let mut t = table
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((file, old)) = t.unix.insert(path.clone(), (PathBuf::from(&path), task)) {
-        old.abort();
+    let running = Running { task, tcp: None };
+    if let Some((file, old)) = t.unix.insert(path.clone(), (PathBuf::from(&path), running)) {
+        drop(old);
         let _ = std::fs::remove_file(file);
     }
     Ok(())

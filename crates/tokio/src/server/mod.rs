@@ -1129,7 +1129,7 @@ impl Server {
     /// the accept loops.
     fn stop_accepting(&self) {
         for l in &self.listeners {
-            let _ = crate::forward::stop_accepting(&**l);
+            let _ = crate::forward::stop_accepting(l);
         }
         for t in &self.tasks {
             t.abort();
