@@ -129,6 +129,11 @@ pub fn ssh_version() -> Result<String> {
 /// used; each call (and each process) tries other ports. A port is checked free by binding
 /// it, then released: another test process may still take it, and [`Sshd`] retries when
 /// that happens. Falls back to a kernel-chosen port when none below the range is free.
+///
+/// The probe listener is shut down before it is closed, so it stops listening at once even
+/// if a child process started meanwhile by another thread holds a copy of it (until that
+/// child execs): the port can be bound again (with `SO_REUSEADDR`, as listeners do) and
+/// nothing connecting to it is accepted by the probe.
 pub fn free_port() -> Result<u16> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     const FIRST: u32 = 10_000;
@@ -144,7 +149,8 @@ pub fn free_port() -> Result<u16> {
             let Ok(port) = u16::try_from(FIRST + offset) else {
                 continue;
             };
-            if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            if let Ok(probe) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                release(probe);
                 return Ok(port);
             }
         }
@@ -154,7 +160,13 @@ pub fn free_port() -> Result<u16> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
+    release(listener);
     Ok(addr.port())
+}
+
+/// Closes a probe listener of [`free_port`], shutting it down first (see there).
+fn release(probe: TcpListener) {
+    let _ = rustix::net::shutdown(&probe, rustix::net::Shutdown::Both);
 }
 
 /// Creates sshd's privilege-separation directory `/run/sshd` (mode 755) if it is missing.
