@@ -184,8 +184,9 @@ pub struct ServerConfig {
     /// the one with the fewest connections; the connection and every task it spawns (its
     /// sessions, the [`Handler`] calls, forwarding) stay on that thread. The tasks of one
     /// connection wake each other for every packet: on a multi-threaded runtime those
-    /// wake-ups cross worker threads, on one thread the woken task runs next, which saves
-    /// about a quarter of the server's CPU time in bulk transfers (docs/benchmarks.md).
+    /// wake-ups cross worker threads, on one thread the woken task runs next, which saved
+    /// a fifth to a quarter of `whelk server`'s CPU time in bulk uploads
+    /// (docs/benchmarks.md).
     /// `whelk server` uses one thread per CPU. The [`Handler`] then runs on a
     /// current-thread runtime: `tokio::task::block_in_place` is not available there (use
     /// `spawn_blocking`). The threads end once the [`Server`] and every connection it
