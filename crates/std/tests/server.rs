@@ -554,47 +554,6 @@ fn remote_forwarding_through_the_whelk_server() {
     c.disconnect();
 }
 
-/// Starts `true` again and again on a thread of its own until dropped. Each child holds a
-/// copy of every descriptor of this process, listening sockets included, from the moment
-/// it is created until it execs: a listener merely closed while a child is in that window
-/// keeps accepting connections.
-struct Spawner {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<usize>>,
-}
-
-impl Spawner {
-    fn start() -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                let st = Command::new("true").status().expect("running true");
-                assert!(st.success());
-                n += 1;
-            }
-            n
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops and returns how many processes were started.
-    fn finish(mut self) -> usize {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Spawner {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// Runs `open` on a free port (below the kernel's ephemeral range, so no socket of the
 /// machine is given it by the kernel meanwhile), trying other free ports while `open`
 /// fails: `free_port` checks a port by listening on it, and a child process started at
@@ -622,7 +581,7 @@ fn closed_listeners_refuse_connections_while_processes_start() {
     let port = f.server.local_addr().port();
     let svc_port = reverse_service();
     let c = connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
-    let spawner = Spawner::start();
+    let spawner = whelk_test::churn::ProcessChurn::start();
     for i in 0..150 {
         let (rport, fwd) =
             on_free_port(|p| c.forward_remote("127.0.0.1", p, "127.0.0.1", svc_port));
@@ -658,7 +617,7 @@ fn closed_listeners_refuse_connections_while_processes_start() {
         assert!(r.is_err(), "round {i}: shut down server accepted {r:?}");
     }
     // The loop above ran while processes were being started.
-    assert!(spawner.finish() > 0);
+    assert!(spawner.finish().unwrap() > 0);
     c.disconnect();
 }
 

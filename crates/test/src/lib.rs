@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod churn;
 pub mod hello;
 pub mod hostile;
 pub mod openssh;

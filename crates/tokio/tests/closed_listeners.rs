@@ -15,53 +15,11 @@
 
 mod server_common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use server_common::*;
 use whelk_tokio::Endpoint;
 
 /// Rounds of close-then-connect for each kind of listener.
 const ROUNDS: usize = 150;
-
-/// Starts `true` again and again on a thread of its own until finished or dropped.
-struct Spawner {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<usize>>,
-}
-
-impl Spawner {
-    fn start() -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop2.load(Ordering::SeqCst) {
-                let st = std::process::Command::new("true")
-                    .status()
-                    .expect("running true");
-                assert!(st.success());
-                n += 1;
-            }
-            n
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops and returns how many processes were started.
-    fn finish(mut self) -> usize {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Spawner {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
 
 /// Runs `open` on a free port (below the kernel's ephemeral range, so the kernel gives
 /// it to no other socket meanwhile), trying other free ports while `open` fails.
@@ -88,6 +46,15 @@ impl Handler for Nobody {
     }
 }
 
+/// A server letting nobody in, on a free port.
+async fn nobody_server() -> (u16, Server) {
+    on_free_port(async |p| {
+        let config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[3; 32])]);
+        listen(&format!("127.0.0.1:{p}"), config, Nobody).await
+    })
+    .await
+}
+
 async fn refused(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).await.is_err()
 }
@@ -99,7 +66,7 @@ async fn closed_listeners_refuse_connections_while_processes_start() {
     let c = connect("127.0.0.1", f.addr().port(), f.whelk_config())
         .await
         .unwrap();
-    let spawner = Spawner::start();
+    let spawner = whelk_test::churn::ProcessChurn::start();
     for i in 0..ROUNDS {
         // The client's local forwarding, closed.
         let (port, fwd) = on_free_port(async |p| {
@@ -169,34 +136,18 @@ async fn closed_listeners_refuse_connections_while_processes_start() {
         barrier.close();
 
         // A server, shut down.
-        let (port, server) = on_free_port(async |p| {
-            listen(
-                &format!("127.0.0.1:{p}"),
-                ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[3; 32])]),
-                Nobody,
-            )
-            .await
-        })
-        .await;
+        let (port, server) = nobody_server().await;
         server.shutdown();
         assert!(refused(port).await, "round {i}: shut down server accepted");
         drop(server);
 
         // ... dropped.
-        let (port, server) = on_free_port(async |p| {
-            listen(
-                &format!("127.0.0.1:{p}"),
-                ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[3; 32])]),
-                Nobody,
-            )
-            .await
-        })
-        .await;
+        let (port, server) = nobody_server().await;
         drop(server);
         assert!(refused(port).await, "round {i}: dropped server accepted");
     }
     // The rounds above ran while processes were being started.
-    assert!(spawner.finish() > 0);
+    assert!(spawner.finish().unwrap() > 0);
     assert_eq!(c.run("split").await.unwrap().exit_status, Some(3));
     c.disconnect().await;
 }
