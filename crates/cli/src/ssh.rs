@@ -33,6 +33,7 @@ mod background;
 mod dump;
 mod forward;
 mod hostkey;
+mod input;
 mod options;
 mod session;
 
@@ -213,7 +214,8 @@ fn init_logging(args: &Args, level: Option<LogLevel>) {
 /// Runs `whelk ssh`.
 pub(crate) fn main(args: Args) -> ExitCode {
     // One thread: the connection's driver and the session's tasks wake each other without
-    // crossing threads (stdin and stdout/stderr have threads of their own).
+    // crossing threads (stdin from a pipe is read here too; other stdin, stdout and stderr
+    // have threads of their own).
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -962,3 +962,71 @@ fn connection_lost_mid_command() {
     );
     assert!(sshd.is_running());
 }
+
+/// stdin from a pipe is read on the runtime's thread, set non-blocking while the session
+/// runs: input that arrives in pieces with pauses between them (the pipe runs empty) all
+/// reaches the remote side, EOF follows the last piece, and the pipe is left blocking
+/// again for whoever shares it. A regular file (which cannot be watched) goes through the
+/// reading thread and arrives whole as well.
+#[test]
+fn piped_and_file_stdin_reach_the_remote_command() {
+    use std::os::fd::AsFd;
+    let home = Home::new();
+    let sshd = home.sshd();
+    home.trust(&sshd);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    // The test keeps a copy of the read end: the same open file as the child's stdin.
+    let child_stdin = read_end.try_clone().unwrap();
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "cat"])
+        .stdin(Stdio::from(child_stdin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let mut writer = write_end;
+    for piece in data.chunks(70_000) {
+        writer.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout == data, "got {} bytes", out.stdout.len());
+    let flags = rustix::fs::fcntl_getfl(read_end.as_fd()).unwrap();
+    assert!(
+        !flags.contains(rustix::fs::OFlags::NONBLOCK),
+        "stdin left non-blocking: {flags:?}"
+    );
+
+    // The remote command ends while our input is still open: the flags are put back on
+    // the way out as well.
+    let (read_end, mut writer) = std::io::pipe().unwrap();
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "head -c 5"])
+        .stdin(Stdio::from(read_end.try_clone().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    writer.write_all(b"hello, and more").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "hello".into())
+    );
+    let flags = rustix::fs::fcntl_getfl(read_end.as_fd()).unwrap();
+    assert!(!flags.contains(rustix::fs::OFlags::NONBLOCK), "{flags:?}");
+    drop(writer);
+
+    let file = home.path().join("input");
+    std::fs::write(&file, &data).unwrap();
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "cat"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout == data, "got {} bytes", out.stdout.len());
+}

@@ -2,7 +2,7 @@
 //! error messages, and running the session: command mode with stdin/stdout/stderr piped,
 //! or an interactive PTY session in raw mode with escape sequences.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use whelk_tokio::{Client, Error};
 
+use super::input::{self, PipeInput};
 use super::options::{Resolved, client_config, resolve};
 use super::{Args, Fail, hostkey, io_reason, jump_hosts};
 use crate::common::tty;
@@ -160,63 +161,6 @@ pub(super) async fn connect_all(
     }
     let client = connect_one(r, hops.last(), quiet).await?;
     Ok((client, hops))
-}
-
-/// Reads stdin on a thread of its own (a blocked read must not hold up exit) and hands
-/// the chunks over; an empty chunk means EOF.
-fn stdin_reader(null: bool) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel(16);
-    if null {
-        let _ = tx.try_send(Vec::new());
-        return rx;
-    }
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = vec![0u8; 128 * 1024];
-        loop {
-            let n = match stdin.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => 0,
-            };
-            let chunk = buf.get(..n).unwrap_or_default().to_vec();
-            if tx.blocking_send(chunk).is_err() || n == 0 {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Copies stdin to the channel on a thread of its own when no escape sequences are
-/// recognised (no PTY): each read goes straight into the channel's send buffer, with no
-/// copy and no hop through a task; EOF (or a read error) sends EOF. A blocked read does
-/// not hold up exit.
-fn stdin_pump(mut to: whelk_tokio::Stdin) {
-    let handle = tokio::runtime::Handle::current();
-    let spawned = std::thread::Builder::new()
-        .name("ssh-input".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin();
-            let mut buf = vec![0u8; 128 * 1024];
-            loop {
-                let n = match stdin.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => 0,
-                };
-                let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
-                    let _ = handle.block_on(to.shutdown());
-                    return;
-                };
-                if handle.block_on(to.write_all(data)).is_err() {
-                    return;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::debug!("stdin thread: {e}");
-    }
 }
 
 /// What the escape-sequence filter decided for a chunk of keyboard input.
@@ -455,10 +399,13 @@ pub(super) async fn run(
     let escapes = pty;
     let direct = !escapes && !args.null_stdin;
     let mut input = if direct {
-        stdin_pump(session.stdin());
+        match PipeInput::stdin() {
+            Some(pipe) => drop(tokio::spawn(pipe.pump(session.stdin()))),
+            None => input::pump_on_thread(session.stdin()),
+        }
         mpsc::channel(1).1
     } else {
-        stdin_reader(args.null_stdin)
+        input::reader(args.null_stdin)
     };
     let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
     let mut stdin = session.stdin();
