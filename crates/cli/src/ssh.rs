@@ -33,9 +33,9 @@ mod background;
 mod dump;
 mod forward;
 mod hostkey;
-mod input;
 mod options;
 mod session;
+mod stdio;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

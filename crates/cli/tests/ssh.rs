@@ -963,13 +963,15 @@ fn connection_lost_mid_command() {
     assert!(sshd.is_running());
 }
 
-/// stdin from a pipe is read on the runtime's thread, set non-blocking while the session
-/// runs: input that arrives in pieces with pauses between them (the pipe runs empty) all
-/// reaches the remote side, EOF follows the last piece, and the pipe is left blocking
-/// again for whoever shares it. A regular file (which cannot be watched) goes through the
+/// stdin and stdout on pipes of their own are served on the runtime's thread, set
+/// non-blocking while the session runs: input that arrives in pieces with pauses between
+/// them (the pipe runs empty) all reaches the remote side, EOF follows the last piece;
+/// output to a reader that starts late (the pipe fills up) arrives whole; and both pipes
+/// are left blocking again for whoever shares them, also when the remote command ends
+/// before our input does. A regular file (which cannot be watched) goes through the
 /// reading thread and arrives whole as well.
 #[test]
-fn piped_and_file_stdin_reach_the_remote_command() {
+fn piped_and_file_stdio_carry_the_data() {
     use std::os::fd::AsFd;
     let home = Home::new();
     let sshd = home.sshd();
@@ -1018,6 +1020,24 @@ fn piped_and_file_stdin_reach_the_remote_command() {
     let flags = rustix::fs::fcntl_getfl(read_end.as_fd()).unwrap();
     assert!(!flags.contains(rustix::fs::OFlags::NONBLOCK), "{flags:?}");
     drop(writer);
+
+    // stdout to a pipe the test also holds, read only after a pause.
+    let (mut read_end, write_end) = std::io::pipe().unwrap();
+    let want: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    let mut c = home.cmd();
+    c.args(["-p", &sshd.port().to_string(), &dest(), "seq 1 300000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end.try_clone().unwrap()))
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = vec![0u8; want.len()];
+    read_end.read_exact(&mut got).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(got == want.as_bytes(), "stdout differs");
+    let flags = rustix::fs::fcntl_getfl(write_end.as_fd()).unwrap();
+    assert!(!flags.contains(rustix::fs::OFlags::NONBLOCK), "{flags:?}");
 
     let file = home.path().join("input");
     std::fs::write(&file, &data).unwrap();

@@ -1,8 +1,10 @@
 //! Helpers the client-side subcommands share (`whelk ssh`, `whelk keygen`, `whelk agent`):
 //! the random generator, paths, time, file writing, the terminal ([`tty`]) and host key
-//! checking (`whelk ssh`, `whelk sftp`, `whelk scp`: [`hostkey`]).
+//! checking (`whelk ssh`, `whelk sftp`, `whelk scp`: [`hostkey`]); and received channel
+//! data copied to local files (`whelk ssh`, `whelk server`: [`packet_copy`]).
 
 pub(crate) mod hostkey;
+pub(crate) mod packet_copy;
 pub(crate) mod tty;
 
 use std::io::Write;

@@ -13,6 +13,7 @@ use super::handler::{Restrictions, State};
 use super::options::Settings;
 use super::process::{self, Launch};
 use super::pty::{self, Size};
+use crate::common::packet_copy;
 
 /// How long a PTY session's output is still read after its process exited, when nothing
 /// arrives (a background job holding the terminal must not keep the channel open).
@@ -303,7 +304,7 @@ async fn run_piped(session: &mut ServerSession, launch: &Launch<'_>) -> Exit {
     };
     let mut stdin = session.stdin();
     let stdin_task = tokio::spawn(async move {
-        let _ = copy_in(&mut stdin, &mut child_in).await;
+        let _ = packet_copy::copy(&mut stdin, &mut child_in, IN_BATCH).await;
         let _ = child_in.shutdown().await;
         // Dropping child_in closes the child's stdin.
     });
@@ -354,81 +355,9 @@ async fn read_some(
     }
 }
 
-/// Most bytes one write to the child's stdin takes ([`copy_in`]).
+/// Most bytes one write to the child's stdin takes: the client's data goes to the child
+/// straight from the received packets (`tokio::io::copy` would copy through 8 KiB).
 const IN_BATCH: usize = 256 * 1024;
-/// Most received chunks (packets) one write to the child's stdin takes.
-const IN_CHUNKS: usize = 64;
-
-/// Copies the client's data to the child's stdin pipe straight from the received packets,
-/// no intermediate buffer (`tokio::io::copy` would copy through 8 KiB): every packet
-/// already received (up to [`IN_BATCH`] bytes, [`IN_CHUNKS`] packets) goes in one
-/// vectored write. Returns at EOF or at the first error.
-async fn copy_in<C>(
-    from: &mut whelk_tokio::ChannelReader<C>,
-    to: &mut (impl AsyncWrite + Unpin),
-) -> std::io::Result<()>
-where
-    C: std::ops::DerefMut<Target = whelk::Connection> + Send,
-{
-    let mut batch = std::collections::VecDeque::with_capacity(IN_CHUNKS);
-    while let Some(first) = from.read_chunk(IN_BATCH).await? {
-        let mut total = first.len();
-        // Empty packets are dropped (a write of nothing would look like a closed pipe).
-        if !first.is_empty() {
-            batch.push_back(first);
-        }
-        // Everything else already received, without waiting. EOF and errors are left
-        // for the next `read_chunk`, after this batch is written.
-        while total < IN_BATCH && batch.len() < IN_CHUNKS {
-            let more = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(from.poll_read_chunk(cx, IN_BATCH - total))
-            })
-            .await;
-            match more {
-                std::task::Poll::Ready(Ok(Some(b))) => {
-                    total += b.len();
-                    if !b.is_empty() {
-                        batch.push_back(b);
-                    }
-                }
-                _ => break,
-            }
-        }
-        write_batch(to, &mut batch).await?;
-    }
-    Ok(())
-}
-
-/// Writes every chunk of `batch` to `to` (vectored), emptying it.
-async fn write_batch<B: AsRef<[u8]>>(
-    to: &mut (impl AsyncWrite + Unpin),
-    batch: &mut std::collections::VecDeque<B>,
-) -> std::io::Result<()> {
-    // Bytes of the front chunk already written.
-    let mut skip = 0;
-    while let Some(front) = batch.front() {
-        let head = front.as_ref().get(skip..).unwrap_or_default();
-        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(head)
-            .chain(batch.iter().skip(1).map(AsRef::as_ref))
-            .map(std::io::IoSlice::new)
-            .collect();
-        let mut n = match to.write_vectored(&slices).await? {
-            0 => return Err(std::io::ErrorKind::WriteZero.into()),
-            n => n,
-        };
-        while let Some(front) = batch.front() {
-            let left = front.as_ref().len().saturating_sub(skip);
-            if left > n {
-                skip += n;
-                break;
-            }
-            n -= left;
-            skip = 0;
-            batch.pop_front();
-        }
-    }
-    Ok(())
-}
 
 /// Copies one read to `w`; false at EOF or error.
 async fn forward(r: std::io::Result<usize>, buf: &[u8], w: &mut (impl AsyncWrite + Unpin)) -> bool {
@@ -633,28 +562,5 @@ impl AgentDir {
 impl Drop for AgentDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn write_batch_survives_short_writes() {
-        let chunks: Vec<Vec<u8>> = (0u8..20).map(|i| vec![i; usize::from(i) * 3]).collect();
-        let want: Vec<u8> = chunks.concat();
-        let mut batch: std::collections::VecDeque<Vec<u8>> = chunks.into_iter().collect();
-        // A 7-byte pipe: every write is short.
-        let (mut w, mut r) = tokio::io::duplex(7);
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            r.read_to_end(&mut got).await.unwrap();
-            got
-        });
-        write_batch(&mut w, &mut batch).await.unwrap();
-        assert!(batch.is_empty());
-        drop(w);
-        assert_eq!(reader.await.unwrap(), want);
     }
 }

@@ -3,15 +3,14 @@
 //! or an interactive PTY session in raw mode with escape sequences.
 
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use whelk_tokio::{Client, Error};
 
-use super::input::{self, PipeInput};
 use super::options::{Resolved, client_config, resolve};
+use super::stdio::{self, Output, PipeInput, copy_out};
 use super::{Args, Fail, hostkey, io_reason, jump_hosts};
 use crate::common::tty;
 
@@ -229,121 +228,6 @@ const ESCAPE_HELP: &str = "Supported escape sequences:\r\n \
  ~~   - send the escape character by typing it twice\r\n\
 (Note that escapes are only recognized immediately after newline.)\r\n";
 
-/// Most bytes handed to one `writev` on the local output.
-const OUT_BATCH: usize = 1024 * 1024;
-
-/// Copies a channel stream to a local output (our stdout or stderr) on a thread of its
-/// own, so a blocked local write never holds up the runtime: the thread waits for the
-/// channel's data itself and writes everything received so far with one `writev`,
-/// straight from the decrypted packets (no copy, no hop through the blocking pool). If the
-/// local side cannot take more (a closed pipe), the channel is closed so the remote
-/// command does not block forever.
-async fn copy_out<C>(
-    from: whelk_tokio::ChannelReader<C>,
-    to: std::os::fd::BorrowedFd<'_>,
-    session: &whelk_tokio::Session,
-) where
-    C: std::ops::DerefMut<Target = whelk::Connection> + Send + 'static,
-{
-    let file = match to.try_clone_to_owned() {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(e) => {
-            tracing::debug!("local output: {e}: closing the channel");
-            session.close();
-            return;
-        }
-    };
-    let handle = tokio::runtime::Handle::current();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("ssh-output".into())
-        .spawn(move || {
-            let _ = done_tx.send(pump_out(&handle, from, file));
-        });
-    if spawned.is_err() {
-        session.close();
-        return;
-    }
-    // Ok(false): the local output failed.
-    if let Ok(false) = done_rx.await {
-        tracing::debug!("local output closed: closing the channel");
-        session.close();
-    }
-}
-
-/// The output thread of [`copy_out`]; false when the local output failed.
-fn pump_out<C>(
-    handle: &tokio::runtime::Handle,
-    mut from: whelk_tokio::ChannelReader<C>,
-    mut to: std::fs::File,
-) -> bool
-where
-    C: std::ops::DerefMut<Target = whelk::Connection> + Send + 'static,
-{
-    let mut batch = std::collections::VecDeque::new();
-    loop {
-        let Ok(Some(first)) = handle.block_on(from.read_chunk(OUT_BATCH)) else {
-            return true;
-        };
-        let mut total = first.len();
-        batch.push_back(first);
-        // Everything else already received, without waiting.
-        while total < OUT_BATCH {
-            let more = handle.block_on(std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(from.poll_read_chunk(cx, OUT_BATCH - total))
-            }));
-            match more {
-                std::task::Poll::Ready(Ok(Some(b))) => {
-                    total += b.len();
-                    batch.push_back(b);
-                }
-                _ => break,
-            }
-        }
-        if write_batch(&mut to, &mut batch).is_err() {
-            return false;
-        }
-    }
-}
-
-/// Writes every chunk of `batch` (vectored), emptying it.
-fn write_batch<B: AsRef<[u8]>>(
-    to: &mut std::fs::File,
-    batch: &mut std::collections::VecDeque<B>,
-) -> std::io::Result<()> {
-    // Bytes of the front chunk already written.
-    let mut skip = 0;
-    while let Some(front) = batch.front() {
-        let head = front.as_ref().get(skip..).unwrap_or_default();
-        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(head)
-            .chain(batch.iter().skip(1).take(63).map(AsRef::as_ref))
-            .map(std::io::IoSlice::new)
-            .collect();
-        let mut n = match to.write_vectored(&slices) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                // A non-blocking output shared with another process.
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        while let Some(front) = batch.front() {
-            let left = front.as_ref().len().saturating_sub(skip);
-            if left > n {
-                skip += n;
-                break;
-            }
-            n -= left;
-            skip = 0;
-            batch.pop_front();
-        }
-    }
-    Ok(())
-}
-
 /// Runs the command (or the shell) and returns its exit status for `ssh` to exit with.
 pub(super) async fn run(
     args: &Args,
@@ -391,9 +275,8 @@ pub(super) async fn run(
     }
 
     // stdout and stderr to ours, until the remote side ends them.
-    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    let out_task = copy_out(session.stdout(), stdout.as_fd(), &session);
-    let err_task = copy_out(session.stderr(), stderr.as_fd(), &session);
+    let out_task = copy_out(session.stdout(), Output::Stdout, &session);
+    let err_task = copy_out(session.stderr(), Output::Stderr, &session);
 
     // Keyboard / stdin to the remote side.
     let escapes = pty;
@@ -401,11 +284,11 @@ pub(super) async fn run(
     let mut input = if direct {
         match PipeInput::stdin() {
             Some(pipe) => drop(tokio::spawn(pipe.pump(session.stdin()))),
-            None => input::pump_on_thread(session.stdin()),
+            None => stdio::pump_on_thread(session.stdin()),
         }
         mpsc::channel(1).1
     } else {
-        input::reader(args.null_stdin)
+        stdio::reader(args.null_stdin)
     };
     let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
     let mut stdin = session.stdin();
