@@ -114,6 +114,12 @@ pub mod compress;
 mod deframe;
 pub mod error;
 mod gcm;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "pclmulqdq",
+    target_feature = "ssse3"
+))]
+mod ghash;
 mod mac;
 mod modes;
 mod packet;
