@@ -25,6 +25,15 @@ pub(crate) fn home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
 }
 
+/// The identity files tried when none is configured: `~/.ssh/id_ed25519`, `id_ecdsa`,
+/// `id_rsa` (`whelk ssh`, `whelk sftp`, `whelk scp`).
+pub(crate) fn default_identity_files() -> Vec<PathBuf> {
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|n| home().join(".ssh").join(n))
+        .collect()
+}
+
 /// Expands a leading `~/` (or a lone `~`) to `$HOME`.
 pub(crate) fn expand_tilde(path: &str) -> PathBuf {
     if path == "~" {

@@ -155,10 +155,7 @@ pub(crate) async fn connect(
             .map(|s| common::expand_tilde(s))
             .collect()
     } else {
-        ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|n| common::home().join(".ssh").join(n))
-            .collect()
+        common::default_identity_files()
     };
     for p in ids {
         if let Some(k) = load_key(&p, batch) {

@@ -419,10 +419,7 @@ fn auth_config(
             .map(|f| expand_path(r, f))
             .collect()
     } else {
-        ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|n| common::home().join(".ssh").join(n))
-            .collect()
+        common::default_identity_files()
     };
     if r.cfg.pubkey_authentication != Some(PubkeyAuthentication::No) {
         // CertificateFile, then `<identity>-cert.pub` next to each identity (as ssh).
