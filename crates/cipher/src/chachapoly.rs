@@ -10,7 +10,7 @@ use core::ops::Range;
 
 use bytes::BytesMut;
 use chacha20::ChaCha20Legacy;
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::cipher::{KeyIvInit, StreamCipher};
 use poly1305::Poly1305;
 use poly1305::universal_hash::{KeyInit, UniversalHash};
 use subtle::ConstantTimeEq;
@@ -56,17 +56,58 @@ impl Keys {
     /// Encrypts or decrypts the 4-byte length.
     fn crypt_length(&self, seq: u32, len: &mut [u8; 4]) {
         let mut c = ChaCha20Legacy::new((&*self.header).into(), &Self::nonce(seq).into());
-        c.apply_keystream(len);
+        let mut ks = Zeroizing::new([0u8; BATCH]);
+        c.apply_keystream(&mut *ks);
+        xor(len, &*ks);
     }
 
-    /// The payload cipher positioned at block 1, and the Poly1305 instance keyed from block 0.
-    fn main(&self, seq: u32) -> (ChaCha20Legacy, Poly1305) {
-        let mut c = ChaCha20Legacy::new((&*self.main).into(), &Self::nonce(seq).into());
+    /// The payload keystream (from block 1), and the Poly1305 instance keyed from block 0.
+    fn main(&self, seq: u32) -> (Payload, Poly1305) {
+        let mut cipher = ChaCha20Legacy::new((&*self.main).into(), &Self::nonce(seq).into());
+        let mut first = Zeroizing::new([0u8; BATCH]);
+        cipher.apply_keystream(&mut *first);
         let mut poly_key = Zeroizing::new([0u8; 32]);
-        c.apply_keystream(&mut *poly_key);
-        c.seek(64u64);
+        xor(&mut *poly_key, &*first);
         let poly = Poly1305::new((&*poly_key).into());
-        (c, poly)
+        (Payload { cipher, first }, poly)
+    }
+}
+
+/// Keystream is generated sixteen blocks (1 KiB) at a time wherever a packet does not need
+/// a whole run of them (the length, the Poly1305 key, the first and the last part of the
+/// payload): RustCrypto's AVX-512 backend takes three times as long for one block, or for
+/// a tail of a few blocks, as for sixteen (480 ns against 130 ns here). With this, a 32 KiB
+/// packet's seal + open runs at 93 % of the bare primitives' speed instead of 87 %
+/// (`cargo bench -p whelk-cipher --bench ratio`).
+const BATCH: usize = 1024;
+
+/// The payload cipher: keystream blocks 0 to 15 already generated (block 0 keyed
+/// Poly1305), the cipher at block 16.
+struct Payload {
+    cipher: ChaCha20Legacy,
+    first: Zeroizing<[u8; BATCH]>,
+}
+
+impl Payload {
+    /// XORs the keystream from block 1 on into `data`.
+    fn apply(mut self, data: &mut [u8]) {
+        let from_first = self.first.get(64..).unwrap_or_default();
+        let (head, rest) = data.split_at_mut(data.len().min(from_first.len()));
+        xor(head, from_first);
+        let (run, tail) = rest.split_at_mut(rest.len() / BATCH * BATCH);
+        self.cipher.apply_keystream(run);
+        if !tail.is_empty() {
+            let mut ks = Zeroizing::new([0u8; BATCH]);
+            self.cipher.apply_keystream(&mut *ks);
+            xor(tail, &*ks);
+        }
+    }
+}
+
+/// `data ^= keystream` over `data`'s length (`keystream` is at least as long).
+fn xor(data: &mut [u8], keystream: &[u8]) {
+    for (d, k) in data.iter_mut().zip(keystream) {
+        *d ^= k;
     }
 }
 
@@ -106,8 +147,8 @@ impl PacketSealer for ChaChaPolySealer {
         let pkt = buf.get_mut(packet).ok_or(bad.clone())?;
         let (len, body) = pkt.split_first_chunk_mut::<4>().ok_or(bad)?;
         self.keys.crypt_length(seq, len);
-        let (mut c, poly) = self.keys.main(seq);
-        c.apply_keystream(body);
+        let (payload, poly) = self.keys.main(seq);
+        payload.apply(body);
         let tag = poly1305_tag(poly, pkt);
         buf.extend_from_slice(&tag);
         Ok(())
@@ -165,10 +206,11 @@ impl PacketOpener for ChaChaPolyOpener {
     }
 
     fn open(&mut self, seq: u32, packet: &mut [u8]) -> Result<Range<usize>> {
-        let body = check_openable(packet, self.pending, TAG_LEN)?;
+        let pending = self.pending;
+        let body = check_openable(packet, pending, TAG_LEN)?;
         self.pending = None;
         let (data, received) = packet.split_at_mut(body);
-        let (mut c, poly) = self.keys.main(seq);
+        let (payload, poly) = self.keys.main(seq);
         let expected = poly1305_tag(poly, data);
         if !bool::from(expected.as_slice().ct_eq(received)) {
             return Err(Error::Mac);
@@ -176,8 +218,9 @@ impl PacketOpener for ChaChaPolyOpener {
         let (len, rest) = data
             .split_first_chunk_mut::<4>()
             .ok_or(Error::OpenOutOfOrder)?;
-        self.keys.crypt_length(seq, len);
-        c.apply_keystream(rest);
+        // The length `open_length` decrypted, in place (no third keystream for it).
+        *len = pending.ok_or(Error::OpenOutOfOrder)?.to_be_bytes();
+        payload.apply(rest);
         payload_range(packet, body)
     }
 }
@@ -222,16 +265,41 @@ mod tests {
         let mut len = [0u8; 4];
         keys.crypt_length(0, &mut len);
         assert_eq!(hex::encode(len), "76b8e0ad");
-        let (mut c, _) = keys.main(0);
+        let (payload, _) = keys.main(0);
         // Block 1 of the zero-key, zero-nonce keystream (RFC 7539 A.1 test vector #2 uses
         // the same key and nonce at counter 1).
         let mut block = [0u8; 64];
-        c.apply_keystream(&mut block);
+        payload.apply(&mut block);
         assert_eq!(
             hex::encode(block),
             "9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed\
              29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f"
         );
+    }
+
+    /// The payload keystream, generated in 1 KiB batches around the whole runs, is the
+    /// plain ChaCha20 keystream from block 1 for every length around the batch edges.
+    #[test]
+    fn payload_keystream_is_chacha20_from_block_1() {
+        use chacha20::cipher::StreamCipherSeek;
+        let key: Vec<u8> = (0u8..64).map(|i| i.wrapping_mul(29) ^ 0xa7).collect();
+        let keys = Keys::new(&key).unwrap();
+        let edges = [
+            0, 1, 63, 64, 959, 960, 961, 1023, 1024, 1983, 1984, 1985, 3008, 3009,
+        ];
+        let lens = (0..=2100).step_by(7).chain(edges).chain([32_780, 35_000]);
+        for (seq, len) in (7u32..).zip(lens) {
+            let mut ours = vec![0x5au8; len];
+            keys.main(seq).0.apply(&mut ours);
+            let mut plain = vec![0x5au8; len];
+            let mut c = ChaCha20Legacy::new(
+                key[..32].try_into().unwrap(),
+                &u64::from(seq).to_be_bytes().into(),
+            );
+            c.seek(64u64);
+            c.apply_keystream(&mut plain);
+            assert!(ours == plain, "length {len}");
+        }
     }
 
     #[test]
