@@ -64,30 +64,45 @@ impl Drop for SavedFlags {
     }
 }
 
-/// stdin set non-blocking on the reactor.
+/// One of our stdio pipes set non-blocking on the reactor; its flags are put back when
+/// dropped.
 #[derive(Debug)]
-pub(super) struct PipeInput {
-    pipe: pipe::Receiver,
+pub(super) struct OwnPipe<P> {
+    pipe: P,
     _saved: SavedFlags,
 }
 
-impl PipeInput {
-    /// stdin as a [`PipeInput`] when it is a pipe of our own.
-    pub(super) fn stdin() -> Option<Self> {
-        let stdin = io::stdin();
-        let saved =
-            SavedFlags::of_own_pipe(stdin.as_fd(), [io::stdout().as_fd(), io::stderr().as_fd()])?;
-        // Checks that this is a pipe's read end and sets it non-blocking.
-        match pipe::Receiver::from_owned_fd(saved.fd.try_clone().ok()?) {
+impl<P> OwnPipe<P> {
+    /// `fd` as a pipe on the reactor (`open` checks the pipe's end and sets it
+    /// non-blocking) when it is a pipe not shared with `others`.
+    fn new(
+        fd: BorrowedFd<'_>,
+        others: [BorrowedFd<'_>; 2],
+        open: impl FnOnce(OwnedFd) -> io::Result<P>,
+    ) -> Option<Self> {
+        let saved = SavedFlags::of_own_pipe(fd, others)?;
+        match open(saved.fd.try_clone().ok()?) {
             Ok(pipe) => Some(Self {
                 pipe,
                 _saved: saved,
             }),
             Err(e) => {
-                tracing::debug!("stdin on the reactor: {e}");
+                tracing::debug!("stdio pipe on the reactor: {e}");
                 None
             }
         }
+    }
+}
+
+/// stdin set non-blocking on the reactor.
+pub(super) type PipeInput = OwnPipe<pipe::Receiver>;
+
+impl PipeInput {
+    /// stdin as a [`PipeInput`] when it is a pipe of our own.
+    pub(super) fn stdin() -> Option<Self> {
+        let (stdin, stdout, stderr) = (io::stdin(), io::stdout(), io::stderr());
+        let others = [stdout.as_fd(), stderr.as_fd()];
+        Self::new(stdin.as_fd(), others, pipe::Receiver::from_owned_fd)
     }
 
     /// Copies stdin to the channel until end of input (then sends EOF) or a read error
@@ -111,28 +126,14 @@ impl PipeInput {
 }
 
 /// stdout set non-blocking on the reactor.
-struct PipeOutput {
-    pipe: pipe::Sender,
-    _saved: SavedFlags,
-}
+type PipeOutput = OwnPipe<pipe::Sender>;
 
 impl PipeOutput {
     /// stdout as a [`PipeOutput`] when it is a pipe of our own.
     fn stdout() -> Option<Self> {
-        let stdout = io::stdout();
-        let saved =
-            SavedFlags::of_own_pipe(stdout.as_fd(), [io::stdin().as_fd(), io::stderr().as_fd()])?;
-        // Checks that this is a pipe's write end and sets it non-blocking.
-        match pipe::Sender::from_owned_fd(saved.fd.try_clone().ok()?) {
-            Ok(pipe) => Some(Self {
-                pipe,
-                _saved: saved,
-            }),
-            Err(e) => {
-                tracing::debug!("stdout on the reactor: {e}");
-                None
-            }
-        }
+        let (stdin, stdout, stderr) = (io::stdin(), io::stdout(), io::stderr());
+        let others = [stdin.as_fd(), stderr.as_fd()];
+        Self::new(stdout.as_fd(), others, pipe::Sender::from_owned_fd)
     }
 }
 
