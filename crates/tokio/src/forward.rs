@@ -8,7 +8,7 @@
 //! closes it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -18,6 +18,7 @@ use whelk::forward::{RemoteListener, socket_path};
 use crate::client::{Client, Conn, Session};
 use crate::driver::Shared;
 use crate::error::{Error, Result};
+use crate::socket_file::{SocketFile, bind_unix};
 use crate::wait_for;
 
 pub use whelk::forward::Endpoint;
@@ -88,12 +89,18 @@ enum Listener {
 }
 
 impl Listener {
-    async fn bind(listen: &Endpoint) -> Result<Self> {
+    /// Binds `listen`; a UNIX socket with mode 0600 (ssh's `StreamLocalBindMask 0177`),
+    /// returning its file to remove when the forwarding stops.
+    async fn bind(listen: &Endpoint) -> Result<(Self, Option<SocketFile>)> {
         Ok(match listen {
             Endpoint::Tcp { host, port } => {
-                Self::Tcp(Arc::new(TcpListener::bind((host.as_str(), *port)).await?))
+                let l = TcpListener::bind((host.as_str(), *port)).await?;
+                (Self::Tcp(Arc::new(l)), None)
             }
-            Endpoint::Unix(p) => Self::Unix(UnixListener::bind(p)?),
+            Endpoint::Unix(p) => {
+                let (l, file) = bind_unix(p, false)?;
+                (Self::Unix(l), Some(file))
+            }
         })
     }
 
@@ -116,7 +123,8 @@ impl Listener {
 #[derive(Debug)]
 pub struct LocalForward {
     addr: Option<SocketAddr>,
-    path: Option<PathBuf>,
+    /// The UNIX socket file, removed when the forwarding stops.
+    unix: Option<SocketFile>,
     /// The TCP listener, shared with the accept task (to shut it down).
     tcp: Option<Arc<TcpListener>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -132,7 +140,7 @@ impl LocalForward {
     /// The UNIX socket path (`None` for TCP).
     #[must_use]
     pub fn local_path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.unix.as_ref().map(SocketFile::path)
     }
 
     /// Stops listening; when it returns the listening socket is closed (and a UNIX
@@ -155,8 +163,8 @@ impl LocalForward {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        if let Some(p) = self.path.take() {
-            let _ = std::fs::remove_file(p);
+        if let Some(file) = self.unix.take() {
+            file.remove_if_ours();
         }
     }
 }
@@ -257,13 +265,10 @@ impl Client {
         listen: Endpoint,
         target: Endpoint,
     ) -> Result<LocalForward> {
-        let listener = Listener::bind(&listen).await?;
-        let (addr, path, tcp) = match &listener {
-            Listener::Tcp(l) => (Some(l.local_addr()?), None, Some(l.clone())),
-            Listener::Unix(_) => match &listen {
-                Endpoint::Unix(p) => (None, Some(p.clone()), None),
-                Endpoint::Tcp { .. } => (None, None, None),
-            },
+        let (listener, unix) = Listener::bind(&listen).await?;
+        let (addr, tcp) = match &listener {
+            Listener::Tcp(l) => (Some(l.local_addr()?), Some(l.clone())),
+            Listener::Unix(_) => (None, None),
         };
         if let Endpoint::Unix(p) = &target {
             path_text(p)?;
@@ -289,7 +294,7 @@ impl Client {
         });
         Ok(LocalForward {
             addr,
-            path,
+            unix,
             tcp,
             task: Some(task),
         })
@@ -368,7 +373,7 @@ impl Client {
         });
         Ok(LocalForward {
             addr: Some(addr),
-            path: None,
+            unix: None,
             tcp: Some(listener),
             task: Some(task),
         })

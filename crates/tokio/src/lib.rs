@@ -30,6 +30,7 @@ mod forward;
 pub mod scp;
 pub mod server;
 pub mod sftp;
+mod socket_file;
 mod socks;
 mod stream;
 

@@ -10,6 +10,8 @@
 
 mod client_common;
 
+use std::os::unix::fs::PermissionsExt;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use whelk_tokio::Endpoint;
@@ -229,10 +231,27 @@ async fn unix_socket_forwarding_both_ways() {
         .await
         .unwrap();
     assert_eq!(fwd.local_path(), Some(here.as_path()));
+    // Only its owner may connect (ssh's `StreamLocalBindMask 0177`).
+    let mode = std::fs::metadata(&here).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     let s = UnixStream::connect(&here).await.unwrap();
     assert_eq!(round_trip(s, b"local unix").await, b"local unix");
     fwd.close().await;
     assert!(!here.exists());
+
+    // Closing removes only the socket it bound, not one put at the path since.
+    let fwd = c
+        .forward_local_to(Endpoint::unix(&here), Endpoint::unix(&echo_path))
+        .await
+        .unwrap();
+    std::fs::remove_file(&here).unwrap();
+    let _successor = std::os::unix::net::UnixListener::bind(&here).unwrap();
+    fwd.close().await;
+    assert!(
+        here.exists(),
+        "closing a forward removed a socket it did not bind"
+    );
+    std::fs::remove_file(&here).unwrap();
 
     // Remote: sshd listens on a UNIX socket -> forwarded-streamlocal -> the echo socket.
     let there = dir.path().join("remote.sock");

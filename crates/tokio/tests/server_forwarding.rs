@@ -227,3 +227,113 @@ async fn server_stale_forward_socket_needs_bind_unlink() {
         }
     }
 }
+
+/// A UNIX socket service that answers each connection with `tag`, then closes it.
+fn unix_tagged(path: &Path, tag: &'static [u8]) {
+    let l = UnixListener::bind(path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let _ = s.write_all(tag).await;
+        }
+    });
+}
+
+/// Connects to `path` (which must listen now) and reads the service's whole answer.
+async fn read_tag(path: &Path) -> Vec<u8> {
+    let mut s = UnixStream::connect(path)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut got = Vec::new();
+    tokio::time::timeout(GUARD, s.read_to_end(&mut got))
+        .await
+        .expect("forwarded socket hung")
+        .unwrap();
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_forward_socket_taken_over_is_not_removed_by_the_old_forward() {
+    use whelk_tokio::Endpoint;
+    let f = Fixture::start(true, |c| c.streamlocal_bind_unlink = true).await;
+    let listen_on = f.path("shared.sock");
+    let targets = [
+        ("one.sock", b"one"),
+        ("two.sock", b"two"),
+        ("six.sock", b"six"),
+    ];
+    for (name, tag) in targets {
+        unix_tagged(&f.path(name), tag);
+    }
+    let forward = async |c: &whelk_tokio::Client, target: &str| {
+        c.forward_remote_to(
+            Endpoint::unix(listen_on.clone()),
+            Endpoint::unix(f.path(target)),
+        )
+        .await
+        .unwrap()
+    };
+    let c1 = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    let fwd1 = forward(&c1, "one.sock").await;
+    assert_eq!(read_tag(&listen_on).await, b"one");
+
+    // The same connection forwards the same path again: the new listener replaces the
+    // old one, whose cleanup must leave the new socket file alone.
+    let fwd1b = forward(&c1, "two.sock").await;
+    assert!(
+        listen_on.exists(),
+        "re-forwarding a path removed its new socket"
+    );
+    // (The client routes the path to the first target it registered for it.)
+    assert!(!read_tag(&listen_on).await.is_empty());
+
+    // Another connection takes the path over (StreamLocalBindUnlink).
+    let c2 = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    let fwd2 = forward(&c2, "six.sock").await;
+    assert_eq!(read_tag(&listen_on).await, b"six");
+
+    // The first connection cancels its forward: the server has handled the cancel once
+    // a later request on that connection is answered.
+    drop(fwd1);
+    drop(fwd1b);
+    assert_eq!(c1.run("split").await.unwrap().exit_status, Some(3));
+    assert!(
+        listen_on.exists(),
+        "a cancelled forward removed its successor's socket"
+    );
+    assert_eq!(read_tag(&listen_on).await, b"six");
+
+    // A third connection takes it over from the second, and the second goes away.
+    let c3 = connect("127.0.0.1", f.addr().port(), f.whelk_config())
+        .await
+        .unwrap();
+    let fwd3 = forward(&c3, "one.sock").await;
+    assert_eq!(read_tag(&listen_on).await, b"one");
+    std::mem::forget(fwd2);
+    c2.disconnect().await;
+    assert!(
+        eventually(async || f.server.connections() == 2).await,
+        "the second connection did not end"
+    );
+    // Let the server finish dropping the second connection's listeners (a later
+    // request on another connection is no ordering guarantee; the count above is).
+    assert_eq!(c3.run("split").await.unwrap().exit_status, Some(3));
+    assert!(
+        listen_on.exists(),
+        "a closed connection removed its successor's socket"
+    );
+    assert_eq!(read_tag(&listen_on).await, b"one");
+
+    // The forward that owns the socket still removes it.
+    drop(fwd3);
+    assert_eq!(c3.run("split").await.unwrap().exit_status, Some(3));
+    assert!(
+        !listen_on.exists(),
+        "cancelling the owning forward left the socket"
+    );
+    c3.disconnect().await;
+    c1.disconnect().await;
+}

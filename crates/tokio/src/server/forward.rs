@@ -3,17 +3,18 @@
 //! `tcpip-forward` / `streamlocal-forward@openssh.com` (RFC 4254 §7, OpenSSH PROTOCOL §2.4).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Weak};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use whelk::{ChannelOpenKind, ServerConnection};
 
 use super::session::{ServerStream, open_channel};
 use crate::driver::Shared;
 use crate::forward::stop_accepting;
+use crate::socket_file::{SocketFile, bind_unix};
 
 /// Copies both ways between a socket and a channel until both directions ended (or
 /// the socket's direction once the client closed the channel); the channel is closed
@@ -49,13 +50,15 @@ where
     }
 }
 
-/// The task accepting on a forwarding listener, and the listener if TCP. Dropping it
-/// stops both: a TCP socket refuses connections at once (even if a child process holds a
-/// copy of it), and is closed once the task is gone.
+/// The task accepting on a forwarding listener, and the listener if TCP or its socket
+/// file if UNIX. Dropping it stops both: a TCP socket refuses connections at once (even if
+/// a child process holds a copy of it), and is closed once the task is gone; a UNIX socket
+/// file is removed if its path still names it.
 #[derive(Debug)]
 struct Running {
     task: JoinHandle<()>,
     tcp: Option<Arc<TcpListener>>,
+    unix: Option<SocketFile>,
 }
 
 impl Drop for Running {
@@ -64,6 +67,9 @@ impl Drop for Running {
             let _ = stop_accepting(l);
         }
         self.task.abort();
+        if let Some(file) = &self.unix {
+            file.remove_if_ours();
+        }
     }
 }
 
@@ -72,7 +78,7 @@ impl Drop for Running {
 #[derive(Debug, Default)]
 pub(crate) struct Forwards {
     tcp: HashMap<(String, u32), Running>,
-    unix: HashMap<String, (PathBuf, Running)>,
+    unix: HashMap<String, Running>,
 }
 
 impl Forwards {
@@ -87,24 +93,7 @@ impl Forwards {
 
     /// Stops a `streamlocal-forward@openssh.com` listener and removes its socket file.
     pub(crate) fn cancel_unix(&mut self, path: &str) -> bool {
-        match self.unix.remove(path) {
-            Some((file, running)) => {
-                drop(running);
-                let _ = std::fs::remove_file(file);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Drop for Forwards {
-    fn drop(&mut self) {
-        self.tcp.clear();
-        for (_, (file, running)) in self.unix.drain() {
-            drop(running);
-            let _ = std::fs::remove_file(file);
-        }
+        self.unix.remove(path).is_some()
     }
 }
 
@@ -160,25 +149,10 @@ pub(crate) async fn start_tcp(
     let running = Running {
         task,
         tcp: Some(listener),
+        unix: None,
     };
     t.tcp.insert((address, bound), running);
     Ok(bound)
-}
-
-/// Binds a UNIX socket only its owner may connect to (mode 0600, sshd's default
-/// `StreamLocalBindMask 0177`). With `unlink`, a stale socket at `path` is removed first
-/// (sshd's `StreamLocalBindUnlink`); other files are never removed.
-pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    if unlink && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        let _ = std::fs::remove_file(path);
-        return Err(e);
-    }
-    Ok(listener)
 }
 
 /// Binds the UNIX socket for a `streamlocal-forward@openssh.com` and starts forwarding.
@@ -189,7 +163,7 @@ pub(crate) fn start_unix(
     path: String,
     unlink: bool,
 ) -> std::io::Result<()> {
-    let listener = bind_unix(Path::new(&path), unlink)?;
+    let (listener, file) = bind_unix(Path::new(&path), unlink)?;
     let weak: Weak<Shared<ServerConnection>> = Arc::downgrade(shared);
     let p = path.clone();
     let task = tokio::spawn(async move {
@@ -207,11 +181,14 @@ pub(crate) fn start_unix(
     let mut t = table
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let running = Running { task, tcp: None };
-    if let Some((file, old)) = t.unix.insert(path.clone(), (PathBuf::from(&path), running)) {
-        drop(old);
-        let _ = std::fs::remove_file(file);
-    }
+    let running = Running {
+        task,
+        tcp: None,
+        unix: Some(file),
+    };
+    // A listener this one replaces stops; the path names the new socket now, so its
+    // file stays.
+    t.unix.insert(path, running);
     Ok(())
 }
 

@@ -489,7 +489,7 @@ impl ServerSession {
         if !self.agent {
             return Err(Error::Refused("agent forwarding was not requested".into()));
         }
-        let listener = super::forward::bind_unix(path, false)?;
+        let (listener, file) = crate::socket_file::bind_unix(path, false)?;
         let weak = Arc::downgrade(&self.shared);
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
@@ -504,10 +504,7 @@ impl ServerSession {
                 });
             }
         });
-        Ok(AgentListener {
-            path: path.to_path_buf(),
-            task,
-        })
+        Ok(AgentListener { file, task })
     }
 }
 
@@ -515,7 +512,7 @@ impl ServerSession {
 /// listening and removes the socket file.
 #[derive(Debug)]
 pub struct AgentListener {
-    path: std::path::PathBuf,
+    file: crate::socket_file::SocketFile,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -523,14 +520,14 @@ impl AgentListener {
     /// The socket's path (for `SSH_AUTH_SOCK`).
     #[must_use]
     pub fn path(&self) -> &std::path::Path {
-        &self.path
+        self.file.path()
     }
 }
 
 impl Drop for AgentListener {
     fn drop(&mut self) {
         self.task.abort();
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove_if_ours();
     }
 }
 
