@@ -15,7 +15,7 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -29,6 +29,7 @@ use whelk::{Connection, GlobalRequestKind};
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
 use crate::client::{Client, Session};
 use crate::error::{Error, Result};
+use crate::socket_file::{self, SocketFile, bind_unix};
 
 pub use whelk::forward::Endpoint;
 
@@ -148,22 +149,6 @@ impl RemoteRoutes {
     }
 }
 
-/// Binds a UNIX socket only its owner may connect to (mode 0600, as sshd's default
-/// `StreamLocalBindMask 0177`). With `unlink`, a stale socket at `path` is removed first
-/// (sshd's `StreamLocalBindUnlink`); other files are never removed.
-pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    if unlink && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        let _ = std::fs::remove_file(path);
-        return Err(e);
-    }
-    Ok(listener)
-}
-
 /// Stops a TCP listener that a thread of ours is blocked accepting on, before that thread
 /// is joined. Closing the descriptor is not enough: a child process started by any thread
 /// of this process holds a copy of it until it execs, and meanwhile the socket still
@@ -186,19 +171,26 @@ pub(crate) fn stop_accepting(listener: &TcpListener, addr: SocketAddr) {
     let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
 }
 
-/// A listening socket here, TCP or UNIX.
+/// A listening socket here, TCP or UNIX (shared with the accept thread, to stop it).
+#[derive(Debug, Clone)]
 enum Listener {
     Tcp(Arc<TcpListener>),
-    Unix(UnixListener),
+    Unix(Arc<UnixListener>),
 }
 
 impl Listener {
-    fn bind(listen: &Endpoint) -> Result<Self> {
+    /// Binds `listen`; a UNIX socket with mode 0600 (ssh's `StreamLocalBindMask 0177`),
+    /// returning its file to remove when the forwarding stops.
+    fn bind(listen: &Endpoint) -> Result<(Self, Option<SocketFile>)> {
         Ok(match listen {
             Endpoint::Tcp { host, port } => {
-                Self::Tcp(Arc::new(TcpListener::bind((host.as_str(), *port))?))
+                let l = TcpListener::bind((host.as_str(), *port))?;
+                (Self::Tcp(Arc::new(l)), None)
             }
-            Endpoint::Unix(p) => Self::Unix(bind_unix(p, false)?),
+            Endpoint::Unix(p) => {
+                let (l, file) = bind_unix(p, false)?;
+                (Self::Unix(Arc::new(l)), Some(file))
+            }
         })
     }
 
@@ -223,9 +215,10 @@ impl Listener {
 #[must_use = "dropping the handle stops the forwarding"]
 pub struct LocalForward {
     addr: Option<SocketAddr>,
-    path: Option<PathBuf>,
-    /// The TCP listener, shared with the accept thread (to stop it).
-    tcp: Option<Arc<TcpListener>>,
+    /// The listener, shared with the accept thread (to stop it).
+    listener: Listener,
+    /// The UNIX socket file, removed when the forwarding stops.
+    unix: Option<SocketFile>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -236,12 +229,12 @@ impl LocalForward {
         listen: &Endpoint,
         serve: impl Fn(LocalStream) + Send + Sync + 'static,
     ) -> Result<Self> {
-        let listener = Listener::bind(listen)?;
-        let (addr, path, tcp) = match (&listener, listen) {
-            (Listener::Tcp(l), _) => (Some(l.local_addr()?), None, Some(l.clone())),
-            (Listener::Unix(_), Endpoint::Unix(p)) => (None, Some(p.clone()), None),
-            (Listener::Unix(_), Endpoint::Tcp { .. }) => (None, None, None),
+        let (listener, unix) = Listener::bind(listen)?;
+        let addr = match &listener {
+            Listener::Tcp(l) => Some(l.local_addr()?),
+            Listener::Unix(_) => None,
         };
+        let accepting = listener.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let serve = Arc::new(serve);
@@ -249,7 +242,7 @@ impl LocalForward {
             .name("whelk-forward-listen".into())
             .spawn(move || {
                 loop {
-                    let sock = listener.accept();
+                    let sock = accepting.accept();
                     if stop2.load(Ordering::SeqCst) {
                         break;
                     }
@@ -267,8 +260,8 @@ impl LocalForward {
             })?;
         Ok(Self {
             addr,
-            path,
-            tcp,
+            listener,
+            unix,
             stop,
             thread: Some(thread),
         })
@@ -284,7 +277,7 @@ impl LocalForward {
     /// The UNIX socket path (`None` for TCP).
     #[must_use]
     pub fn local_path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.unix.as_ref().map(SocketFile::path)
     }
 
     /// Stops listening; when it returns no connection is accepted any more (the TCP
@@ -298,15 +291,15 @@ impl LocalForward {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             // Wake the blocked accept.
-            if let (Some(l), Some(addr)) = (&self.tcp, self.addr) {
-                stop_accepting(l, addr);
-            } else if let Some(p) = &self.path {
-                let _ = UnixStream::connect(p);
+            match (&self.listener, self.addr, &self.unix) {
+                (Listener::Tcp(l), Some(addr), _) => stop_accepting(l, addr),
+                (Listener::Unix(l), _, Some(file)) => socket_file::stop_accepting(l, file),
+                _ => {}
             }
             let _ = t.join();
         }
-        if let Some(p) = self.path.take() {
-            let _ = std::fs::remove_file(p);
+        if let Some(file) = self.unix.take() {
+            file.remove_if_ours();
         }
     }
 }

@@ -174,6 +174,7 @@ mod error;
 mod forward;
 mod server;
 pub mod sftp;
+mod socket_file;
 mod socks;
 
 use rand_core::SeedableRng;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -23,8 +23,9 @@ use whelk::{
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
 use crate::driver::{Hooks, Shared, spawn};
 use crate::error::{Error, Result};
-use crate::forward::{Endpoint, LocalStream, bind_unix, connect_local, splice, stop_accepting};
+use crate::forward::{Endpoint, LocalStream, connect_local, splice, stop_accepting};
 use crate::os_rng;
+use crate::socket_file::{self, SocketFile, bind_unix};
 
 type Conn = ServerConnection;
 
@@ -300,10 +301,12 @@ impl ServerSession {
         if !self.agent_forwarding() {
             return Err(Error::Refused("agent forwarding was not requested".into()));
         }
-        let listener = bind_unix(path, false)?;
+        let (listener, file) = bind_unix(path, false)?;
+        let listener = Arc::new(listener);
+        let accepting = listener.clone();
         let forward = ForwardListener::start(
-            Bound::Unix(path.to_path_buf()),
-            move || listener.accept().map(|(s, _)| LocalStream::Unix(s)),
+            Bound::Unix { file, listener },
+            move || accepting.accept().map(|(s, _)| LocalStream::Unix(s)),
             Arc::downgrade(&self.chan.shared),
             |_| ChannelOpenKind::AuthAgent,
         )?;
@@ -326,7 +329,7 @@ impl AgentListener {
     #[must_use]
     pub fn path(&self) -> &std::path::Path {
         match &self.0.bound {
-            Bound::Unix(p) => p,
+            Bound::Unix { file, .. } => file.path(),
             Bound::Tcp { .. } => std::path::Path::new(""),
         }
     }
@@ -386,8 +389,13 @@ enum Bound {
         local: SocketAddr,
         listener: Arc<TcpListener>,
     },
-    /// A `streamlocal-forward@openssh.com` or an agent socket: removed when stopped.
-    Unix(PathBuf),
+    /// A `streamlocal-forward@openssh.com` or an agent socket: the file, removed when
+    /// stopped if its path still names it, and the listener (shared with the accept
+    /// thread, to stop it).
+    Unix {
+        file: SocketFile,
+        listener: Arc<UnixListener>,
+    },
 }
 
 /// A listener forwarding each connection back to the client on a channel of its own;
@@ -437,12 +445,16 @@ impl ForwardListener {
                             }
                         });
                 }
-            })?;
-        Ok(Self {
+            });
+        // Constructed even when the thread did not start, so that dropping it removes
+        // the socket file.
+        let mut listener = Self {
             bound,
             stop,
-            thread: Some(thread),
-        })
+            thread: None,
+        };
+        listener.thread = Some(thread?);
+        Ok(listener)
     }
 }
 
@@ -455,15 +467,13 @@ impl Drop for ForwardListener {
             Bound::Tcp {
                 local, listener, ..
             } => stop_accepting(listener, *local),
-            Bound::Unix(p) => {
-                let _ = UnixStream::connect(p);
-            }
+            Bound::Unix { file, listener } => socket_file::stop_accepting(listener, file),
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Bound::Unix(p) = &self.bound {
-            let _ = std::fs::remove_file(p);
+        if let Bound::Unix { file, .. } = &self.bound {
+            file.remove_if_ours();
         }
     }
 }
@@ -835,7 +845,9 @@ impl<H: Handler> Hooks<Conn> for ServerHooks<H> {
                     }
                     GlobalRequestKind::CancelStreamlocalForward { socket_path } => {
                         let path = PathBuf::from(lossy(socket_path.as_bytes()));
-                        self.cancel_forward(|b| matches!(b, Bound::Unix(p) if *p == path))
+                        self.cancel_forward(
+                            |b| matches!(b, Bound::Unix { file, .. } if file.path() == path),
+                        )
                     }
                     _ => whelk::GlobalReply::Failure,
                 };
@@ -928,13 +940,15 @@ impl<H: Handler> ServerHooks<H> {
         if path.is_empty() || !self.handler.streamlocal_forward(path) {
             return whelk::GlobalReply::Failure;
         }
-        let Ok(listener) = bind_unix(std::path::Path::new(path), self.unlink) else {
+        let Ok((listener, file)) = bind_unix(std::path::Path::new(path), self.unlink) else {
             return whelk::GlobalReply::Failure;
         };
+        let listener = Arc::new(listener);
+        let accepting = listener.clone();
         let path2 = path.to_string();
         let started = ForwardListener::start(
-            Bound::Unix(PathBuf::from(path)),
-            move || listener.accept().map(|(s, _)| LocalStream::Unix(s)),
+            Bound::Unix { file, listener },
+            move || accepting.accept().map(|(s, _)| LocalStream::Unix(s)),
             Arc::downgrade(shared),
             move |_| ChannelOpenKind::ForwardedStreamlocal {
                 socket_path: path2.clone().into(),
@@ -942,7 +956,6 @@ impl<H: Handler> ServerHooks<H> {
             },
         );
         let Ok(forward) = started else {
-            let _ = std::fs::remove_file(path);
             return whelk::GlobalReply::Failure;
         };
         self.forwards

@@ -12,6 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
@@ -243,6 +244,9 @@ fn unix_socket_forwarding_local_remote_and_mixed() {
         .forward_local_to(Endpoint::unix(&l1), Endpoint::unix(&echo_sock))
         .unwrap();
     assert_eq!(f1.local_path(), Some(l1.as_path()));
+    // Only its owner may connect (ssh's `StreamLocalBindMask 0177`).
+    let mode = std::fs::metadata(&l1).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     echo_round(&mut UnixStream::connect(&l1).unwrap(), b"unix to unix");
     // Local TCP -> remote UNIX.
     let f2 = c
@@ -303,11 +307,17 @@ fn unix_socket_forwarding_local_remote_and_mixed() {
     f1.close();
     assert!(!l1.exists());
     assert!(UnixStream::connect(&l1).is_err());
+    // A socket put at the path since is not ours to remove.
+    std::fs::remove_file(&l3).unwrap();
+    let _successor = std::os::unix::net::UnixListener::bind(&l3).unwrap();
     let a2 = f2.local_addr().unwrap();
     f2.close();
     assert!(TcpStream::connect(a2).is_err());
     f3.close();
-    assert!(UnixStream::connect(&l3).is_err());
+    assert!(
+        l3.exists(),
+        "closing a forward removed a socket it did not bind"
+    );
     g1.close().unwrap();
     assert!(UnixStream::connect(&r1).is_err());
     g2.close().unwrap();

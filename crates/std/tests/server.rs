@@ -925,3 +925,93 @@ fn agent_forwarding_openssh_and_whelk_clients_against_the_whelk_server() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "identities 1\n");
     c.disconnect();
 }
+
+/// A UNIX socket service answering each connection with `tag`, then closing it.
+fn tagged_unix(path: &Path, tag: &'static [u8]) {
+    let svc = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for mut sock in svc.incoming().flatten() {
+            let _ = sock.write_all(tag);
+        }
+    });
+}
+
+/// Connects to `path` (which must listen now) and reads the service's whole answer.
+fn read_tag(path: &Path) -> Vec<u8> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    got
+}
+
+#[test]
+fn a_forward_socket_taken_over_is_left_to_its_new_owner() {
+    let f = fixture(8);
+    let d = f.dir.path();
+    let shared = d.join("shared.sock");
+    for (name, tag) in [
+        ("one.sock", b"one"),
+        ("two.sock", b"two"),
+        ("six.sock", b"six"),
+    ] {
+        tagged_unix(&d.join(name), tag);
+    }
+    let port = f.server.local_addr().port();
+    let login = || connect("127.0.0.1", port, client_config("alice").key(f.key.clone())).unwrap();
+    let forward = |c: &Client, target: &str| {
+        c.forward_remote_to(Endpoint::unix(&shared), Endpoint::unix(d.join(target)))
+            .unwrap()
+    };
+    let c1 = login();
+    let fwd1 = forward(&c1, "one.sock");
+    assert_eq!(read_tag(&shared), b"one");
+
+    // The same connection forwards the same path again (StreamLocalBindUnlink): the old
+    // listener must leave the new socket file alone.
+    let fwd1b = forward(&c1, "two.sock");
+    assert!(
+        shared.exists(),
+        "re-forwarding a path removed its new socket"
+    );
+    // (The client routes the path to the first target it registered for it.)
+    assert!(!read_tag(&shared).is_empty());
+
+    // Another connection takes the path over.
+    let c2 = login();
+    let fwd2 = forward(&c2, "six.sock");
+    assert_eq!(read_tag(&shared), b"six");
+
+    // The first connection cancels (the server has stopped its listeners once `close`
+    // returns): the successor's socket stays.
+    fwd1.close().unwrap();
+    let _ = fwd1b.close();
+    assert!(
+        shared.exists(),
+        "a cancelled forward removed its successor's socket"
+    );
+    assert_eq!(read_tag(&shared), b"six");
+
+    // A third connection takes it over from the second, and the second goes away.
+    let c3 = login();
+    let fwd3 = forward(&c3, "one.sock");
+    assert_eq!(read_tag(&shared), b"one");
+    std::mem::forget(fwd2);
+    c2.disconnect();
+    eventually(|| f.server.connections() == 2);
+    assert!(
+        shared.exists(),
+        "a closed connection removed its successor's socket"
+    );
+    assert_eq!(read_tag(&shared), b"one");
+
+    // The forward that owns the socket still removes it.
+    fwd3.close().unwrap();
+    assert!(
+        !shared.exists(),
+        "cancelling the owning forward left its socket"
+    );
+    c3.disconnect();
+    c1.disconnect();
+}

@@ -1,0 +1,74 @@
+//! UNIX socket files this process binds for forwarding (`ssh -L` to a path,
+//! `streamlocal-forward@openssh.com`, agent sockets): created with mode 0600 and removed
+//! when the listener stops, but only while the path still names that very socket.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use std::os::unix::net::{UnixListener, UnixStream};
+
+/// A UNIX socket file bound here, remembered by device and inode. It is removed only while
+/// its path still names that socket: never a socket bound at the same path later (a newer
+/// forward of the path, here or on another connection with `StreamLocalBindUnlink`), nor
+/// any other file put there since.
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    /// The socket's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the path still names the socket we bound.
+    pub(crate) fn is_ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.file_type().is_socket() && m.dev() == self.dev && m.ino() == self.ino)
+    }
+
+    /// Removes the path if it still names the socket we bound.
+    pub(crate) fn remove_if_ours(&self) {
+        if self.is_ours() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Binds a UNIX socket only its owner may connect to (mode 0600, as sshd's and ssh's
+/// default `StreamLocalBindMask 0177`). With `unlink`, a stale socket at `path` is removed
+/// first (`StreamLocalBindUnlink`); other files are never removed.
+pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<(UnixListener, SocketFile)> {
+    if unlink && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    let m = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        path: path.to_path_buf(),
+        dev: m.dev(),
+        ino: m.ino(),
+    };
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        file.remove_if_ours();
+        return Err(e);
+    }
+    Ok((listener, file))
+}
+
+/// Wakes a thread of ours blocked in `accept` on `listener` before it is joined.
+/// Shutting the socket down takes it out of the listening state and returns the blocked
+/// `accept` (Linux). Where the system refuses that, the `accept` is woken with a
+/// connection of our own, made only while the path still names our socket (else it would
+/// reach whoever listens there now).
+pub(crate) fn stop_accepting(listener: &UnixListener, file: &SocketFile) {
+    if rustix::net::shutdown(listener, rustix::net::Shutdown::Both).is_ok() {
+        return;
+    }
+    if file.is_ours() {
+        let _ = UnixStream::connect(&file.path);
+    }
+}
