@@ -3,9 +3,8 @@
 //! when the listener stops, but only while the path still names that very socket.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 
 /// A UNIX socket file bound here, remembered by device and inode. It is removed only while
 /// its path still names that socket: never a socket bound at the same path later (a newer
