@@ -228,3 +228,94 @@ fn sftp_piped_output_has_no_progress_bar() {
         }
     }
 }
+
+#[test]
+fn sftp_ctrl_c_interrupts_a_transfer_and_the_session_goes_on() {
+    let script = find("script").expect("script not installed (util-linux)");
+    let e = Peer::new();
+    let local = e.dir.path().join("local");
+    let remote = e.dir.path().join("remote");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::create_dir_all(&remote).unwrap();
+    // 64 GiB, mostly holes (minutes to fetch, little disk space on either side), with a
+    // marker byte every 256 MiB.
+    let huge = 64u64 << 30;
+    let marker_every = 256u64 << 20;
+    let marker = |at: u64| [(at / marker_every) as u8 | 1];
+    let f = std::fs::File::create(remote.join("huge.bin")).unwrap();
+    f.set_len(huge).unwrap();
+    for at in (0..huge).step_by(marker_every as usize) {
+        std::os::unix::fs::FileExt::write_all_at(&f, &marker(at), at).unwrap();
+    }
+    drop(f);
+    let data: Vec<u8> = (0..300_000u32).map(|i| ((i * 11) >> 4) as u8).collect();
+    std::fs::write(remote.join("small.bin"), &data).unwrap();
+
+    let cmdline = std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string())
+        .chain(sftp_args(&e))
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new(script)
+        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+        .current_dir(&local)
+        .env("TERM", "xterm")
+        .env("COLUMNS", "100")
+        .env("LINES", "30")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Screen {
+        rx,
+        seen: Vec::new(),
+    };
+    let mut at = screen.wait_for(0, "sftp> ");
+    let mut send = |s: &str| {
+        stdin.write_all(s.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    send(&format!("cd {}\r", remote.display()));
+    at = screen.wait_for(at, "sftp> ");
+    // Ctrl-C on the terminal while the download runs: the terminal sends SIGINT.
+    send("get huge.bin\r");
+    at = screen.wait_for(at, "Fetching");
+    at = screen.wait_for(at, "huge.bin");
+    std::thread::sleep(Duration::from_millis(1500));
+    send("\x03");
+    at = screen.wait_for(at, "Interrupt");
+    at = screen.wait_for(at, "sftp> ");
+    // The session goes on: another download, whole.
+    send("get small.bin\r");
+    at = screen.wait_for(at, "Fetching");
+    screen.wait_for(at, "sftp> ");
+    send("\x04");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(std::fs::read(local.join("small.bin")).unwrap(), data);
+    // The interrupted download stopped short of the end, its file holding only what came
+    // without a gap: every marker below its length is there.
+    let partial = std::fs::File::open(local.join("huge.bin")).unwrap();
+    let len = partial.metadata().unwrap().len();
+    assert!(len < huge, "{len} bytes");
+    for at in (0..len).step_by(marker_every as usize) {
+        let mut b = [0u8];
+        std::os::unix::fs::FileExt::read_exact_at(&partial, &mut b, at).unwrap();
+        assert_eq!(b, marker(at), "at {at} of {len}");
+    }
+    eprintln!("interrupted after {len} of {huge} bytes");
+}

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use whelk_tokio::sftp::{Attrs, Progress, SftpClient, TransferOptions, glob};
 
 use super::Args;
@@ -248,6 +249,11 @@ impl Shell {
         // On a terminal: the line editor (history, cursor keys); otherwise plain lines.
         let mut editor = (interactive && std::io::stdin().is_terminal()).then(LineEditor::new);
         let mut lines = BufReader::new(reader).lines();
+        // Ctrl-C (SIGINT) interrupts the command that runs and the session goes on, as with
+        // OpenSSH's sftp: a transfer stops, a download's local file cut back to its
+        // gap-free part so that `reget` continues it. Between commands it is ignored (on a
+        // terminal the line editor gets Ctrl-C as a key and abandons the line).
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
         loop {
             let line = if let Some(ed) = editor.as_mut() {
                 match tokio::task::block_in_place(|| ed.read_line("sftp> ")) {
@@ -292,7 +298,18 @@ impl Shell {
             if echo {
                 println!("sftp> {cmd}");
             }
-            match self.execute(cmd).await {
+            let result = match interrupt.as_mut() {
+                Some(sigint) => {
+                    discard_pending(sigint);
+                    tokio::select! {
+                        biased;
+                        r = self.execute(cmd) => r,
+                        _ = sigint.recv() => Err("\rInterrupt  ".to_string()),
+                    }
+                }
+                None => self.execute(cmd).await,
+            };
+            match result {
                 Ok(true) => {}
                 Ok(false) => return 0,
                 Err(e) => {
@@ -306,6 +323,9 @@ impl Shell {
     }
 
     /// Runs one command; `Ok(false)` to quit.
+    ///
+    /// Dropping the future stops the command where it is: a transfer's files are closed
+    /// and replies still on their way are discarded when they come.
     pub(crate) async fn execute(&mut self, line: &str) -> Result<bool, String> {
         if let Some(cmd) = line.strip_prefix('!') {
             let cmd = if cmd.trim().is_empty() {
@@ -714,6 +734,13 @@ impl Shell {
         }
         Ok(())
     }
+}
+
+/// Forgets interrupts that came while no command ran (at the prompt, or during a `!`
+/// command, which runs the shell on this thread).
+fn discard_pending(sigint: &mut Signal) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while let std::task::Poll::Ready(Some(())) = sigint.poll_recv(&mut cx) {}
 }
 
 fn whelk_tokio_basename(p: &str) -> String {

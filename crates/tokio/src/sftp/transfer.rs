@@ -27,6 +27,72 @@ pub struct Progress {
     pub total: Option<u64>,
 }
 
+/// A local file being downloaded: tracks the end of the data written without a gap
+/// (replies to pipelined reads may come back out of order after a short read) and, unless
+/// the download completed, cuts the file back to it when dropped.
+struct PartialFile<'a> {
+    file: &'a std::fs::File,
+    state: std::sync::Mutex<Contiguous>,
+}
+
+/// The end of the gap-free data, and the ranges written beyond a gap (start -> end).
+struct Contiguous {
+    end: u64,
+    ahead: std::collections::BTreeMap<u64, u64>,
+    complete: bool,
+}
+
+impl<'a> PartialFile<'a> {
+    fn new(file: &'a std::fs::File, start: u64) -> Self {
+        Self {
+            file,
+            state: std::sync::Mutex::new(Contiguous {
+                end: start,
+                ahead: std::collections::BTreeMap::new(),
+                complete: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Contiguous> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `len` bytes at `off` are in the file (or a hole that reads as them: zeros).
+    fn written(&self, off: u64, len: u64) {
+        let mut s = self.lock();
+        if off > s.end {
+            let e = s.ahead.entry(off).or_insert(0);
+            *e = (*e).max(off + len);
+            return;
+        }
+        s.end = s.end.max(off + len);
+        while let Some((&o, &e)) = s.ahead.first_key_value() {
+            if o > s.end {
+                break;
+            }
+            s.ahead.remove(&o);
+            s.end = s.end.max(e);
+        }
+    }
+
+    /// The download finished: the file stays as it is.
+    fn complete(&self) {
+        self.lock().complete = true;
+    }
+}
+
+impl Drop for PartialFile<'_> {
+    fn drop(&mut self) {
+        let s = self.lock();
+        if !s.complete {
+            let _ = self.file.set_len(s.end);
+        }
+    }
+}
+
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
@@ -356,15 +422,22 @@ impl SftpClient {
             .open(local)
             .map_err(|e| local_err(local, e))?;
         let sparse = opts.sparse;
+        // Until the download completes, the local file is cut back to what it holds
+        // without a gap whenever the download stops (an error, or the future dropped:
+        // an interrupted `get`), so that a resume continues from there, as OpenSSH's
+        // sftp does.
+        let partial = PartialFile::new(&out, start);
         let end = self
             .read_pipeline(remote, &handle, start, attrs.size, opts, |off, data| {
                 if !(sparse && is_zero(&data)) {
                     out.write_all_at(&data, off)
                         .map_err(|e| local_err(local, e))?;
                 }
+                partial.written(off, data.len() as u64);
                 Ok(None)
             })
             .await?;
+        partial.complete();
         out.set_len(end).map_err(|e| local_err(local, e))?;
         f.close().await?;
         if opts.preserve {
@@ -830,4 +903,47 @@ fn read_full_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::PartialFile;
+
+    #[test]
+    fn a_stopped_download_is_cut_back_to_its_gap_free_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(100).unwrap();
+        {
+            let partial = PartialFile::new(&file, 10);
+            partial.written(10, 10);
+            // A short read at 20: 5 bytes come, the rest of that block later; meanwhile
+            // later blocks arrive.
+            partial.written(20, 5);
+            partial.written(30, 10);
+            partial.written(50, 10);
+            partial.written(25, 5);
+        }
+        // 10..40 has no gap; 50..60 lies beyond the missing 40..50.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 40);
+
+        let partial = PartialFile::new(&file, 40);
+        partial.written(40, 10);
+        partial.written(50, 10);
+        partial.complete();
+        drop(partial);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            40,
+            "left as it was"
+        );
+
+        {
+            let partial = PartialFile::new(&file, 0);
+            partial.written(5, 5);
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
 }
