@@ -206,7 +206,10 @@ fn global_request_flood_stays_bounded() {
 #[test]
 fn k18_many_rekeys_by_the_peer_keep_memory_flat() {
     installed();
-    let (mut p, _log) = authenticated_pair(server_config(), hostile_transport(true), 30);
+    // Back to back, as a storm: with the rate limit off (see the next test for it).
+    let mut config = server_config();
+    config.transport.limits.peer_rekeys = None;
+    let (mut p, _log) = authenticated_pair(config, hostile_transport(true), 30);
     let mut done = 0;
     let ((), stats) = measure(|| {
         for _ in 0..100 {
@@ -226,6 +229,81 @@ fn k18_many_rekeys_by_the_peer_keep_memory_flat() {
     println!("K18 {done} re-exchanges: {stats:?}");
     assert!(p.server.whelk_ref().unwrap().error().is_none());
     assert!(stats.retained < 256 * 1024, "{stats:?}");
+}
+
+/// Starts one key re-exchange from the hostile client and drives it; whether it completed.
+fn peer_rekey(p: &mut whelk_test::pair::Pair<Peer>) -> bool {
+    let h = p.client.hostile().unwrap();
+    let before = h.conn.kex_count();
+    assert!(h.conn.rekey());
+    let done = p
+        .drive_bounded(10_000, |p| {
+            p.client.hostile_ref().unwrap().conn.kex_count() > before
+                || p.server.whelk_ref().unwrap().error().is_some()
+        })
+        .is_ok();
+    let h = p.client.hostile().unwrap();
+    h.received().lock().unwrap().clear();
+    h.sent().lock().unwrap().clear();
+    done && p.server.whelk_ref().unwrap().error().is_none()
+}
+
+#[test]
+fn k18_a_rekey_storm_is_cut_off_after_the_burst() {
+    // Defaults: 10 early re-exchanges in a row, then one a second.
+    let (mut p, log) = authenticated_pair(server_config(), hostile_transport(true), 31);
+    for i in 0..10 {
+        assert!(peer_rekey(&mut p), "early re-exchange {i} refused");
+    }
+    // One a second is fine, indefinitely (the clock is the pair's).
+    for i in 0..15 {
+        p.now += std::time::Duration::from_millis(1000);
+        assert!(
+            peer_rekey(&mut p),
+            "re-exchange {i} a second after the last refused"
+        );
+    }
+    // Half a second apart: each spends an allowance, one comes back every other time.
+    let mut done = 0;
+    while done < 100 {
+        p.now += std::time::Duration::from_millis(500);
+        if !peer_rekey(&mut p) {
+            break;
+        }
+        done += 1;
+    }
+    assert!(
+        (15..25).contains(&done),
+        "{done} re-exchanges at 2 a second"
+    );
+    let err = p.server.whelk_ref().unwrap().error().unwrap().to_string();
+    assert!(err.contains("too often"), "{err}");
+    let _ = p.drive_quiet(1000);
+    let l = log.borrow();
+    assert!(l.iter().any(|e| e == "disc:PROTOCOL_ERROR:us"), "{l:?}");
+}
+
+#[test]
+fn k18_rekeys_after_data_are_never_limited() {
+    // 64-bit block ciphers rekey every 512 KiB, which at speed is many times a second.
+    let mut t = hostile_transport(true);
+    t.algorithms.ciphers = vec!["3des-cbc".into()];
+    t.algorithms.macs = vec!["hmac-sha2-256".into()];
+    let mut config = server_config();
+    config.transport.algorithms.ciphers = vec!["3des-cbc".into()];
+    config.transport.algorithms.macs = vec!["hmac-sha2-256".into()];
+    let (mut p, _log) = authenticated_pair(config, t, 32);
+    for i in 0..30 {
+        // About 300 KiB each way: more than half of 3DES's 512 KiB rekey limit.
+        for _ in 0..10 {
+            p.client
+                .hostile()
+                .unwrap()
+                .send(Enc::msg(2).string(&[7; 30_000]).done());
+        }
+        let _ = p.drive_quiet(1000);
+        assert!(peer_rekey(&mut p), "re-exchange {i} after data refused");
+    }
 }
 
 #[test]

@@ -92,6 +92,34 @@ pub struct Limits {
     /// Unanswered keepalive PINGs before the connection is declared lost (as OpenSSH's
     /// `ServerAliveCountMax`, default 3).
     pub keepalive_max_missed: u32,
+    /// How often the peer may start a key re-exchange (catalog K18, a rekey storm); `None`
+    /// for no limit.
+    pub peer_rekeys: Option<PeerRekeyLimit>,
+}
+
+/// A limit on key re-exchanges the peer starts (each costs a key agreement and, on a
+/// server, a host-key signature). A peer-initiated re-exchange is free when at least
+/// `interval` passed since the previous key exchange began, or when at least half the
+/// rekey limit ([`Limits::rekey_bytes`], lowered for 64-bit block ciphers) was sent and
+/// received since then: a peer rekeying for its own data or time limits never notices.
+/// An earlier one spends one of `burst` allowances, which come back one per `interval`;
+/// with none left the connection ends with [`crate::Error::RekeyStorm`] (PROTOCOL_ERROR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerRekeyLimit {
+    /// Early re-exchanges allowed in a row (default 10).
+    pub burst: u32,
+    /// The interval after which a re-exchange is free, and at which allowances come back
+    /// (default one second).
+    pub interval: Duration,
+}
+
+impl Default for PeerRekeyLimit {
+    fn default() -> Self {
+        Self {
+            burst: 10,
+            interval: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -107,6 +135,7 @@ impl Default for Limits {
             max_pending_events: 64,
             keepalive: None,
             keepalive_max_missed: 3,
+            peer_rekeys: Some(PeerRekeyLimit::default()),
         }
     }
 }

@@ -267,6 +267,12 @@ pub struct Connection {
     packets_sent: u64,
     packets_recv: u64,
     kex_count: u64,
+    /// When the current or last key exchange began.
+    kex_started: Option<Instant>,
+    /// Early peer-initiated re-exchanges still allowed ([`crate::PeerRekeyLimit`]), as of
+    /// `rekey_allowance_at`.
+    rekey_allowance: u32,
+    rekey_allowance_at: Instant,
 
     timers: [Option<Instant>; 4],
 
@@ -403,6 +409,7 @@ impl Connection {
             WireRole::Server
         };
         let limits = PacketLimits::new(config.limits.max_packet_len);
+        let rekey_burst = config.limits.peer_rekeys.map_or(0, |l| l.burst);
         let mut conn = Self {
             client,
             server,
@@ -447,6 +454,9 @@ impl Connection {
             packets_sent: 0,
             packets_recv: 0,
             kex_count: 0,
+            kex_started: None,
+            rekey_allowance: rekey_burst,
+            rekey_allowance_at: now,
             timers: [None; 4],
             service_requested: None,
             service_active: false,
@@ -1248,6 +1258,34 @@ impl Connection {
             recv_newkeys: false,
         }));
         self.set_timer(Timer::Kex, Some(self.now + self.config.limits.kex_timeout));
+        self.kex_started = Some(self.now);
+        Ok(())
+    }
+
+    /// A re-exchange the peer starts: checked against [`crate::PeerRekeyLimit`] (K18).
+    fn allow_peer_rekey(&mut self) -> Result<()> {
+        let (Some(limit), Some(last)) = (self.config.limits.peer_rekeys, self.kex_started) else {
+            return Ok(());
+        };
+        let moved = self.bytes_sent.saturating_add(self.bytes_recv);
+        if self.now.saturating_duration_since(last) >= limit.interval
+            || moved >= self.rekey_bytes / 2
+        {
+            return Ok(());
+        }
+        if !limit.interval.is_zero() {
+            let since = self.now.saturating_duration_since(self.rekey_allowance_at);
+            let back = since.as_nanos() / limit.interval.as_nanos();
+            if back > 0 {
+                let back = u32::try_from(back).unwrap_or(u32::MAX);
+                self.rekey_allowance = self.rekey_allowance.saturating_add(back).min(limit.burst);
+                self.rekey_allowance_at = self.now;
+            }
+        }
+        self.rekey_allowance = self
+            .rekey_allowance
+            .checked_sub(1)
+            .ok_or(Error::RekeyStorm)?;
         Ok(())
     }
 
@@ -1560,6 +1598,7 @@ impl Connection {
     fn on_kexinit(&mut self, seq: u32, payload: Bytes) -> Result<()> {
         let theirs = KexInit::decode(&payload).map_err(Error::Wire)?;
         if self.kex.is_none() {
+            self.allow_peer_rekey()?;
             self.start_kex(false)?;
         }
         let client = self.client;

@@ -33,6 +33,9 @@ pub enum Error {
         /// Where in the protocol it arrived.
         when: &'static str,
     },
+    /// The peer starts key re-exchanges faster than [`crate::PeerRekeyLimit`] allows.
+    #[error("the peer starts key re-exchanges too often")]
+    RekeyStorm,
     /// A second `SSH_MSG_KEXINIT` during one key exchange.
     #[error("SSH_MSG_KEXINIT received twice in one key exchange")]
     KexInitTwice,
@@ -108,6 +111,7 @@ impl From<&Error> for DisconnectReason {
             Error::StrictKex(_)
             | Error::UnexpectedMessage { .. }
             | Error::KexInitTwice
+            | Error::RekeyStorm
             | Error::UnexpectedNewKeys
             | Error::ExtInfo(_)
             | Error::SequenceWrap => Self::PROTOCOL_ERROR,

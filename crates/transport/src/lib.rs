@@ -73,7 +73,8 @@
 //!   timer for the server.
 //! - **Rekeying** after 1 GiB (2^(L/4) blocks for 64-bit block ciphers, RFC 4344), 2^31
 //!   packets or one hour, or on demand ([`Connection::rekey`]); either side may start it, and
-//!   upper-layer payloads wait in the queue meanwhile.
+//!   upper-layer payloads wait in the queue meanwhile. A peer starting re-exchanges far more
+//!   often than its data or time limits explain is cut off ([`PeerRekeyLimit`], K18).
 //! - **Errors latch** and carry their disconnect: the first fatal [`Error`] queues
 //!   `SSH_MSG_DISCONNECT` with the reason `DisconnectReason::from(&Error)` gives (the one
 //!   mapping), and later calls return it again.
@@ -121,7 +122,7 @@ pub type Instant = std::time::Instant;
 
 pub use config::{
     Algorithms, ClientConfig, Config, DEFAULT_REKEY_BYTES, DEFAULT_REKEY_TIME, Limits,
-    REKEY_PACKETS, ServerConfig,
+    PeerRekeyLimit, REKEY_PACKETS, ServerConfig,
 };
 pub use connection::{Connection, until};
 #[doc(hidden)]
