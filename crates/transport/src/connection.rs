@@ -1273,14 +1273,21 @@ impl Connection {
         {
             return Ok(());
         }
+        // Allowances come back one per interval (the remainder counts towards the next),
+        // up to the burst; a full store starts counting afresh.
         if !limit.interval.is_zero() {
             let since = self.now.saturating_duration_since(self.rekey_allowance_at);
-            let back = since.as_nanos() / limit.interval.as_nanos();
-            if back > 0 {
-                let back = u32::try_from(back).unwrap_or(u32::MAX);
-                self.rekey_allowance = self.rekey_allowance.saturating_add(back).min(limit.burst);
-                self.rekey_allowance_at = self.now;
-            }
+            let back =
+                u32::try_from(since.as_nanos() / limit.interval.as_nanos()).unwrap_or(u32::MAX);
+            self.rekey_allowance = self.rekey_allowance.saturating_add(back);
+            self.rekey_allowance_at = self
+                .rekey_allowance_at
+                .checked_add(limit.interval.saturating_mul(back))
+                .unwrap_or(self.now);
+        }
+        if self.rekey_allowance >= limit.burst {
+            self.rekey_allowance = limit.burst;
+            self.rekey_allowance_at = self.now;
         }
         self.rekey_allowance = self
             .rekey_allowance
