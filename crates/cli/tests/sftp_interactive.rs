@@ -75,9 +75,83 @@ impl Screen {
     }
 }
 
+/// `whelk sftp` on a terminal of its own (util-linux `script`), started in `cwd`.
+struct Terminal {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    screen: Screen,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Terminal {
+    fn start(e: &Peer, cwd: &std::path::Path) -> Self {
+        let script = find("script").expect("script not installed (util-linux)");
+        let cmdline = std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string())
+            .chain(sftp_args(e))
+            .map(|a| quote(&a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new(script)
+            .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+            .current_dir(cwd)
+            .env("TERM", "xterm")
+            .env("COLUMNS", "100")
+            .env("LINES", "30")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            screen: Screen {
+                rx,
+                seen: Vec::new(),
+            },
+            reader,
+        }
+    }
+
+    /// Types `s`.
+    fn send(&mut self, s: &str) {
+        self.stdin.write_all(s.as_bytes()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// [`Screen::wait_for`].
+    fn wait_for(&mut self, from: usize, needle: &str) -> usize {
+        self.screen.wait_for(from, needle)
+    }
+
+    /// Closes the terminal's input and waits for the session to end.
+    fn finish(self) -> std::process::ExitStatus {
+        let Self {
+            mut child,
+            stdin,
+            reader,
+            ..
+        } = self;
+        drop(stdin);
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        status
+    }
+}
+
 #[test]
 fn sftp_interactive_on_a_terminal() {
-    let script = find("script").expect("script not installed (util-linux)");
     let e = Peer::new();
     let local = e.dir.path().join("local");
     let remote = e.dir.path().join("remote");
@@ -86,75 +160,39 @@ fn sftp_interactive_on_a_terminal() {
     let data: Vec<u8> = (0..2_000_000u32).map(|i| ((i * 7) >> 3) as u8).collect();
     std::fs::write(local.join("up.bin"), &data).unwrap();
 
-    let cmdline = std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string())
-        .chain(sftp_args(&e))
-        .map(|a| quote(&a))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut child = Command::new(script)
-        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
-        .current_dir(&local)
-        .env("TERM", "xterm")
-        .env("COLUMNS", "100")
-        .env("LINES", "30")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut screen = Screen {
-        rx,
-        seen: Vec::new(),
-    };
-    let mut at = screen.wait_for(0, "sftp> ");
-    let mut send = |s: &str| {
-        stdin.write_all(s.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    };
+    let mut t = Terminal::start(&e, &local);
+    let mut at = t.wait_for(0, "sftp> ");
 
     // A command, edited: typed with a typo, cursor moved left, character deleted and inserted.
-    send(&format!("cd {}\r", remote.display()));
-    at = screen.wait_for(at, "sftp> ");
-    send("pwdx\x7f\r");
-    at = screen.wait_for(
+    t.send(&format!("cd {}\r", remote.display()));
+    at = t.wait_for(at, "sftp> ");
+    t.send("pwdx\x7f\r");
+    at = t.wait_for(
         at,
         &format!("Remote working directory: {}", remote.display()),
     );
-    at = screen.wait_for(at, "sftp> ");
+    at = t.wait_for(at, "sftp> ");
     // A put on a terminal draws a progress bar that reaches 100%.
-    send("put up.bin\r");
-    at = screen.wait_for(at, "100%");
-    at = screen.wait_for(at, "sftp> ");
+    t.send("put up.bin\r");
+    at = t.wait_for(at, "100%");
+    at = t.wait_for(at, "sftp> ");
     // History: Up twice brings back `pwd` (Up once would be the put).
-    send("\x1b[A\x1b[A\r");
-    at = screen.wait_for(
+    t.send("\x1b[A\x1b[A\r");
+    at = t.wait_for(
         at,
         &format!("Remote working directory: {}", remote.display()),
     );
-    at = screen.wait_for(at, "sftp> ");
+    at = t.wait_for(at, "sftp> ");
     // Cursor movement: "ls" typed as "s", Home, "l", End.
-    send("s\x1b[H1\x7fl\x1b[F -1\r");
-    at = screen.wait_for(at, "up.bin");
-    at = screen.wait_for(at, "sftp> ");
+    t.send("s\x1b[H1\x7fl\x1b[F -1\r");
+    at = t.wait_for(at, "up.bin");
+    at = t.wait_for(at, "sftp> ");
     // Ctrl-C abandons a line; Ctrl-D on an empty line ends the session.
-    send("rm up.bin\x03");
-    at = screen.wait_for(at, "^C");
-    screen.wait_for(at, "sftp> ");
-    send("\x04");
-    drop(stdin);
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
+    t.send("rm up.bin\x03");
+    at = t.wait_for(at, "^C");
+    t.wait_for(at, "sftp> ");
+    t.send("\x04");
+    let status = t.finish();
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(std::fs::read(remote.join("up.bin")).unwrap(), data);
 }
@@ -231,7 +269,6 @@ fn sftp_piped_output_has_no_progress_bar() {
 
 #[test]
 fn sftp_ctrl_c_interrupts_a_transfer_and_the_session_goes_on() {
-    let script = find("script").expect("script not installed (util-linux)");
     let e = Peer::new();
     let local = e.dir.path().join("local");
     let remote = e.dir.path().join("remote");
@@ -251,60 +288,24 @@ fn sftp_ctrl_c_interrupts_a_transfer_and_the_session_goes_on() {
     let data: Vec<u8> = (0..300_000u32).map(|i| ((i * 11) >> 4) as u8).collect();
     std::fs::write(remote.join("small.bin"), &data).unwrap();
 
-    let cmdline = std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string())
-        .chain(sftp_args(&e))
-        .map(|a| quote(&a))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut child = Command::new(script)
-        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
-        .current_dir(&local)
-        .env("TERM", "xterm")
-        .env("COLUMNS", "100")
-        .env("LINES", "30")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut screen = Screen {
-        rx,
-        seen: Vec::new(),
-    };
-    let mut at = screen.wait_for(0, "sftp> ");
-    let mut send = |s: &str| {
-        stdin.write_all(s.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    };
-    send(&format!("cd {}\r", remote.display()));
-    at = screen.wait_for(at, "sftp> ");
+    let mut t = Terminal::start(&e, &local);
+    let mut at = t.wait_for(0, "sftp> ");
+    t.send(&format!("cd {}\r", remote.display()));
+    at = t.wait_for(at, "sftp> ");
     // Ctrl-C on the terminal while the download runs: the terminal sends SIGINT.
-    send("get huge.bin\r");
-    at = screen.wait_for(at, "Fetching");
-    at = screen.wait_for(at, "huge.bin");
+    t.send("get huge.bin\r");
+    at = t.wait_for(at, "Fetching");
+    at = t.wait_for(at, "huge.bin");
     std::thread::sleep(Duration::from_millis(1500));
-    send("\x03");
-    at = screen.wait_for(at, "Interrupt");
-    at = screen.wait_for(at, "sftp> ");
+    t.send("\x03");
+    at = t.wait_for(at, "Interrupt");
+    at = t.wait_for(at, "sftp> ");
     // The session goes on: another download, whole.
-    send("get small.bin\r");
-    at = screen.wait_for(at, "Fetching");
-    screen.wait_for(at, "sftp> ");
-    send("\x04");
-    drop(stdin);
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
+    t.send("get small.bin\r");
+    at = t.wait_for(at, "Fetching");
+    t.wait_for(at, "sftp> ");
+    t.send("\x04");
+    let status = t.finish();
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(std::fs::read(local.join("small.bin")).unwrap(), data);
     // The interrupted download stopped short of the end, its file holding only what came

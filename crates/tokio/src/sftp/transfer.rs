@@ -65,10 +65,10 @@ impl<'a> PartialFile<'a> {
         let mut s = self.lock();
         if off > s.end {
             let e = s.ahead.entry(off).or_insert(0);
-            *e = (*e).max(off + len);
+            *e = (*e).max(off.saturating_add(len));
             return;
         }
-        s.end = s.end.max(off + len);
+        s.end = s.end.max(off.saturating_add(len));
         while let Some((&o, &e)) = s.ahead.first_key_value() {
             if o > s.end {
                 break;
