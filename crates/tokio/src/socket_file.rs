@@ -46,7 +46,10 @@ pub(crate) fn bind_unix(path: &Path, unlink: bool) -> std::io::Result<(UnixListe
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
-    let m = std::fs::symlink_metadata(path)?;
+    let m = std::fs::symlink_metadata(path).inspect_err(|_| {
+        // The socket just bound, which could not be looked at: do not leave it behind.
+        let _ = std::fs::remove_file(path);
+    })?;
     let file = SocketFile {
         path: path.to_path_buf(),
         dev: m.dev(),
