@@ -86,7 +86,10 @@ struct Terminal {
 impl Terminal {
     fn start(e: &Peer, cwd: &std::path::Path) -> Self {
         let script = find("script").expect("script not installed (util-linux)");
-        let cmdline = std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string())
+        // `exec`: the shell `script` starts must not stay as whelk's parent. A shell that
+        // waits gets the terminal's SIGINT too, and dash then exits 130 when whelk ends.
+        let cmdline = std::iter::once("exec".to_string())
+            .chain(std::iter::once(env!("CARGO_BIN_EXE_whelk").to_string()))
             .chain(sftp_args(e))
             .map(|a| quote(&a))
             .collect::<Vec<_>>()
