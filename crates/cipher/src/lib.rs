@@ -124,6 +124,7 @@ mod mac;
 mod modes;
 mod packet;
 pub mod registry;
+mod umac;
 
 #[doc(hidden)]
 pub mod fuzzing;

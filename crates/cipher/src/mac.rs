@@ -1,4 +1,8 @@
-//! HMAC over `uint32 sequence_number || packet` (RFC 4253 §6.4), full or truncated.
+//! Packet MACs: HMAC over `uint32 sequence_number || packet` (RFC 4253 §6.4), full or
+//! truncated, and UMAC (RFC 4418) over the packet alone with the sequence number as its
+//! nonce (OpenSSH `mac.c`).
+
+use alloc::boxed::Box;
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
@@ -7,12 +11,12 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
+use crate::umac::{self, Umac};
 
 /// The largest MAC output (HMAC-SHA-512).
 pub(crate) const MAX_MAC_LEN: usize = 64;
 
-/// Which MAC function an algorithm uses. Room is left for UMAC (RFC 4418 / OpenSSH's
-/// `umac-*@openssh.com`): it would be one more variant here and one more row in the registry.
+/// Which MAC function an algorithm uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MacKind {
@@ -26,11 +30,16 @@ pub enum MacKind {
     HmacSha512,
     /// HMAC-MD5 (legacy).
     HmacMd5,
+    /// UMAC with AES-128 (RFC 4418; OpenSSH's `umac-64@openssh.com` and
+    /// `umac-128@openssh.com`): UMAC-64 or UMAC-128 by the MAC length. Unlike HMAC the MAC
+    /// input is the packet alone; the nonce is the sequence number as a big-endian `uint64`.
+    Umac,
 }
 
 /// A keyed MAC. The keyed inner/outer states are computed once; each packet clones them, so
 /// the key is hashed once per key exchange rather than once per packet. The HMAC states
-/// zeroize themselves on drop (`hmac`'s `zeroize` feature).
+/// zeroize themselves on drop (`hmac`'s `zeroize` feature). UMAC's derived keys (about 5 KiB)
+/// are computed once here too, boxed so that the HMAC variants stay small, and wiped on drop.
 #[derive(Clone)]
 enum State {
     None,
@@ -38,6 +47,7 @@ enum State {
     Sha256(Hmac<Sha256>),
     Sha512(Hmac<Sha512>),
     Md5(Hmac<Md5>),
+    Umac(Box<Umac>),
 }
 
 /// A MAC as used on packets: keyed state and output length (HMAC output may be truncated, as
@@ -101,6 +111,17 @@ impl PacketMac {
             MacKind::HmacSha256 => State::Sha256(keyed(key, key_len)?),
             MacKind::HmacSha512 => State::Sha512(keyed(key, key_len)?),
             MacKind::HmacMd5 => State::Md5(keyed(key, key_len)?),
+            MacKind::Umac => {
+                let k = <&[u8; umac::KEY_LEN]>::try_from(key)
+                    .ok()
+                    .filter(|_| key_len == umac::KEY_LEN && (len == 8 || len == 16))
+                    .ok_or(Error::KeyLength {
+                        what: "MAC key",
+                        got: key.len(),
+                        expected: umac::KEY_LEN,
+                    })?;
+                State::Umac(Box::new(Umac::new(k, len)))
+            }
         };
         Ok(Self {
             state,
@@ -113,7 +134,8 @@ impl PacketMac {
         self.len
     }
 
-    /// Computes the MAC of `seq || data` into `out[..self.len()]`.
+    /// Computes the MAC of packet `seq`'s `data` into `out[..self.len()]`: HMAC over
+    /// `uint32 seq || data`, UMAC over `data` with `uint64 seq` as the nonce.
     pub(crate) fn compute(&self, seq: u32, data: &[u8], out: &mut [u8; MAX_MAC_LEN]) {
         match &self.state {
             State::None => {}
@@ -121,10 +143,14 @@ impl PacketMac {
             State::Sha256(k) => run(k, seq, data, out),
             State::Sha512(k) => run(k, seq, data, out),
             State::Md5(k) => run(k, seq, data, out),
+            State::Umac(u) => {
+                let n = u.tag_len();
+                u.tag(u64::from(seq), data, out.get_mut(..n).unwrap_or(&mut []));
+            }
         }
     }
 
-    /// Checks `received` against the MAC of `seq || data` in constant time.
+    /// Checks `received` against the MAC of packet `seq`'s `data` in constant time.
     pub(crate) fn verify(&self, seq: u32, data: &[u8], received: &[u8]) -> bool {
         let mut expected = [0u8; MAX_MAC_LEN];
         self.compute(seq, data, &mut expected);
