@@ -3,7 +3,8 @@
 //! - Ciphers: `chacha20-poly1305@openssh.com`, `aes128-gcm@openssh.com`,
 //!   `aes256-gcm@openssh.com`, `aes{128,192,256}-ctr`; legacy and off by default:
 //!   `aes{128,192,256}-cbc`, `3des-cbc`, `none`.
-//! - MACs: `hmac-sha2-256`, `hmac-sha2-512`, `hmac-sha1` and their `-etm@openssh.com` forms;
+//! - MACs: `umac-64@openssh.com`, `umac-128@openssh.com` (UMAC with AES-128, RFC 4418),
+//!   `hmac-sha2-256`, `hmac-sha2-512`, `hmac-sha1`, and their `-etm@openssh.com` forms;
 //!   legacy and off by default: `hmac-sha1-96`, `hmac-md5`, `hmac-md5-etm@openssh.com`, `none`.
 //! - Compression: `none`, `zlib@openssh.com` (delayed until after authentication), `zlib`
 //!   (off by default).
@@ -93,10 +94,11 @@
 //!
 //! # Tests and performance
 //!
-//! Known answers: NIST SP 800-38A (CTR, CBC), SP 800-67 (3DES), RFC 2202/4231 (HMAC), the GCM
-//! specification's test cases, RFC 7539 (ChaCha20, Poly1305) through this crate's internals,
-//! and SSH-level vectors for every cipher and MAC produced by an independent implementation on
-//! OpenSSL (`tests/data/gen_vectors.py`). Round trips for every cipher x MAC x compression
+//! Known answers: NIST SP 800-38A (CTR, CBC), SP 800-67 (3DES), RFC 2202/4231 (HMAC), RFC 4418
+//! (UMAC-64; UMAC-128 from the reference implementation), the GCM specification's test
+//! cases, RFC 7539 (ChaCha20, Poly1305) through this crate's internals, and SSH-level vectors
+//! for every cipher and MAC produced by an independent implementation on OpenSSL
+//! (`tests/data/gen_vectors.py`, with UMAC from `tests/data/umac_ref.py`). Round trips for every cipher x MAC x compression
 //! combination from the smallest to the largest packet, every single-bit flip, every
 //! truncation, catalog rows P01-P03, P06, P07 and R03, a zlib stream from C zlib, proptest, and
 //! the `cipher_open` fuzz target (`fuzz/`, seeds in `testdata/fuzz/cipher_open/`, replayed by

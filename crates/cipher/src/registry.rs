@@ -1,6 +1,6 @@
 //! The algorithm registry: every cipher, MAC and compression method this crate implements,
 //! by SSH name, with its key/IV/MAC sizes, whether it is on by default, and the default
-//! preference order (OpenSSH 9/10's, minus UMAC, which is not implemented yet).
+//! preference order (OpenSSH 9/10's).
 //!
 //! The key exchange derives `key_len`/`iv_len`/`mac_key_len` bytes of each kind (RFC 4253
 //! §7.2) and hands them to [`CipherAlgorithm::sealer`] / [`CipherAlgorithm::opener`] as
@@ -326,11 +326,22 @@ const fn mac(
     }
 }
 
-/// Every MAC, the default-enabled ones first in OpenSSH's default preference order.
-/// OpenSSH puts `umac-64-etm@openssh.com` and `umac-128-etm@openssh.com` before
-/// `hmac-sha2-256-etm@openssh.com` (and the non-EtM UMACs before `hmac-sha2-256`); they will
-/// slot in there when implemented ([`MacKind`] is non-exhaustive for that reason).
+/// Every MAC, the default-enabled ones first in OpenSSH's default preference order (OpenSSH
+/// 9.x `MACs` default: `umac-64-etm@openssh.com`, `umac-128-etm@openssh.com`,
+/// `hmac-sha2-256-etm@openssh.com`, `hmac-sha2-512-etm@openssh.com`,
+/// `hmac-sha1-etm@openssh.com`, `umac-64@openssh.com`, `umac-128@openssh.com`,
+/// `hmac-sha2-256`, `hmac-sha2-512`, `hmac-sha1`). The UMACs (RFC 4418 with AES-128, 16-byte
+/// key) MAC the packet alone, with the sequence number as their nonce.
 pub static MACS: &[MacAlgorithm] = &[
+    mac("umac-64-etm@openssh.com", MacKind::Umac, 16, 8, true, true),
+    mac(
+        "umac-128-etm@openssh.com",
+        MacKind::Umac,
+        16,
+        16,
+        true,
+        true,
+    ),
     mac(
         "hmac-sha2-256-etm@openssh.com",
         MacKind::HmacSha256,
@@ -355,6 +366,8 @@ pub static MACS: &[MacAlgorithm] = &[
         true,
         true,
     ),
+    mac("umac-64@openssh.com", MacKind::Umac, 16, 8, false, true),
+    mac("umac-128@openssh.com", MacKind::Umac, 16, 16, false, true),
     mac("hmac-sha2-256", MacKind::HmacSha256, 32, 32, false, true),
     mac("hmac-sha2-512", MacKind::HmacSha512, 64, 64, false, true),
     mac("hmac-sha1", MacKind::HmacSha1, 20, 20, false, true),

@@ -31,13 +31,17 @@ fn default_order_matches_modern_openssh() {
             "aes256-gcm@openssh.com",
         ]
     );
-    // OpenSSH 9/10 has umac-64-etm and umac-128-etm first (not implemented yet).
+    // OpenSSH 9.2's `ssh -G` / `sshd -T` MACs list, in order.
     assert_eq!(
         names(registry::default_macs(), |a| a.name),
         [
+            "umac-64-etm@openssh.com",
+            "umac-128-etm@openssh.com",
             "hmac-sha2-256-etm@openssh.com",
             "hmac-sha2-512-etm@openssh.com",
             "hmac-sha1-etm@openssh.com",
+            "umac-64@openssh.com",
+            "umac-128@openssh.com",
             "hmac-sha2-256",
             "hmac-sha2-512",
             "hmac-sha1",
@@ -112,10 +116,35 @@ fn names_are_unique_and_sizes_are_the_specs() {
     assert_eq!(m("hmac-md5"), (16, 16, false));
     assert_eq!(m("hmac-md5-etm@openssh.com"), (16, 16, true));
     assert_eq!(m("none"), (0, 0, false));
+    assert_eq!(m("umac-64-etm@openssh.com"), (16, 8, true));
+    assert_eq!(m("umac-128-etm@openssh.com"), (16, 16, true));
+    assert_eq!(m("umac-64@openssh.com"), (16, 8, false));
+    assert_eq!(m("umac-128@openssh.com"), (16, 16, false));
     assert!(cipher_by_name("aes128-cbc").unwrap().is_cbc());
     assert!(!cipher_by_name("aes128-ctr").unwrap().is_cbc());
     assert!(cipher_by_name("umac-64-etm@openssh.com").is_none());
-    assert!(mac_by_name("umac-64-etm@openssh.com").is_none());
+    assert!(mac_by_name("umac-32@openssh.com").is_none());
+}
+
+#[test]
+fn umac_keys_are_checked() {
+    for m in MACS.iter().filter(|m| m.name.starts_with("umac-")) {
+        assert!(
+            build("aes128-ctr", Some(m.name), 16, 16, 16).is_ok(),
+            "{}",
+            m.name
+        );
+        for bad in [0, 15, 17, 32] {
+            assert!(
+                matches!(
+                    build("aes128-ctr", Some(m.name), 16, 16, bad).err(),
+                    Some(Error::KeyLength { got, expected: 16, .. }) if got == bad
+                ),
+                "{} {bad}",
+                m.name
+            );
+        }
+    }
 }
 
 type Pair = (Box<dyn PacketSealer>, Box<dyn PacketOpener>);
@@ -178,7 +207,7 @@ fn aead_ciphers_ignore_the_mac_and_others_need_one() {
         Some(Error::UnknownAlgorithm(n)) if n == "rot13"
     ));
     assert!(matches!(
-        build("aes128-ctr", Some("umac-64@openssh.com"), 16, 16, 0).err(),
+        build("aes128-ctr", Some("umac-96@openssh.com"), 16, 16, 0).err(),
         Some(Error::UnknownAlgorithm(_))
     ));
 }

@@ -38,6 +38,22 @@ pub struct Outcome {
     pub error: Option<Error>,
 }
 
+/// The MAC list both fuzzed endpoints offer. Pinned rather than the registry's default, so
+/// that the KEXINIT bytes, and with them the exchange hash and the keys the saved seeds were
+/// encrypted under, stay the same when the default list changes.
+const MACS: &[&str] = &[
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha1-etm@openssh.com",
+    "hmac-sha2-256",
+    "hmac-sha2-512",
+    "hmac-sha1",
+];
+
+fn macs() -> Vec<String> {
+    MACS.iter().map(|m| (*m).to_string()).collect()
+}
+
 /// The fuzzed server's configuration.
 #[must_use]
 pub fn server_config() -> ServerConfig {
@@ -48,6 +64,7 @@ pub fn server_config() -> ServerConfig {
         "chacha20-poly1305@openssh.com".to_string(),
         "aes128-ctr".to_string(),
     ];
+    config.config.algorithms.macs = macs();
     config
 }
 
@@ -56,6 +73,7 @@ pub fn server_config() -> ServerConfig {
 pub fn client_config() -> ClientConfig {
     let mut config = ClientConfig::default();
     config.config.algorithms.kex = vec!["curve25519-sha256".to_string()];
+    config.config.algorithms.macs = macs();
     config
 }
 

@@ -212,6 +212,8 @@ pub fn cases() -> Vec<Case> {
             Some(("ctr Aes128 + hmac Sha256", ctr_hmac_raw())),
             true,
         ),
+        case("aes128-ctr", Some("umac-64-etm@openssh.com"), None, false),
+        case("aes128-ctr", Some("umac-128-etm@openssh.com"), None, false),
         case(
             "aes128-ctr",
             Some("hmac-sha2-256"),

@@ -3,7 +3,10 @@
 
 An independent implementation of the packet protection specs (RFC 4253 §6, RFC 4344,
 RFC 5647 as amended by OpenSSH, OpenSSH PROTOCOL §1.5 and PROTOCOL.chacha20poly1305) on top
-of pyca/cryptography (OpenSSL) and Python's hmac module. Each vector seals three packets in a
+of pyca/cryptography (OpenSSL) and Python's hmac module, plus UMAC (RFC 4418) from
+umac_ref.py, a plain-integer implementation of the RFC checked against its test vectors.
+UMAC as OpenSSH uses it: over the packet alone, with the sequence number as an 8-byte
+big-endian nonce. Each vector seals three packets in a
 row under one key, so the state carried between packets (CTR counter, CBC chaining, GCM
 invocation counter) is covered too.
 
@@ -16,6 +19,8 @@ import struct
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+import umac_ref
 
 try:
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -38,10 +43,14 @@ CIPHERS = {
 }
 
 MACS = {
-    # name: (hash, key_len, mac_len, etm)
+    # name: (hash, key_len, mac_len, etm); hash "umac" for UMAC
+    "umac-64-etm@openssh.com": ("umac", 16, 8, True),
+    "umac-128-etm@openssh.com": ("umac", 16, 16, True),
     "hmac-sha2-256-etm@openssh.com": (hashlib.sha256, 32, 32, True),
     "hmac-sha2-512-etm@openssh.com": (hashlib.sha512, 64, 64, True),
     "hmac-sha1-etm@openssh.com": (hashlib.sha1, 20, 20, True),
+    "umac-64@openssh.com": ("umac", 16, 8, False),
+    "umac-128@openssh.com": ("umac", 16, 16, False),
     "hmac-sha2-256": (hashlib.sha256, 32, 32, False),
     "hmac-sha2-512": (hashlib.sha512, 64, 64, False),
     "hmac-sha1": (hashlib.sha1, 20, 20, False),
@@ -75,6 +84,8 @@ def mac_of(mac, key, seq, data):
     h, _, mac_len, _ = MACS[mac]
     if h is None:
         return b""
+    if h == "umac":
+        return umac_ref.umac(key, data, struct.pack(">Q", seq), mac_len)
     return hmac.new(key, struct.pack(">I", seq) + data, h).digest()[:mac_len]
 
 
