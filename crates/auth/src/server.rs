@@ -52,7 +52,8 @@ pub struct ServerConfig {
     pub max_attempts: u32,
     /// `LoginGraceTime` (`None`: no limit).
     pub login_grace_time: Option<Duration>,
-    /// Minimum time between a request and its failure reply.
+    /// Minimum time between a request and its failure reply, to which the per-user jitter
+    /// is added (zero: failures are answered at once, without jitter either).
     pub failure_delay: Duration,
     /// Secret that derives the per-user jitter (give it random bytes: the jitter of a user
     /// name must not be predictable, and must be the same for every attempt).
@@ -405,9 +406,13 @@ impl ServerAuth {
     }
 
     /// The per-user delay before a failure reply: the configured minimum plus 0-4.2 ms
-    /// derived from the user name and [`ServerConfig::jitter_key`].
+    /// derived from the user name and [`ServerConfig::jitter_key`] (zero when the minimum
+    /// is zero).
     #[must_use]
     pub fn failure_delay(&self, user: &[u8]) -> Duration {
+        if self.config.failure_delay.is_zero() {
+            return Duration::ZERO;
+        }
         let mut h = Sha256::new();
         h.update(self.config.jitter_key);
         h.update(user);

@@ -465,6 +465,14 @@ fn catalog_a10_unknown_user_same_replies_and_timing() {
     });
     assert_eq!(s.failure_delay(b"alice"), s.failure_delay(b"alice"));
     assert!(s.failure_delay(b"mallory") >= MIN_FAILURE_DELAY);
+    // A zero minimum switches the delay off, jitter included.
+    let s = server(ServerConfig {
+        jitter_key: [42; 32],
+        failure_delay: Duration::ZERO,
+        ..ServerConfig::default()
+    });
+    assert_eq!(s.failure_delay(b"alice"), Duration::ZERO);
+    assert_eq!(s.failure_delay(b"mallory"), Duration::ZERO);
 }
 
 #[test]
