@@ -10,8 +10,9 @@
 //!
 //! Inflation writes into the caller's buffer and stops with
 //! [`Error::DecompressedTooLarge`] as soon as the output would pass the limit, so a
-//! compression bomb costs at most the limit in memory (catalog R03). A cap on the total per
-//! connection, if wanted, is the transport's: it sees every packet.
+//! compression bomb costs at most the limit in memory (catalog R03). The total per
+//! connection is not capped (nor is it by OpenSSH): what the inflated payloads become is
+//! bounded further up (channel windows).
 
 use alloc::boxed::Box;
 
