@@ -165,5 +165,6 @@ mod zeroize_tests {
         zeroizes_on_drop::<sha1::block_api::Sha1Core>();
         zeroizes_on_drop::<md5::block_api::Md5Core>();
         zeroizes_on_drop::<zeroize::Zeroizing<[u8; 32]>>();
+        zeroizes_on_drop::<crate::umac::Umac>();
     }
 }

@@ -12,6 +12,11 @@
 //!
 //! Byte order, which is easy to get wrong: NH reads message words little-endian (the RFC's
 //! `ENDIAN-SWAP`) and key words big-endian; every other conversion is big-endian.
+//!
+//! Timing: as in the reference implementation, POLY takes an extra step for an L1 output at
+//! or above 2^64 - 2^32 (a keyed hash value, so probability 2^-32 per word), and the modular
+//! reductions end in a conditional subtraction; the tag comparison itself is constant-time
+//! (`PacketMac::verify`).
 
 use aes::Aes128;
 use aes::cipher::array::Array;
