@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use std::ops::DerefMut;
 
-use whelk::forward::{RemoteListener, socket_path};
+use whelk::forward::{RemoteListener, RouteId, socket_path};
 use whelk::{Connection, GlobalRequestKind};
 
 use crate::channel::{ChanRef, ChannelReader, ChannelWriter, Stream};
@@ -319,6 +319,7 @@ impl Drop for LocalForward {
 pub struct RemoteForward {
     client: Client,
     remote: RemoteListener,
+    route: RouteId,
     closed: bool,
 }
 
@@ -336,7 +337,9 @@ impl RemoteForward {
         self.remote.endpoint()
     }
 
-    /// Cancels the forwarding and waits for the server's answer.
+    /// Cancels the forwarding and waits for the server's answer. When the same listener
+    /// was forwarded again on this connection, connections go to the remaining
+    /// forwarding's target instead, and the server's listener stays.
     pub fn close(mut self) -> Result<()> {
         self.cancel(true)
     }
@@ -345,8 +348,11 @@ impl RemoteForward {
         if std::mem::replace(&mut self.closed, true) {
             return Ok(());
         }
-        self.client.routes.lock().remove(&self.remote);
-        let kind = self.remote.cancel_request();
+        let Some(listener) = self.client.routes.lock().remove(self.route) else {
+            // The same listener was forwarded again: that forwarding keeps it.
+            return Ok(());
+        };
+        let kind = listener.cancel_request();
         if !wait {
             let shared = &self.client.shared;
             let mut g = shared.lock();
@@ -511,10 +517,11 @@ impl Client {
         }
         let remote =
             RemoteListener::bound(remote.clone(), bound).ok_or_else(|| not_utf8(&remote))?;
-        self.routes.lock().add(remote.clone(), target);
+        let route = self.routes.lock().add(remote.clone(), target);
         Ok(RemoteForward {
             client: self.clone(),
             remote,
+            route,
             closed: false,
         })
     }

@@ -975,8 +975,15 @@ fn a_forward_socket_taken_over_is_left_to_its_new_owner() {
         shared.exists(),
         "re-forwarding a path removed its new socket"
     );
-    // (The client routes the path to the first target it registered for it.)
-    assert!(!read_tag(&shared).is_empty());
+    // The client routes the path to the newest forwarding's target, as the server's
+    // listener is the new one.
+    assert_eq!(read_tag(&shared), b"two");
+    // Closing the newer forwarding: the older one's target again, and the server keeps
+    // listening (no cancel is sent while a forwarding of the path remains).
+    fwd1b.close().unwrap();
+    assert_eq!(read_tag(&shared), b"one");
+    let fwd1b = forward(&c1, "two.sock");
+    assert_eq!(read_tag(&shared), b"two");
 
     // Another connection takes the path over.
     let c2 = login();

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use whelk::forward::{RemoteListener, socket_path};
+use whelk::forward::{RemoteListener, RouteId, socket_path};
 
 use crate::client::{Client, Conn, Session};
 use crate::driver::Shared;
@@ -181,6 +181,7 @@ pub struct RemoteForward {
     shared: Arc<Shared<Conn>>,
     routes: RemoteRoutes,
     remote: RemoteListener,
+    route: RouteId,
     open: bool,
 }
 
@@ -208,13 +209,17 @@ impl RemoteForward {
     }
 
     /// Cancels the forwarding (`cancel-tcpip-forward` /
-    /// `cancel-streamlocal-forward@openssh.com`); connections in progress go on.
+    /// `cancel-streamlocal-forward@openssh.com`); connections in progress go on. When the
+    /// same listener was forwarded again on this connection, connections go to the
+    /// remaining forwarding's target instead, and the server's listener stays.
     pub fn close(&mut self) {
         if !std::mem::take(&mut self.open) {
             return;
         }
-        self.routes.lock().remove(&self.remote);
-        let kind = self.remote.cancel_request();
+        let Some(listener) = self.routes.lock().remove(self.route) else {
+            return;
+        };
+        let kind = listener.cancel_request();
         let mut g = self.shared.lock();
         if g.done.is_none() {
             let _ = g.conn.global_request(kind, false);
@@ -346,11 +351,12 @@ impl Client {
         }
         let remote =
             RemoteListener::bound(remote.clone(), bound).ok_or_else(|| not_utf8(&remote))?;
-        self.routes.lock().add(remote.clone(), target);
+        let route = self.routes.lock().add(remote.clone(), target);
         Ok(RemoteForward {
             shared: self.shared.clone(),
             routes: self.routes.clone(),
             remote,
+            route,
             open: true,
         })
     }

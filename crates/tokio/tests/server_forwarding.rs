@@ -285,8 +285,16 @@ async fn server_forward_socket_taken_over_is_not_removed_by_the_old_forward() {
         listen_on.exists(),
         "re-forwarding a path removed its new socket"
     );
-    // (The client routes the path to the first target it registered for it.)
-    assert!(!read_tag(&listen_on).await.is_empty());
+    // The client routes the path to the newest forwarding's target, as the server's
+    // listener is the new one.
+    assert_eq!(read_tag(&listen_on).await, b"two");
+    // Closing the newer forwarding: the older one's target again, and the server keeps
+    // listening (no cancel is sent while a forwarding of the path remains).
+    drop(fwd1b);
+    assert_eq!(c1.run("split").await.unwrap().exit_status, Some(3));
+    assert_eq!(read_tag(&listen_on).await, b"one");
+    let fwd1b = forward(&c1, "two.sock").await;
+    assert_eq!(read_tag(&listen_on).await, b"two");
 
     // Another connection takes the path over (StreamLocalBindUnlink).
     let c2 = connect("127.0.0.1", f.addr().port(), f.whelk_config())

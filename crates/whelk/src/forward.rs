@@ -160,28 +160,48 @@ impl RemoteListener {
     }
 }
 
+/// One forwarding added to [`RemoteRoutes`], to remove it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteId(u64);
+
 /// The remote forwardings of a connection: what the server listens on, and where the
 /// connections it forwards go here.
+///
+/// The same listener may be asked for more than once (a UNIX socket path forwarded again,
+/// which the server takes over with `StreamLocalBindUnlink`): the newest forwarding is the
+/// one the server's listener now serves, so its target wins until it is removed, and the
+/// listener is cancelled on the server only when no forwarding for it remains.
 #[derive(Debug, Clone, Default)]
-pub struct RemoteRoutes(Vec<(RemoteListener, Endpoint)>);
+pub struct RemoteRoutes {
+    routes: Vec<(RouteId, RemoteListener, Endpoint)>,
+    next: u64,
+}
 
 impl RemoteRoutes {
-    /// Adds a forwarding.
-    pub fn add(&mut self, remote: RemoteListener, target: Endpoint) {
-        self.0.push((remote, target));
+    /// Adds a forwarding; it wins over earlier ones for the same listener.
+    pub fn add(&mut self, remote: RemoteListener, target: Endpoint) -> RouteId {
+        let id = RouteId(self.next);
+        self.next = self.next.wrapping_add(1);
+        self.routes.push((id, remote, target));
+        id
     }
 
-    /// Removes a forwarding (when it is cancelled).
-    pub fn remove(&mut self, remote: &RemoteListener) {
-        self.0.retain(|(r, _)| r != remote);
+    /// Removes a forwarding (when it is cancelled). Returns the listener to cancel on the
+    /// server: `Some` when no other forwarding uses it (nor when `id` is unknown).
+    pub fn remove(&mut self, id: RouteId) -> Option<RemoteListener> {
+        let i = self.routes.iter().position(|(r, _, _)| *r == id)?;
+        let (_, remote, _) = self.routes.remove(i);
+        let shared = self.routes.iter().any(|(_, r, _)| *r == remote);
+        (!shared).then_some(remote)
     }
 
     /// The target for a `forwarded-tcpip` channel (RFC 4254 §7.2): the exact address and
-    /// port, else the port alone (servers may report the bound address differently).
+    /// port, else the port alone (servers may report the bound address differently); the
+    /// newest forwarding first.
     #[must_use]
     pub fn find_tcp(&self, address: &[u8], port: u32) -> Option<Endpoint> {
         let find = |exact: bool| {
-            self.0.iter().find_map(|(r, t)| match r {
+            self.routes.iter().rev().find_map(|(_, r, t)| match r {
                 RemoteListener::Tcp {
                     address: a,
                     port: p,
@@ -192,10 +212,11 @@ impl RemoteRoutes {
         find(true).or_else(|| find(false))
     }
 
-    /// The target for a `forwarded-streamlocal@openssh.com` channel.
+    /// The target for a `forwarded-streamlocal@openssh.com` channel; the newest
+    /// forwarding first.
     #[must_use]
     pub fn find_unix(&self, path: &[u8]) -> Option<Endpoint> {
-        self.0.iter().find_map(|(r, t)| match r {
+        self.routes.iter().rev().find_map(|(_, r, t)| match r {
             RemoteListener::Unix(p) if p.as_bytes() == path => Some(t.clone()),
             _ => None,
         })
@@ -220,23 +241,24 @@ mod tests {
         let lo = RemoteListener::bound(Endpoint::tcp("127.0.0.1", 2222), None).unwrap();
         let sock = RemoteListener::bound(Endpoint::unix("/run/s"), None).unwrap();
         routes.add(any.clone(), Endpoint::tcp("a", 1));
-        routes.add(lo.clone(), Endpoint::tcp("b", 2));
+        let lo_id = routes.add(lo.clone(), Endpoint::tcp("b", 2));
         routes.add(sock.clone(), Endpoint::unix("/here"));
         assert_eq!(
             routes.find_tcp(b"127.0.0.1", 2222),
             Some(Endpoint::tcp("b", 2))
         );
+        // No exact address: the port alone, the newest forwarding first.
         assert_eq!(
             routes.find_tcp(b"localhost", 2222),
-            Some(Endpoint::tcp("a", 1))
+            Some(Endpoint::tcp("b", 2))
         );
         assert_eq!(routes.find_tcp(b"127.0.0.1", 2223), None);
         assert_eq!(routes.find_unix(b"/run/s"), Some(Endpoint::unix("/here")));
-        routes.remove(&lo);
-        assert_eq!(
-            routes.find_tcp(b"127.0.0.1", 2222),
-            Some(Endpoint::tcp("a", 1))
-        );
+        assert_eq!(routes.remove(lo_id), Some(lo.clone()));
+        assert_eq!(routes.remove(lo_id), None);
+        for address in [&b"127.0.0.1"[..], b"localhost"] {
+            assert_eq!(routes.find_tcp(address, 2222), Some(Endpoint::tcp("a", 1)));
+        }
         assert_eq!(any.port(), Some(2222));
         assert_eq!(sock.port(), None);
         assert_eq!(sock.endpoint(), Endpoint::unix("/run/s"));
@@ -244,6 +266,25 @@ mod tests {
             sock.cancel_request(),
             GlobalRequestKind::CancelStreamlocalForward { .. }
         ));
+    }
+
+    #[test]
+    fn a_listener_forwarded_again_routes_to_the_newest_until_it_is_removed() {
+        let mut routes = RemoteRoutes::default();
+        let sock = RemoteListener::bound(Endpoint::unix("/run/s"), None).unwrap();
+        let first = routes.add(sock.clone(), Endpoint::unix("/one"));
+        let second = routes.add(sock.clone(), Endpoint::unix("/two"));
+        assert_eq!(routes.find_unix(b"/run/s"), Some(Endpoint::unix("/two")));
+        // The newest goes: the first target again, and the server keeps listening.
+        assert_eq!(routes.remove(second), None);
+        assert_eq!(routes.find_unix(b"/run/s"), Some(Endpoint::unix("/one")));
+        let again = routes.add(sock.clone(), Endpoint::unix("/three"));
+        // The oldest goes: the newest stays.
+        assert_eq!(routes.remove(first), None);
+        assert_eq!(routes.find_unix(b"/run/s"), Some(Endpoint::unix("/three")));
+        // The last one goes: the listener is cancelled.
+        assert_eq!(routes.remove(again), Some(sock));
+        assert_eq!(routes.find_unix(b"/run/s"), None);
     }
 
     #[test]
