@@ -133,6 +133,22 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, usize)> {
             3,
         ),
         (
+            "aes128-ctr-umac-64-etm",
+            sealed(
+                "aes128-ctr",
+                Some("umac-64-etm@openssh.com"),
+                255,
+                &msgs,
+                false,
+            ),
+            3,
+        ),
+        (
+            "aes256-cbc-umac-128",
+            sealed("aes256-cbc", Some("umac-128@openssh.com"), 9, &msgs, false),
+            3,
+        ),
+        (
             "aes128-ctr-hmac-sha1-96",
             sealed("aes128-ctr", Some("hmac-sha1-96"), 255, &msgs, false),
             3,
