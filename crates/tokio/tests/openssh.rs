@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
+use whelk::{AlgorithmsExt, AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
 use whelk_test::openssh::{Ssh, Sshd, find};
 use whelk_tokio::*;
 
@@ -80,6 +80,109 @@ async fn stdin_piped_through_cat() {
     assert_eq!(got.len(), data.len());
     assert!(got == data);
     assert_eq!(s.wait().await.unwrap().status, Some(0));
+}
+
+/// Each UMAC (OpenSSH's `umac-*@openssh.com`, RFC 4418) with AES-CTR carries 1 MB each way
+/// through `cat` on sshd: hundreds of packets, so the per-packet nonce (the sequence number)
+/// and both directions' keys are exercised, not just the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn umac_carries_bulk_data_both_ways() {
+    if !have("sshd") {
+        panic!("sshd not installed: this interop test needs openssh-server");
+    }
+    const UMACS: [&str; 4] = [
+        "umac-64-etm@openssh.com",
+        "umac-128-etm@openssh.com",
+        "umac-64@openssh.com",
+        "umac-128@openssh.com",
+    ];
+    let line = user_key().public_key().to_openssh("whelk-tokio-test");
+    let sshd = Sshd::builder()
+        .authorized_key(line)
+        .option("Ciphers", "aes128-ctr,aes256-ctr")
+        .option("MACs", UMACS.join(","))
+        .start()
+        .unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    for (i, mac) in UMACS.into_iter().enumerate() {
+        let mut config = ClientConfig::new(&user())
+            .key(user_key())
+            .host_key(HostKeyPolicy::KnownHosts(sshd.known_hosts().unwrap()));
+        let cipher = if i % 2 == 0 {
+            "aes128-ctr"
+        } else {
+            "aes256-ctr"
+        };
+        config.ssh.algorithms().set_ciphers(cipher).unwrap();
+        config.ssh.algorithms().set_macs(mac).unwrap();
+        let c = connect("127.0.0.1", sshd.port(), config).await.unwrap();
+        let s = c.exec("cat").await.unwrap();
+        let mut stdin = s.stdin();
+        let send = data.clone();
+        let writer = tokio::spawn(async move {
+            stdin.write_all(&send).await.unwrap();
+            stdin.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        s.stdout().read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert!(got == data, "{mac}: {} bytes back", got.len());
+        assert_eq!(s.wait().await.unwrap().status, Some(0), "{mac}");
+        c.disconnect().await;
+    }
+    // sshd logged what it negotiated.
+    let log = sshd.stderr_log();
+    for mac in UMACS {
+        assert!(
+            log.contains(&format!("MAC: {mac}")),
+            "{mac} never used:\n{log}"
+        );
+    }
+
+    // OpenSSH's ssh against the whelk server, the same 1 MB through its `cat`.
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path());
+    let line = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, &data).unwrap();
+    let mut config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[3; 32])]);
+    config.ssh.algorithms().set_ciphers("+aes128-ctr").unwrap();
+    config.ssh.algorithms().set_macs(&UMACS[..]).unwrap();
+    let server = listen(
+        "127.0.0.1:0",
+        config,
+        Echo {
+            policy: AuthorizedKeysPolicy::new(&line),
+        },
+    )
+    .await
+    .unwrap();
+    for mac in UMACS {
+        let mut cmd = Ssh::new(server.local_addr())
+            .user("alice")
+            .identity(&key)
+            .option("Ciphers", "aes128-ctr")
+            .option("MACs", mac)
+            .arg("-v")
+            .remote_command("cat")
+            .command()
+            .unwrap();
+        cmd.stdin(std::fs::File::open(&input).unwrap());
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{mac}: {err}");
+        assert!(
+            err.contains(&format!("MAC: {mac}")),
+            "{mac} not negotiated:\n{err}"
+        );
+        assert!(out.stdout == data, "{mac}: {} bytes back", out.stdout.len());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

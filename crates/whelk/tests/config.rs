@@ -77,6 +77,27 @@ fn replace_append_remove_prepend() {
     assert!(macs.iter().all(|m| m.starts_with("hmac-sha2-")));
     assert!(macs.len() >= 2);
     assert!(macs.iter().all(|m| supported_macs().contains(&m.as_str())));
+
+    // UMAC is supported, not in the facade's defaults, and added like any other.
+    let mut c = ClientConfig::new("u");
+    assert!(!c.algorithms().macs.iter().any(|m| m.starts_with("umac")));
+    c.algorithms()
+        .set_macs("+umac-128-etm@openssh.com")
+        .unwrap();
+    assert_eq!(
+        c.algorithms().macs.last().unwrap(),
+        "umac-128-etm@openssh.com"
+    );
+    c.algorithms().set_macs("umac-*").unwrap();
+    assert_eq!(
+        names(&c.algorithms().macs),
+        [
+            "umac-64-etm@openssh.com",
+            "umac-128-etm@openssh.com",
+            "umac-64@openssh.com",
+            "umac-128@openssh.com"
+        ]
+    );
 }
 
 #[test]
