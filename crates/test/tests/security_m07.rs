@@ -109,7 +109,9 @@ fn m07_no_server_message_makes_the_client_send_its_data_again() {
     for n in 0..=255u8 {
         let (marked, after) = run(|h| h.send(minimal_message(n, false)), u64::from(n));
         if marked.len() != 1 {
-            failures.push(format!("msg {n}: marker in {marked:?} (sent after: {after:?})"));
+            failures.push(format!(
+                "msg {n}: marker in {marked:?} (sent after: {after:?})"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -121,7 +123,11 @@ fn m07_a_rekey_or_a_window_adjust_does_not_resend_either() {
     // message, NEWKEYS) and sends nothing else.
     let (marked, after) = run(|h| assert!(h.conn.rekey()), 300);
     assert_eq!(marked.len(), 1, "{marked:?}");
-    assert_eq!(after, [20, 30, 21], "client messages after the server's KEXINIT");
+    assert_eq!(
+        after,
+        [20, 30, 21],
+        "client messages after the server's KEXINIT"
+    );
     // More window on the open channel (the server's channel 0): nothing is waiting, so
     // nothing is sent.
     let (marked, after) = run(
