@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use whelk::{
     Answer, ChannelEvent, ChannelOpenFailureReason, ChannelOpenKind, ChannelRequestKind,
-    ClientConnection, Event, GlobalRequestKind, HostKeyDecision, KeySigner, PrivateKey, PromptKind,
-    PublicKey,
+    ClientConnection, Event, GlobalRequestKind, HostKeyDecision, HostbasedIdentity, KeySigner,
+    PrivateKey, PromptKind, PublicKey,
 };
 use whelk_keys::known_hosts::{self, HostKeyStatus, KnownHosts};
 use zeroize::Zeroizing;
@@ -136,6 +136,19 @@ impl Default for HostKeyPolicy {
     }
 }
 
+/// A client host key and names for `hostbased` authentication (RFC 4252 section 9); see
+/// [`ClientConfig::hostbased`].
+#[derive(Debug, Clone)]
+pub struct HostbasedKey {
+    /// The client host's private key (OpenSSH keeps it in `/etc/ssh/ssh_host_*_key`).
+    pub host_key: PrivateKey,
+    /// The client host's name as the server knows it (without the trailing dot, which is
+    /// added when the request is sent).
+    pub client_host: String,
+    /// The user name on the client host.
+    pub client_user: String,
+}
+
 /// Client settings. [`ClientConfig::new`] gives the defaults; the builder methods change
 /// them.
 #[derive(Clone)]
@@ -148,6 +161,9 @@ pub struct ClientConfig {
     /// with a single secret prompt when no [`ClientConfig::keyboard_interactive`] callback
     /// is set.
     pub password: Option<Zeroizing<String>>,
+    /// The client host key for `hostbased` authentication, tried before publickey (see
+    /// [`ClientConfig::hostbased`]).
+    pub hostbased: Option<HostbasedKey>,
     /// Answers keyboard-interactive prompts.
     pub keyboard_interactive: Option<KeyboardInteractiveCallback>,
     /// The host key check.
@@ -176,6 +192,13 @@ impl std::fmt::Debug for ClientConfig {
             .field("ssh", &self.ssh)
             .field("keys", &self.keys.len())
             .field("password", &self.password.is_some())
+            .field(
+                "hostbased",
+                &self
+                    .hostbased
+                    .as_ref()
+                    .map(|h| (&h.client_host, &h.client_user)),
+            )
             .field("keyboard_interactive", &self.keyboard_interactive.is_some())
             .field("host_key", &self.host_key)
             .field("connect_timeout", &self.connect_timeout)
@@ -197,6 +220,7 @@ impl ClientConfig {
             ssh: whelk::ClientConfig::new(user),
             keys: Vec::new(),
             password: None,
+            hostbased: None,
             keyboard_interactive: None,
             host_key: HostKeyPolicy::default(),
             connect_timeout: Some(Duration::from_secs(30)),
@@ -219,6 +243,40 @@ impl ClientConfig {
     #[must_use]
     pub fn password(mut self, password: &str) -> Self {
         self.password = Some(Zeroizing::new(password.to_string()));
+        self
+    }
+
+    /// Authenticates with `hostbased` (RFC 4252 section 9): `host_key`, the client host's
+    /// key, signs that `client_user` on `client_host` asks to log in, and the server
+    /// decides from its own lists whom it trusts. Tried before publickey, as OpenSSH's
+    /// default `PreferredAuthentications` does. `client_host` is the plain host name the
+    /// server knows this host by; the trailing dot OpenSSH sends (the fully qualified
+    /// form) is added once, by [`whelk::ClientConnection::set_hostbased`]. RSA host keys
+    /// sign with `rsa-sha2-512`. A second call replaces the first.
+    ///
+    /// OpenSSH's sshd accepts it with `HostbasedAuthentication yes`, the host key listed
+    /// under `client_host` in `/etc/ssh/ssh_known_hosts` (or the target user's
+    /// `~/.ssh/known_hosts`), and `client_host client_user` in `/etc/ssh/shosts.equiv`
+    /// (or the target user's `~/.shosts`; only these for root). It checks the name in
+    /// the request against the reverse DNS of the connection unless
+    /// `HostbasedUsesNameFromPacketOnly yes`.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use whelk_std::{ClientConfig, connect};
+    /// let pem = std::fs::read_to_string("/etc/ssh/ssh_host_ed25519_key")?;
+    /// let host_key = whelk::PrivateKey::from_openssh(&pem, None)?;
+    /// let config = ClientConfig::new("alice").hostbased(host_key, "client.example.org", "alice");
+    /// let client = connect("server.example.org", 22, config)?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn hostbased(mut self, host_key: PrivateKey, client_host: &str, client_user: &str) -> Self {
+        self.hostbased = Some(HostbasedKey {
+            host_key,
+            client_host: client_host.to_string(),
+            client_user: client_user.to_string(),
+        });
         self
     }
 
@@ -722,6 +780,13 @@ fn handshake(
     }
     for key in config.keys {
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
+    }
+    if let Some(hb) = config.hostbased {
+        conn.set_hostbased(HostbasedIdentity {
+            signer: Box::new(KeySigner::new(hb.host_key, os_rng()?)),
+            client_host: hb.client_host,
+            client_user: hb.client_user,
+        })?;
     }
     let shared = Shared::new(conn);
     let routes = RemoteRoutes::default();

@@ -181,7 +181,7 @@ use rand_core::SeedableRng;
 
 pub use channel::{ChannelReader, ChannelWriter};
 pub use client::{
-    Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy,
+    Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, HostbasedKey,
     KeyboardInteractiveCallback, Output, Prompts, Session, Stdin, StrictHostKeyChecking, connect,
     connect_stream,
 };

@@ -57,6 +57,7 @@ fn package_for(tool: &str) -> &'static str {
     match tool {
         "sshd" => "openssh-server",
         "sshpass" => "sshpass",
+        "unshare" | "mount" => "util-linux",
         _ => "openssh-client",
     }
 }
@@ -472,6 +473,7 @@ pub struct SshdBuilder {
     config_lines: Vec<String>,
     authorized_keys: Vec<String>,
     ready_timeout: Duration,
+    bind_mounts: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Default for SshdBuilder {
@@ -482,6 +484,7 @@ impl Default for SshdBuilder {
             config_lines: Vec::new(),
             authorized_keys: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            bind_mounts: Vec::new(),
         }
     }
 }
@@ -515,6 +518,30 @@ impl SshdBuilder {
     /// `authorized_keys`.
     pub fn authorized_key(mut self, line: impl Into<String>) -> Self {
         self.authorized_keys.push(line.into());
+        self
+    }
+
+    /// Runs sshd in a private mount namespace (`unshare -m`, which makes every mount
+    /// private, so nothing propagates back) in which the directory `source` is
+    /// bind-mounted over `target`, e.g. a temporary directory over the target user's home
+    /// so a test can give that user `~/.shosts` or `~/.ssh/known_hosts` (hostbased
+    /// authentication) without touching the real one. Only sshd and the sessions it starts
+    /// see the mount. Needs root and `unshare`/`mount` (util-linux); starting fails
+    /// (never skips) without them. sshd's own directory (config, host keys, logs) must
+    /// not lie under `target`. Repeatable; mounts are made in the order given.
+    ///
+    /// ```no_run
+    /// # use whelk_test::openssh::{Sshd, user_home};
+    /// let home = tempfile::tempdir()?;
+    /// std::fs::write(home.path().join(".shosts"), "client.example root\n")?;
+    /// let sshd = Sshd::builder()
+    ///     .option("HostbasedAuthentication", "yes")
+    ///     .bind_mount(home.path(), user_home("root")?)
+    ///     .start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bind_mount(mut self, source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.bind_mounts.push((source.into(), target.into()));
         self
     }
 
@@ -577,10 +604,27 @@ impl SshdBuilder {
     pub fn start(self) -> Result<Sshd> {
         let sshd = find("sshd")?;
         ensure_privsep_dir()?;
+        let unshare = if self.bind_mounts.is_empty() {
+            None
+        } else {
+            find("mount")?;
+            Some(find("unshare")?)
+        };
         let dir = tempfile::Builder::new()
             .prefix("whelk-sshd-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory", e))?;
+        if let Some((_, target)) = self
+            .bind_mounts
+            .iter()
+            .find(|(_, target)| dir.path().starts_with(target))
+        {
+            return Err(Error::Unexpected(format!(
+                "sshd's directory {} lies under {}, which bind_mount hides",
+                dir.path().display(),
+                target.display()
+            )));
+        }
         let mut host_keys = Vec::new();
         for ty in self.host_key_types() {
             let path = dir.path().join(ty.file_name());
@@ -601,7 +645,20 @@ impl SshdBuilder {
             let port = free_port()?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let args = sshd_args(&config, port, &self.options);
-            let mut cmd = Command::new(&sshd);
+            let mut cmd = match &unshare {
+                None => Command::new(&sshd),
+                Some(unshare) => {
+                    // unshare(1) execs the shell, which execs sshd: the child's pid is
+                    // sshd's, and sshd's stderr (-e) is still ours.
+                    let mut cmd = Command::new(unshare);
+                    cmd.args(["-m", "--", "sh", "-c", BIND_MOUNT_SCRIPT, "sh"]);
+                    for (source, target) in &self.bind_mounts {
+                        cmd.arg(source).arg(target);
+                    }
+                    cmd.arg("--").arg(&sshd);
+                    cmd
+                }
+            };
             cmd.args(&args);
             let command = describe(&cmd);
             let mut child = cmd
@@ -648,6 +705,41 @@ impl SshdBuilder {
         }
         Err(last_error.unwrap_or_else(|| Error::Unexpected("sshd did not start".into())))
     }
+}
+
+/// Run by `sh -c` inside the new mount namespace with `SOURCE TARGET ... -- SSHD ARGS...`:
+/// bind-mounts each pair, then execs sshd.
+const BIND_MOUNT_SCRIPT: &str = r#"while [ "$1" != "--" ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@""#;
+
+/// The home directory of `user`, from `getent passwd`.
+pub fn user_home(user: &str) -> Result<PathBuf> {
+    let mut cmd = Command::new("getent");
+    cmd.args(["passwd", user]);
+    let what = describe(&cmd);
+    let out = run(cmd, Duration::from_secs(10))?;
+    if !out.status.success() {
+        return Err(out.failure(&what));
+    }
+    let text = out.stdout_str();
+    match text.lines().next().and_then(|l| l.split(':').nth(5)) {
+        Some(home) if home.starts_with('/') => Ok(PathBuf::from(home)),
+        _ => Err(Error::Unexpected(format!(
+            "no home directory in `{what}`: {text}"
+        ))),
+    }
+}
+
+/// The name of the user this process runs as (`id -un`).
+pub fn current_user() -> Result<String> {
+    let mut cmd = Command::new("id");
+    cmd.arg("-un");
+    let what = describe(&cmd);
+    let out = run(cmd, Duration::from_secs(10))?;
+    let name = out.stdout_str().trim().to_owned();
+    if !out.status.success() || name.is_empty() {
+        return Err(out.failure(&what));
+    }
+    Ok(name)
 }
 
 fn write_file(path: &Path, contents: &[u8]) -> Result<()> {

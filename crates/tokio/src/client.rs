@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use whelk::{
     Answer, ChannelEvent, ChannelId, ChannelOpenFailureReason, ChannelOpenKind, ChannelRequestKind,
-    ClientConnection, Event, GlobalRequestKind, HostKeyDecision, IncomingChannel, KeySigner,
-    PrivateKey, PromptKind, PublicKey,
+    ClientConnection, Event, GlobalRequestKind, HostKeyDecision, HostbasedIdentity,
+    IncomingChannel, KeySigner, PrivateKey, PromptKind, PublicKey,
 };
 use whelk_keys::cert::{CertType, Certificate, KeyOrCert};
 use whelk_keys::known_hosts::{HostKeyStatus, KnownHosts};
@@ -151,6 +151,19 @@ impl std::fmt::Debug for BannerCallback {
     }
 }
 
+/// A client host key and names for `hostbased` authentication (RFC 4252 section 9); see
+/// [`ClientConfig::hostbased`].
+#[derive(Debug, Clone)]
+pub struct HostbasedKey {
+    /// The client host's private key (OpenSSH keeps it in `/etc/ssh/ssh_host_*_key`).
+    pub host_key: PrivateKey,
+    /// The client host's name as the server knows it (without the trailing dot, which is
+    /// added when the request is sent).
+    pub client_host: String,
+    /// The user name on the client host.
+    pub client_user: String,
+}
+
 /// Client settings.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -166,6 +179,9 @@ pub struct ClientConfig {
     pub certified_keys: Vec<(PrivateKey, Certificate)>,
     /// The password for `password` authentication (used once).
     pub password: Option<Zeroizing<String>>,
+    /// The client host key for `hostbased` authentication, tried before publickey
+    /// (see [`ClientConfig::hostbased`]).
+    pub hostbased: Option<HostbasedKey>,
     /// Asked for passwords (after [`ClientConfig::password`], if any, was tried).
     pub password_callback: Option<PasswordCallback>,
     /// Answers keyboard-interactive prompts. Without it, a round with exactly one hidden
@@ -208,6 +224,7 @@ impl ClientConfig {
             keys: Vec::new(),
             certified_keys: Vec::new(),
             password: None,
+            hostbased: None,
             password_callback: None,
             kbd_callback: None,
             banner_callback: None,
@@ -246,6 +263,40 @@ impl ClientConfig {
     #[must_use]
     pub fn password(mut self, password: &str) -> Self {
         self.password = Some(Zeroizing::new(password.to_string()));
+        self
+    }
+
+    /// Authenticates with `hostbased` (RFC 4252 section 9): `host_key`, the client host's
+    /// key, signs that `client_user` on `client_host` asks to log in, and the server
+    /// decides from its own lists whom it trusts. Tried before publickey, as OpenSSH's
+    /// default `PreferredAuthentications` does. `client_host` is the plain host name the
+    /// server knows this host by; the trailing dot OpenSSH sends (the fully qualified
+    /// form) is added once, by [`ClientConnection::set_hostbased`]. RSA host keys sign
+    /// with `rsa-sha2-512`. A second call replaces the first.
+    ///
+    /// OpenSSH's sshd accepts it with `HostbasedAuthentication yes`, the host key listed
+    /// under `client_host` in `/etc/ssh/ssh_known_hosts` (or the target user's
+    /// `~/.ssh/known_hosts`), and `client_host client_user` in `/etc/ssh/shosts.equiv`
+    /// (or the target user's `~/.shosts`; only these for root). It checks the name in
+    /// the request against the reverse DNS of the connection unless
+    /// `HostbasedUsesNameFromPacketOnly yes`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use whelk_tokio::{ClientConfig, connect};
+    /// let pem = std::fs::read_to_string("/etc/ssh/ssh_host_ed25519_key")?;
+    /// let host_key = whelk::PrivateKey::from_openssh(&pem, None)?;
+    /// let config = ClientConfig::new("alice").hostbased(host_key, "client.example.org", "alice");
+    /// let client = connect("server.example.org", 22, config).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn hostbased(mut self, host_key: PrivateKey, client_host: &str, client_user: &str) -> Self {
+        self.hostbased = Some(HostbasedKey {
+            host_key,
+            client_host: client_host.to_string(),
+            client_user: client_user.to_string(),
+        });
         self
     }
 
@@ -791,6 +842,13 @@ where
     }
     for key in config.keys {
         conn.add_identity(Box::new(KeySigner::new(key, os_rng()?)))?;
+    }
+    if let Some(hb) = config.hostbased {
+        conn.set_hostbased(HostbasedIdentity {
+            signer: Box::new(KeySigner::new(hb.host_key, os_rng()?)),
+            client_host: hb.client_host,
+            client_user: hb.client_user,
+        })?;
     }
     let shared = Shared::new(conn);
     let weak = Arc::downgrade(&shared);

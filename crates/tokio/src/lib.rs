@@ -44,8 +44,8 @@ pub use client::{
     connect_command, connect_stream,
 };
 pub use client::{
-    Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, Output, Session,
-    Stdin, connect,
+    Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, HostbasedKey,
+    Output, Session, Stdin, connect,
 };
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};

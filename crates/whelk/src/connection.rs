@@ -10,7 +10,8 @@ use core::ops::{Deref, DerefMut};
 use bytes::{Bytes, BytesMut};
 use rand_core::CryptoRng;
 use whelk_auth::{
-    Answer, AuthRequest, ClientAuth, CredentialRequest, Decision, Method, ServerAuth, Signer,
+    Answer, AuthRequest, ClientAuth, CredentialRequest, Decision, HostbasedIdentity, Method,
+    ServerAuth, Signer,
 };
 use whelk_channel::{
     ChannelConfig, ChannelId, Channels, GlobalReply, GlobalRequestId, GlobalRequestToken,
@@ -81,6 +82,7 @@ struct ClientSide {
     user: String,
     config: Option<whelk_auth::ClientConfig>,
     identities: Vec<Box<dyn Signer>>,
+    hostbased: Option<HostbasedIdentity>,
     host_key: Option<Bytes>,
     ext: Option<ExtInfo>,
     auth: Option<ClientAuth>,
@@ -720,6 +722,9 @@ impl Connection {
         for id in c.identities.drain(..) {
             auth.add_identity(id);
         }
+        if let Some(hb) = c.hostbased.take() {
+            auth.set_hostbased(hb);
+        }
         let r = auth.start();
         c.auth = Some(auth);
         if let Err(e) = r {
@@ -937,6 +942,7 @@ impl ClientConnection {
             user: auth.user.clone(),
             config: Some(auth),
             identities: Vec::new(),
+            hostbased: None,
             host_key: None,
             ext: None,
             auth: None,
@@ -966,6 +972,53 @@ impl ClientConnection {
             },
             Side::Server(_) => Err(Error::Usage("not a client".into())),
         }
+    }
+
+    /// Sets the identity for `hostbased` authentication (RFC 4252 section 9): the client
+    /// host's key signs the request, and the server trusts `client_user` on `client_host`
+    /// (OpenSSH: `HostbasedAuthentication yes`, the host key in `ssh_known_hosts` or the
+    /// target user's `~/.ssh/known_hosts`, and the pair in `shosts.equiv` or `~/.shosts`).
+    ///
+    /// Call it before authentication starts (right after [`ClientConnection::new`]); a
+    /// second call replaces the identity. [`HostbasedIdentity::client_host`] may be given
+    /// with or without the trailing dot that OpenSSH's `ssh` sends (the fully qualified
+    /// form); one is added here if it is missing, and sshd strips it again before looking
+    /// the name up.
+    ///
+    /// Hostbased is tried before publickey, as in OpenSSH's default
+    /// `PreferredAuthentications` (`gssapi-with-mic,hostbased,publickey,
+    /// keyboard-interactive,password`): if [`whelk_auth::ClientConfig::methods`] does not
+    /// list [`Method::HostBased`], it is inserted first; a list that names it keeps its
+    /// position. RSA host keys sign with `rsa-sha2-512`.
+    ///
+    /// [`Error::Usage`] on a server, or once authentication has started.
+    pub fn set_hostbased(&mut self, mut identity: HostbasedIdentity) -> Result<()> {
+        let Side::Client(c) = &mut self.0.side else {
+            return Err(Error::Usage("not a client".into()));
+        };
+        if let Some(a) = &c.auth {
+            return Err(Error::Usage(
+                if a.is_authenticated() {
+                    "already authenticated"
+                } else {
+                    "hostbased must be set before authentication starts"
+                }
+                .into(),
+            ));
+        }
+        let Some(config) = c.config.as_mut() else {
+            return Err(Error::Usage(
+                "hostbased must be set before authentication starts".into(),
+            ));
+        };
+        if !identity.client_host.is_empty() && !identity.client_host.ends_with('.') {
+            identity.client_host.push('.');
+        }
+        if !config.methods.contains(&Method::HostBased) {
+            config.methods.insert(0, Method::HostBased);
+        }
+        c.hostbased = Some(identity);
+        Ok(())
     }
 
     /// Answers [`Event::HostKey`].

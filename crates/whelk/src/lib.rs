@@ -106,8 +106,8 @@ pub use connection::{ClientConnection, Connection, Event, ServerConnection};
 pub use error::{Error, Result};
 
 pub use whelk_auth::{
-    Answer, AuthRequest, AuthorizedKeysPolicy, CredentialRequest, Decision, Grant, KeySigner,
-    Method, PromptKind, RequestKind, Signer,
+    Answer, AuthRequest, AuthorizedKeysPolicy, CredentialRequest, Decision, Grant,
+    HostbasedIdentity, KeySigner, Method, PromptKind, RequestKind, Signer,
 };
 pub use whelk_channel::{
     ChannelConfig, ChannelId, Event as ChannelEvent, GlobalReply, GlobalRequestId,
