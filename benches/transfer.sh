@@ -4,6 +4,8 @@
 #
 #   bash benches/transfer.sh                  # 1 GiB, 3 rounds, aes128-gcm aes256-gcm chacha20
 #   SIZE_MB=256 ROUNDS=1 CIPHERS=aes128-gcm@openssh.com bash benches/transfer.sh
+#   # A cipher with a MAC (for non-AEAD ciphers), joined by `+`:
+#   CIPHERS="aes128-ctr+umac-64-etm@openssh.com aes128-ctr+hmac-sha2-256-etm@openssh.com" bash benches/transfer.sh
 #   # A/B: another whelk build as pair base:base (its client -> its server), same run:
 #   WHELK_BASE=/tmp/whelk-old PAIRS="whelk:whelk base:base ssh:whelk ssh:sshd" bash benches/transfer.sh
 #
@@ -51,6 +53,11 @@ ssh-keygen -q -t ed25519 -N '' -f "$dir/user" -C user
 cp "$dir/user.pub" "$dir/authorized_keys"
 mkdir -p /run/sshd && chmod 755 /run/sshd
 
+# Every cipher and MAC named in CIPHERS, on both servers.
+SERVER_CIPHERS=$(for c in $CIPHERS; do echo "${c%%+*}"; done | sort -u | paste -sd,)
+SERVER_MACS=$( (echo hmac-sha2-256-etm@openssh.com; for c in $CIPHERS; do
+    if [[ $c == *+* ]]; then echo "${c#*+}"; fi; done) | sort -u | paste -sd,)
+
 SSHD_PORT=$(free_port)
 cat >"$dir/sshd_config" <<EOF
 ListenAddress 127.0.0.1
@@ -61,7 +68,8 @@ StrictModes no
 UsePAM no
 UseDNS no
 PermitRootLogin yes
-Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com
+Ciphers $SERVER_CIPHERS
+MACs $SERVER_MACS
 LogLevel ERROR
 EOF
 "$SSHD" -D -e -f "$dir/sshd_config" -p "$SSHD_PORT" 2>"$dir/sshd.log" &
@@ -74,12 +82,14 @@ BASE_PID=$SSHD_PID
 if [[ " $PAIRS" == *":base"* ]]; then
 "${WHELK_BASE:?PAIRS names base: set WHELK_BASE to the other whelk binary}" server \
     --listen "127.0.0.1:$BASE_PORT" --host-key "$dir/host" \
+    -o "Ciphers=$SERVER_CIPHERS" -o "MACs=$SERVER_MACS" \
     --authorized-keys "$dir/authorized_keys" 2>"$dir/base-server.log" &
 BASE_PID=$!
 wait_port "$BASE_PORT"
 fi
 if [[ " $PAIRS" == *":whelk"* ]]; then
 "$WHELK" server --listen "127.0.0.1:$WHELK_PORT" --host-key "$dir/host" \
+    -o "Ciphers=$SERVER_CIPHERS" -o "MACs=$SERVER_MACS" \
     --authorized-keys "$dir/authorized_keys" 2>"$dir/whelk-server.log" &
 WHELK_PID=$!
 wait_port "$WHELK_PORT"
@@ -109,14 +119,15 @@ print(sum(60 * float(m) + float(s) for line in t[-2:] for m, s in (line[0:2], li
 PY
 }
 
-client_cmd() { # client server cipher
-    local port user=root
+client_cmd() { # client server cipher[+mac]
+    local port user=root spec="-c ${3%%+*}"
+    if [[ $3 == *+* ]]; then spec="$spec -m ${3#*+}"; fi
     case $2 in sshd) port=$SSHD_PORT ;; whelk) port=$WHELK_PORT ;; base) port=$BASE_PORT ;; esac
     local bin=ssh
     [ "$1" = whelk ] && bin="$WHELK ssh"
     [ "$1" = base ] && bin="$WHELK_BASE ssh"
     echo "$bin -F /dev/null -p $port -i $dir/user -o IdentitiesOnly=yes -o BatchMode=yes \
--o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR -c $3 $user@127.0.0.1"
+-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR $spec $user@127.0.0.1"
 }
 
 results=$dir/results
@@ -179,7 +190,7 @@ for key in sorted(rows, key=lambda k: (k[0], k[1] != "upload", order.get(f"{k[2]
     v = rows[key]
     mbs = statistics.median(x[0] for x in v)
     ratio = mbs / base[(cipher, d)] if (cipher, d) in base else float("nan")
-    print(f"| {cipher.split('@')[0]} | {d} | {c} -> {s} | {mbs:.0f} | {ratio:.2f} | "
+    print(f"| {'+'.join(p.split('@')[0] for p in cipher.split('+'))} | {d} | {c} -> {s} | {mbs:.0f} | {ratio:.2f} | "
           f"{statistics.median(x[1] for x in v):.2f} | {statistics.median(x[2] for x in v):.2f} | "
           f"{statistics.median(x[3] for x in v):.2f} |")
 EOF
