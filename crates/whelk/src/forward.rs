@@ -16,10 +16,11 @@
 //! // The server bound port 40022:
 //! let listener = RemoteListener::bound(remote, Some(40022)).expect("a TCP endpoint");
 //! let mut routes = RemoteRoutes::default();
-//! routes.add(listener.clone(), Endpoint::tcp("localhost", 80));
+//! let route = routes.add(listener.clone(), Endpoint::tcp("localhost", 80));
 //! // A forwarded-tcpip channel names the address and port the server listens on.
 //! assert_eq!(routes.find_tcp(b"127.0.0.1", 40022), Some(Endpoint::tcp("localhost", 80)));
-//! routes.remove(&listener);
+//! // Closing the forwarding: the listener to cancel with `cancel_request()`.
+//! assert_eq!(routes.remove(route), Some(listener));
 //! assert_eq!(routes.find_tcp(b"127.0.0.1", 40022), None);
 //! ```
 #![forbid(unsafe_code)]
