@@ -95,6 +95,7 @@ mod connection;
 mod error;
 pub mod forward;
 pub mod socks;
+pub mod x11;
 
 /// The time type connections take (a virtual clock in tests).
 pub type Instant = std::time::Instant;
