@@ -52,7 +52,7 @@ pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use server::{
     AgentListener, ConnectionInfo, Exit, Handler, MaxStartups, Overflow, PerSourcePenalties,
     Permissions, Pty, Server, ServerConfig, ServerSession, ServerStream, SessionEvent, SessionKind,
-    listen, serve, serve_all,
+    X11Forwarding, X11Request, listen, serve, serve_all,
 };
 pub use stream::ChildStream;
 

@@ -2,14 +2,16 @@
 //! [`Handler`] that makes every decision, one driver task per connection.
 //!
 //! The handler decides authentication, session requests (`pty-req`, `env`,
-//! `auth-agent-req@openssh.com`, `shell`, `exec`, `subsystem`) and forwarding
+//! `auth-agent-req@openssh.com`, `x11-req`, `shell`, `exec`, `subsystem`) and forwarding
 //! (`direct-tcpip`, `direct-streamlocal@openssh.com`, `tcpip-forward`,
 //! `streamlocal-forward@openssh.com`). Every method has a default: sessions are refused,
-//! environment variables, agent forwarding and all forwarding denied, PTYs allowed. Each
-//! call runs in its own task; a decision that does not come within
+//! environment variables, agent and X11 forwarding and all forwarding denied, PTYs
+//! allowed. Each call runs in its own task; a decision that does not come within
 //! [`ServerConfig::decision_timeout`] is a denial, so a stuck handler cannot pin a
 //! connection. Forwarding that the handler allows is done by the server itself (it
-//! connects, binds and pipes both ways with back-pressure).
+//! connects, binds and pipes both ways with back-pressure); for X11 it listens on a
+//! loopback display and tells the session ([`ServerSession::x11`]) its `DISPLAY` and
+//! cookie.
 //!
 //! Requests on one session channel are handled in order (an `env` decision completes
 //! before the `shell` it precedes starts); `window-change`, `signal` and `break` reach
@@ -99,6 +101,7 @@ mod limits;
 mod penalty;
 mod session;
 mod threads;
+mod x11;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -129,6 +132,7 @@ pub use session::{
     AgentListener, ConnectionInfo, Exit, Permissions, Pty, ServerSession, ServerStream,
     SessionEvent, SessionKind,
 };
+pub use x11::{X11Forwarding, X11Request};
 
 type Conn = ServerConnection;
 
@@ -178,6 +182,16 @@ pub struct ServerConfig {
     /// Queue of [`SessionEvent`]s not yet taken by a session (default 64); further events
     /// are dropped (`break` is then answered with failure).
     pub session_event_queue: usize,
+    /// The first X11 display number tried for a session's X11 forwarding (sshd's
+    /// `X11DisplayOffset`, default 10): display `N` listens on loopback TCP port
+    /// 6000 + `N`.
+    pub x11_display_offset: u32,
+    /// How many display numbers from [`ServerConfig::x11_display_offset`] on are tried
+    /// before an `x11-req` fails (default 1000, as sshd).
+    pub x11_max_displays: u32,
+    /// Most X11 display listeners per connection, one per session that asked (default
+    /// 10, sshd's `MaxSessions` default); a further `x11-req` fails.
+    pub max_x11_listeners: usize,
     /// Threads of its own for the connections (default 0: none). With 0, every connection
     /// runs as tasks of the runtime that called [`serve`]. With `n`, [`serve`] starts `n`
     /// threads, each with a single-threaded tokio runtime, and puts every new connection on
@@ -211,6 +225,9 @@ impl ServerConfig {
             max_forwards: 64,
             streamlocal_bind_unlink: false,
             session_event_queue: 64,
+            x11_display_offset: 10,
+            x11_max_displays: 1000,
+            max_x11_listeners: 10,
             connection_threads: 0,
         }
     }
@@ -280,6 +297,24 @@ pub trait Handler: Send + Sync + 'static {
     /// [`ServerSession::agent_listener`] reach the client's agent.
     fn agent_forwarding(&self, conn: &ConnectionInfo) -> impl Future<Output = bool> + Send {
         let _ = conn;
+        async { false }
+    }
+
+    /// A session asks for X11 forwarding (`x11-req`, RFC 4254 §6.3.1; `ssh -X`/`-Y`).
+    /// Default: denied (sshd's `X11Forwarding no`). Requests the grants forbid
+    /// ([`Permissions::x11_forwarding`]: `no-x11-forwarding`, `restrict`, a certificate
+    /// without `permit-X11-forwarding`), a second one on the same session, and ones whose
+    /// protocol or cookie hold anything but `[A-Za-z0-9.:/_-]` (they end up in an `xauth`
+    /// command) fail without asking. When allowed, the server listens on the first free
+    /// display (see [`ServerConfig::x11_display_offset`]; the request fails if none is)
+    /// and forwards each connection to it over an `x11` channel;
+    /// [`ServerSession::x11`] tells the session its `DISPLAY` and cookie.
+    fn x11_forwarding(
+        &self,
+        conn: &ConnectionInfo,
+        request: &X11Request,
+    ) -> impl Future<Output = bool> + Send {
+        let _ = (conn, request);
         async { false }
     }
 
@@ -397,6 +432,8 @@ struct Ctx<H> {
     handler: Arc<H>,
     config: Arc<ServerConfig>,
     shared: Arc<Shared<Conn>>,
+    /// X11 display listeners of the connection.
+    x11_listeners: Arc<AtomicUsize>,
 }
 
 impl<H> Clone for Ctx<H> {
@@ -405,6 +442,7 @@ impl<H> Clone for Ctx<H> {
             handler: self.handler.clone(),
             config: self.config.clone(),
             shared: self.shared.clone(),
+            x11_listeners: self.x11_listeners.clone(),
         }
     }
 }
@@ -782,6 +820,8 @@ async fn session_task<H: Handler>(
     let mut pty: Option<Pty> = None;
     let mut env = Vec::new();
     let mut agent = false;
+    // The display listener lives as long as this task: until the session ended.
+    let mut x11: Option<(X11Forwarding, x11::X11Listener)> = None;
     let (kind, token) = loop {
         let msg = tokio::select! {
             m = rx.recv() => m,
@@ -836,6 +876,25 @@ async fn session_task<H: Handler>(
                 agent = ok;
                 ctx.respond_request(token, ok);
             }
+            ChannelRequestKind::X11Req {
+                single_connection,
+                auth_protocol,
+                auth_cookie,
+                screen,
+            } => {
+                let request = X11Request {
+                    single_connection,
+                    auth_protocol: auth_protocol.to_string_lossy().into_owned(),
+                    auth_cookie: auth_cookie.to_string_lossy().into_owned(),
+                    screen,
+                };
+                if x11.is_none() {
+                    x11 = start_x11(&ctx, &info, request).await;
+                    ctx.respond_request(token, x11.is_some());
+                } else {
+                    ctx.respond_request(token, false);
+                }
+            }
             ChannelRequestKind::WindowChange {
                 columns,
                 rows,
@@ -876,6 +935,7 @@ async fn session_task<H: Handler>(
         pty,
         env,
         agent,
+        x11: x11.as_ref().map(|(f, _)| f.clone()),
         events: ev_rx,
         reply: reply.clone(),
         progress: progress.clone(),
@@ -943,6 +1003,46 @@ fn forget_closed(shared: &Arc<Shared<Conn>>, id: ChannelId) {
     if g.chans.get(&id).is_some_and(|c| c.closed) {
         g.chans.remove(&id);
     }
+}
+
+/// Decides an `x11-req` and, when allowed, listens on a free display.
+async fn start_x11<H: Handler>(
+    ctx: &Ctx<H>,
+    info: &ConnectionInfo,
+    request: X11Request,
+) -> Option<(X11Forwarding, x11::X11Listener)> {
+    let cfg = &ctx.config;
+    // Counted from now on, so that sessions asking at once cannot pass the limit together.
+    let slot = limits::Slot::take(&ctx.x11_listeners);
+    let ok = info.permissions.x11_forwarding
+        && x11::valid_auth_string(&request.auth_protocol)
+        && x11::valid_auth_string(&request.auth_cookie)
+        && ctx.x11_listeners.load(Ordering::SeqCst) <= cfg.max_x11_listeners
+        && decide(
+            cfg.decision_timeout,
+            false,
+            ctx.handler.x11_forwarding(info, &request),
+        )
+        .await;
+    if !ok {
+        return None;
+    }
+    let (n, listener) = x11::listen(
+        &ctx.shared,
+        slot,
+        cfg.x11_display_offset,
+        cfg.x11_max_displays,
+        request.single_connection,
+    )
+    .await?;
+    let fwd = X11Forwarding {
+        display_number: n,
+        screen: request.screen,
+        auth_protocol: request.auth_protocol,
+        auth_cookie: request.auth_cookie,
+        single_connection: request.single_connection,
+    };
+    Some((fwd, listener))
 }
 
 /// Runs the handler's session and reports how it ended.
@@ -1344,6 +1444,7 @@ async fn serve_connection<H: Handler>(
             handler: handler.clone(),
             config,
             shared: shared.clone(),
+            x11_listeners: Arc::new(AtomicUsize::new(0)),
         },
         info,
         latest: latest.clone(),

@@ -338,6 +338,7 @@ pub struct ServerSession {
     pub(crate) pty: Option<Pty>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) agent: bool,
+    pub(crate) x11: Option<super::X11Forwarding>,
     pub(crate) events: mpsc::Receiver<SessionEvent>,
     pub(crate) reply: Reply,
     pub(crate) progress: Arc<Progress>,
@@ -352,6 +353,7 @@ impl std::fmt::Debug for ServerSession {
             .field("pty", &self.pty)
             .field("env", &self.env)
             .field("agent", &self.agent)
+            .field("x11", &self.x11)
             .finish_non_exhaustive()
     }
 }
@@ -399,6 +401,14 @@ impl ServerSession {
     #[must_use]
     pub fn agent_forwarding(&self) -> bool {
         self.agent
+    }
+
+    /// The X11 forwarding the client asked for (`x11-req`) and the handler allowed: the
+    /// session's `DISPLAY` ([`super::X11Forwarding::display`]) and the protocol and cookie
+    /// for its Xauthority file. The display listens until the session ends.
+    #[must_use]
+    pub fn x11(&self) -> Option<&super::X11Forwarding> {
+        self.x11.as_ref()
     }
 
     /// Answers the starting request with success (done at most once; also done by taking

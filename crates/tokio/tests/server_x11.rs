@@ -1,0 +1,302 @@
+//! X11 forwarding by the whelk-tokio server (RFC 4254 §6.3) against OpenSSH's `ssh -Y`
+//! and a real X server: Xvfb on a display of its own (`-displayfd`, `-nolisten tcp`,
+//! cookie authentication), `xauth` and `xdpyinfo`. The handler's `exec` writes the
+//! session's cookie into an Xauthority file of the test's temporary directory and runs
+//! `xdpyinfo` with the session's `DISPLAY`: its output proves the display listener, the
+//! `x11` channels and the client's cookie substitution. Fails (never skips) when a tool
+//! is missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
+use whelk_test::openssh::{Ssh, find};
+use whelk_tokio::{
+    ConnectionInfo, Exit, Handler, Server, ServerConfig, ServerSession, X11Request, listen,
+};
+
+/// Longest any single run may take before the test fails (a hang guard).
+const GUARD: Duration = Duration::from_secs(30);
+
+struct App {
+    policy: AuthorizedKeysPolicy,
+    allow_x11: bool,
+    /// Where `exec xdpyinfo` writes its Xauthority file.
+    xauthority: PathBuf,
+}
+
+impl Handler for App {
+    async fn auth(&self, request: &AuthRequest) -> Decision {
+        self.policy.decide(request, 0)
+    }
+
+    async fn x11_forwarding(&self, _conn: &ConnectionInfo, request: &X11Request) -> bool {
+        self.allow_x11 && request.auth_protocol == "MIT-MAGIC-COOKIE-1"
+    }
+
+    async fn exec(&self, command: String, session: ServerSession) -> Exit {
+        let mut out = session.stdout();
+        match command.as_str() {
+            "display" => {
+                let d = session.x11().map(|x| x.display()).unwrap_or_default();
+                out.write_all(format!("DISPLAY={d}\n").as_bytes())
+                    .await
+                    .unwrap();
+                Exit::Code(0)
+            }
+            "xdpyinfo" => {
+                let Some(x) = session.x11() else {
+                    out.write_all(b"no x11\n").await.unwrap();
+                    return Exit::Code(1);
+                };
+                if !self.xauthority.exists() {
+                    std::fs::write(&self.xauthority, b"").unwrap();
+                }
+                let st = tokio::process::Command::new(find("xauth").unwrap())
+                    .arg("-f")
+                    .arg(&self.xauthority)
+                    .args(["-q", "add", &x.xauth_display(), &x.auth_protocol])
+                    .arg(&x.auth_cookie)
+                    .status()
+                    .await
+                    .unwrap();
+                assert!(st.success());
+                let o = tokio::process::Command::new(find("xdpyinfo").unwrap())
+                    .env("DISPLAY", x.display())
+                    .env("XAUTHORITY", &self.xauthority)
+                    .stdin(Stdio::null())
+                    .output()
+                    .await
+                    .unwrap();
+                out.write_all(&o.stdout).await.unwrap();
+                session.stderr().write_all(&o.stderr).await.unwrap();
+                Exit::Code(o.status.code().map_or(255, |c| c.try_into().unwrap()))
+            }
+            _ => Exit::Refused,
+        }
+    }
+}
+
+/// An Xvfb on a display it picked itself, accepting only `cookie`; killed on drop.
+struct Xvfb {
+    child: tokio::process::Child,
+    display: u32,
+}
+
+impl Xvfb {
+    async fn start(dir: &Path, cookie: &str) -> Self {
+        // The server loads every cookie of its -auth file, whatever the display name.
+        let server_auth = dir.join("xvfb.auth");
+        xauth(&server_auth, &["add", ":0", ".", cookie]);
+        let mut child = tokio::process::Command::new(find("Xvfb").expect("Xvfb not installed"))
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-auth"])
+            .arg(&server_auth)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut rd = BufReader::new(child.stdout.take().unwrap());
+        tokio::time::timeout(GUARD, rd.read_line(&mut line))
+            .await
+            .expect("Xvfb did not start")
+            .unwrap();
+        let display: u32 = line.trim().parse().expect("Xvfb's display number");
+        assert!(Path::new(&format!("/tmp/.X11-unix/X{display}")).exists());
+        Self { child, display }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn xauth(file: &Path, args: &[&str]) {
+    // An empty file: xauth would warn that it creates one.
+    if !file.exists() {
+        std::fs::write(file, b"").unwrap();
+    }
+    let st = std::process::Command::new(find("xauth").expect("xauth not installed"))
+        .arg("-q")
+        .arg("-f")
+        .arg(file)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "xauth {args:?}");
+}
+
+fn random_cookie() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    server: Server,
+}
+
+impl Fixture {
+    async fn start(allow_x11: bool, options: &str) -> Self {
+        for tool in ["ssh", "ssh-keygen", "Xvfb", "xauth", "xdpyinfo"] {
+            find(tool).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        let st = std::process::Command::new(find("ssh-keygen").unwrap())
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "t", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let line = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+        let app = App {
+            policy: AuthorizedKeysPolicy::new(&format!("{options} {line}")),
+            allow_x11,
+            xauthority: dir.path().join("remote.Xauthority"),
+        };
+        let config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[6; 32])]);
+        let server = listen("127.0.0.1:0", config, app).await.unwrap();
+        Self { dir, key, server }
+    }
+
+    /// `ssh -Y` to the server, with the X server's display and Xauthority file.
+    fn ssh_y(&self, xvfb: Option<&Xvfb>, command: &str) -> tokio::process::Command {
+        let ssh = Ssh::new(self.server.local_addr())
+            .user("alice")
+            .identity(&self.key)
+            .option(
+                "XAuthLocation",
+                find("xauth").unwrap().display().to_string(),
+            )
+            .arg("-Y")
+            .remote_command(command);
+        let mut cmd = tokio::process::Command::from(ssh.command().unwrap());
+        let local_auth = self.dir.path().join("local.Xauthority");
+        let display = xvfb.map_or(99, |x| x.display);
+        cmd.env("DISPLAY", format!(":{display}"))
+            .env("XAUTHORITY", local_auth)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// A running Xvfb and the client's Xauthority file for it.
+    async fn xvfb(&self) -> Xvfb {
+        let cookie = random_cookie();
+        let x = Xvfb::start(self.dir.path(), &cookie).await;
+        let local_auth = self.dir.path().join("local.Xauthority");
+        xauth(
+            &local_auth,
+            &["add", &format!(":{}", x.display), ".", &cookie],
+        );
+        x
+    }
+}
+
+async fn output(mut cmd: tokio::process::Command) -> (Option<i32>, String, String) {
+    let o = tokio::time::timeout(GUARD, cmd.output())
+        .await
+        .expect("ssh hung")
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_x11_forwarding_runs_xdpyinfo_through_ssh_y() {
+    let f = Fixture::start(true, "").await;
+    let xvfb = f.xvfb().await;
+    let (code, out, err) = output(f.ssh_y(Some(&xvfb), "display")).await;
+    assert_eq!(code, Some(0), "{err}");
+    // The first free display from 10 on, screen 0.
+    let display = out.trim().strip_prefix("DISPLAY=localhost:").unwrap();
+    let (n, screen) = display.split_once('.').unwrap();
+    assert!(n.parse::<u32>().unwrap() >= 10, "{out}");
+    assert_eq!(screen, "0");
+
+    let (code, out, err) = output(f.ssh_y(Some(&xvfb), "xdpyinfo")).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("dimensions:"), "{out}\n{err}");
+    assert!(out.contains("name of display:"), "{out}");
+    // Twice in a row: the second connection to the display is forwarded too.
+    let (code, out, err) = output(f.ssh_y(Some(&xvfb), "xdpyinfo")).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("dimensions:"), "{out}\n{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_x11_refused_by_default_handler_and_by_key_option() {
+    // The handler refuses.
+    let f = Fixture::start(false, "").await;
+    let (code, out, err) = output(f.ssh_y(None, "display")).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "DISPLAY=\n");
+    assert!(err.contains("X11 forwarding request failed"), "{err}");
+
+    // The handler allows, the key's options do not.
+    let f = Fixture::start(true, "no-x11-forwarding").await;
+    let (code, out, err) = output(f.ssh_y(None, "display")).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "DISPLAY=\n");
+    assert!(err.contains("X11 forwarding request failed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_x11_default_handler_refuses() {
+    struct Plain(AuthorizedKeysPolicy);
+    impl Handler for Plain {
+        async fn auth(&self, request: &AuthRequest) -> Decision {
+            self.0.decide(request, 0)
+        }
+        async fn exec(&self, _command: String, session: ServerSession) -> Exit {
+            let text = format!("x11={}\n", session.x11().is_some());
+            session.stdout().write_all(text.as_bytes()).await.unwrap();
+            Exit::Code(0)
+        }
+    }
+    let f = Fixture::start(true, "").await;
+    let line = std::fs::read_to_string(format!("{}.pub", f.key.display())).unwrap();
+    let config = ServerConfig::new(vec![PrivateKey::ed25519_from_seed(&[6; 32])]);
+    let server = listen(
+        "127.0.0.1:0",
+        config,
+        Plain(AuthorizedKeysPolicy::new(&line)),
+    )
+    .await
+    .unwrap();
+    let ssh = Ssh::new(server.local_addr())
+        .user("alice")
+        .identity(&f.key)
+        .option(
+            "XAuthLocation",
+            find("xauth").unwrap().display().to_string(),
+        )
+        .arg("-Y")
+        .remote_command("x");
+    let mut cmd = tokio::process::Command::from(ssh.command().unwrap());
+    cmd.env("DISPLAY", ":99")
+        .env("XAUTHORITY", f.dir.path().join("none"))
+        .stdin(Stdio::null());
+    let (code, out, err) = output(cmd).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "x11=false\n");
+    assert!(err.contains("X11 forwarding request failed"), "{err}");
+}
