@@ -15,7 +15,7 @@ use whelk_config::server::{AllowTcpForwarding, ServerMatchContext};
 use whelk_keys::HashAlg;
 use whelk_keys::authorized_keys::KeyOptions;
 use whelk_keys::cert::KeyOrCert;
-use whelk_tokio::{ConnectionInfo, Exit, Pty, ServerSession};
+use whelk_tokio::{ConnectionInfo, Exit, Pty, ServerSession, X11Request};
 
 use super::session;
 
@@ -544,6 +544,28 @@ impl whelk_tokio::Handler for ServerHandler {
             "connection {}: agent forwarding {}",
             conn.id(),
             if ok { "allowed" } else { "refused" }
+        );
+        ok
+    }
+
+    async fn x11_forwarding(&self, conn: &ConnectionInfo, request: &X11Request) -> bool {
+        // The key's options and certificate are enforced by whelk-tokio before this.
+        let settings = self.settings(conn);
+        // sshd refuses when it has no xauth to run ("No xauth program").
+        let xauth = settings.xauth_location.as_ref().filter(|p| p.is_file());
+        let ok = settings.x11_forwarding && xauth.is_some();
+        if settings.x11_forwarding && xauth.is_none() {
+            warn!(
+                "connection {}: X11 forwarding refused: no xauth program",
+                conn.id()
+            );
+        }
+        info!(
+            "connection {}: X11 forwarding {} ({}, screen {})",
+            conn.id(),
+            if ok { "allowed" } else { "refused" },
+            request.auth_protocol,
+            request.screen
         );
         ok
     }

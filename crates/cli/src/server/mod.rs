@@ -30,8 +30,15 @@
 //! - **Restrictions** come from the authentication that succeeded (authorized_keys options,
 //!   certificate extensions) and from the configuration evaluated for the connection.
 //! - **Not supported** (refused or ignored with a warning): `HostCertificate` (the transport
-//!   does not present host certificates yet), X11 forwarding, hostbased and GSSAPI
-//!   authentication, `ChrootDirectory`, `Match Host` (no DNS).
+//!   does not present host certificates yet), `X11UseLocalhost no` (X11 displays listen on
+//!   loopback only), hostbased and GSSAPI authentication, `ChrootDirectory`, `Match Host`
+//!   (no DNS).
+//! - **X11 forwarding** (`X11Forwarding yes`, `X11DisplayOffset`, `XAuthLocation`): the
+//!   session gets `DISPLAY=localhost:N.S`, and before its command runs, `xauth -q -` adds
+//!   the client's cookie for `unix:N.S` (to `$XAUTHORITY` of the session's environment,
+//!   else `~/.Xauthority`), as sshd's `do_xauth` does. Also when `~/.ssh/rc` runs (sshd
+//!   leaves xauth to the rc file then, passing the cookie on its stdin; whelk's rc file
+//!   reads `/dev/null`).
 //!
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -304,6 +311,7 @@ async fn run(args: Args) -> Result<(), String> {
     // A per-user server: a plain close for refused connections, as sshd.
     config.refusal_message = false;
     config.gateway_ports = settings.gateway_ports;
+    config.x11_display_offset = settings.x11_display_offset;
     config.per_source_max_startups = settings.per_source_max_startups;
     config.per_source_net_block = settings.per_source_net_block;
     config.per_source_penalties = settings.per_source_penalties.clone();

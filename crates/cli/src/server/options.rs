@@ -6,7 +6,8 @@
 //! both. Options that `whelk-config` does not model (`PermitListen`,
 //! `PermitUserEnvironment`, `AllowStreamLocalForwarding`, `GatewayPorts`,
 //! `PerSourceMaxStartups`, `PerSourceNetBlockSize`, `PerSourcePenalties`,
-//! `PerSourcePenaltyExemptList`, `PermitUserRC`) are read here with the same
+//! `PerSourcePenaltyExemptList`, `PermitUserRC`, `X11DisplayOffset`, `X11UseLocalhost`,
+//! `XAuthLocation`) are read here with the same
 //! first-value-wins rule, ignoring `Match` blocks.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,10 @@ pub(crate) const DEFAULT_MAX_STARTUPS: MaxStartups = MaxStartups {
     rate: 30,
     full: 100,
 };
+/// `XAuthLocation` default (Debian's sshd).
+pub(crate) const DEFAULT_XAUTH: &str = "/usr/bin/xauth";
+/// `X11DisplayOffset` default, as sshd.
+pub(crate) const DEFAULT_X11_DISPLAY_OFFSET: u32 = 10;
 /// `MaxSessions` default, as sshd.
 pub(crate) const DEFAULT_MAX_SESSIONS: u32 = 10;
 
@@ -91,6 +96,12 @@ pub(crate) struct Settings {
     pub(crate) permit_user_environment: bool,
     /// `PermitUserRC`: run `~/.ssh/rc` before a session's command.
     pub(crate) permit_user_rc: bool,
+    /// `X11Forwarding` (default no).
+    pub(crate) x11_forwarding: bool,
+    /// `X11DisplayOffset` (default 10).
+    pub(crate) x11_display_offset: u32,
+    /// `XAuthLocation` (default `/usr/bin/xauth`; `none`: X11 forwarding is refused).
+    pub(crate) xauth_location: Option<PathBuf>,
     /// `AcceptEnv` patterns.
     pub(crate) accept_env: Vec<String>,
     /// `AllowUsers` patterns (empty: anyone; only the user part of `user@host` is used).
@@ -406,6 +417,21 @@ impl Settings {
                 .and_then(|v| yes(&v))
                 .unwrap_or(false),
             permit_user_rc: extra("PermitUserRC").and_then(|v| yes(&v)).unwrap_or(true),
+            x11_forwarding: cfg.x11_forwarding.unwrap_or(false),
+            x11_display_offset: match extra("X11DisplayOffset").as_deref() {
+                None => DEFAULT_X11_DISPLAY_OFFSET,
+                Some([n]) => n
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 1000)
+                    .ok_or_else(|| format!("X11DisplayOffset: bad value {n:?}"))?,
+                Some(v) => return Err(format!("X11DisplayOffset: bad value {:?}", v.join(" "))),
+            },
+            xauth_location: match extra("XAuthLocation").as_deref() {
+                None | Some([]) => Some(PathBuf::from(DEFAULT_XAUTH)),
+                Some([p]) if p == "none" => None,
+                Some(v) => Some(PathBuf::from(v.join(" "))),
+            },
             accept_env: if cfg.accept_env.is_empty() {
                 DEFAULT_ACCEPT_ENV.iter().map(|s| (*s).to_owned()).collect()
             } else {
@@ -432,7 +458,10 @@ impl Settings {
                     .as_deref()
                     .filter(|c| *c != "none")
                     .map(|c| format!("ChrootDirectory {c}")),
-                (cfg.x11_forwarding == Some(true)).then(|| "X11Forwarding yes".to_owned()),
+                // Displays listen on loopback only (sshd's X11UseLocalhost yes).
+                extra("X11UseLocalhost")
+                    .filter(|v| yes(v) == Some(false))
+                    .map(|_| "X11UseLocalhost no".to_owned()),
             ]
             .into_iter()
             .flatten()
@@ -527,9 +556,29 @@ mod tests {
         assert!(s.permit_open.is_none() && !s.permit_user_environment && !s.gateway_ports);
         assert!(resolve(&["GatewayPorts yes"], None).gateway_ports);
         assert_eq!(
-            resolve(&["ChrootDirectory /srv", "X11Forwarding yes"], None).unsupported,
-            ["ChrootDirectory /srv", "X11Forwarding yes"]
+            resolve(&["ChrootDirectory /srv", "X11UseLocalhost no"], None).unsupported,
+            ["ChrootDirectory /srv", "X11UseLocalhost no"]
         );
+        assert!(
+            resolve(&["X11UseLocalhost yes"], None)
+                .unsupported
+                .is_empty()
+        );
+        assert!(!s.x11_forwarding);
+        assert_eq!(s.x11_display_offset, 10);
+        assert_eq!(s.xauth_location, Some(PathBuf::from("/usr/bin/xauth")));
+        let x = resolve(
+            &[
+                "X11Forwarding yes",
+                "X11DisplayOffset 20",
+                "XAuthLocation /opt/xauth",
+            ],
+            None,
+        );
+        assert!(x.x11_forwarding);
+        assert_eq!(x.x11_display_offset, 20);
+        assert_eq!(x.xauth_location, Some(PathBuf::from("/opt/xauth")));
+        assert_eq!(resolve(&["XAuthLocation none"], None).xauth_location, None);
         let p = resolve(
             &["PerSourceMaxStartups 3", "PerSourceNetBlockSize 24:64"],
             None,

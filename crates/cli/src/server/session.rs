@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info, warn};
-use whelk_tokio::{Exit, ServerSession, SessionEvent, SessionKind};
+use whelk_tokio::{Exit, ServerSession, SessionEvent, SessionKind, X11Forwarding};
 
 use super::handler::{Restrictions, State};
 use super::options::Settings;
@@ -114,6 +114,9 @@ pub(crate) async fn run(
         forced.is_some().then_some(original).flatten(),
         agent.as_ref().map(|(l, _)| l.path()),
     );
+    if let (Some(x), Some(xauth)) = (session.x11(), &settings.xauth_location) {
+        add_xauth(id, xauth, &state.account.home, &env, x).await;
+    }
     // sshd's user rc: not for subsystems nor under ForceCommand.
     let rc = state.account.home.join(".ssh/rc");
     let user_rc = (!matches!(kind, SessionKind::Subsystem(_))
@@ -226,7 +229,70 @@ fn environment(
     if let Some(a) = agent_sock {
         set("SSH_AUTH_SOCK", a.to_string_lossy().into_owned());
     }
+    if let Some(x) = session.x11() {
+        set("DISPLAY", x.display());
+    }
     env
+}
+
+/// Longest `xauth` may take.
+const XAUTH_TIME: Duration = Duration::from_secs(10);
+
+/// Adds the client's X11 cookie for the session's display to the user's Xauthority file
+/// (`$XAUTHORITY` of `env`, else `~/.Xauthority`), as sshd's `do_xauth`: `xauth -q -`
+/// reading `remove unix:N.S` and `add unix:N.S <protocol> <cookie>` (whelk-tokio admits
+/// only `[A-Za-z0-9.:/_-]` in both). A failure is logged; the session goes on (its X
+/// clients will not get in).
+async fn add_xauth(
+    id: u64,
+    xauth: &Path,
+    home: &Path,
+    env: &[(String, String)],
+    x: &X11Forwarding,
+) {
+    let d = x.xauth_display();
+    let script = format!(
+        "remove {d}\nadd {d} {} {}\n",
+        x.auth_protocol, x.auth_cookie
+    );
+    debug!("connection {id}: running {} -q - for {d}", xauth.display());
+    let child = tokio::process::Command::new(xauth)
+        .args(["-q", "-"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(
+                "connection {id}: xauth: cannot run {}: {e}",
+                xauth.display()
+            );
+            return;
+        }
+    };
+    let stdin = child.stdin.take();
+    let run = async {
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(script.as_bytes()).await;
+        }
+        child.wait_with_output().await
+    };
+    match tokio::time::timeout(XAUTH_TIME, run).await {
+        Ok(Ok(out)) if out.status.success() => {}
+        Ok(Ok(out)) => warn!(
+            "connection {id}: xauth failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Ok(Err(e)) => warn!("connection {id}: xauth: {e}"),
+        Err(_) => warn!("connection {id}: xauth timed out"),
+    }
 }
 
 /// Reports a failure to start on the session's stderr; exit status 255.
