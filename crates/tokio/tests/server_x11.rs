@@ -35,7 +35,12 @@ struct App {
 
 impl Handler for App {
     async fn auth(&self, request: &AuthRequest) -> Decision {
-        self.policy.decide(request, 0)
+        match &request.kind {
+            whelk::RequestKind::Password { password, .. } if password.as_slice() == b"pw" => {
+                Decision::Accept(whelk::Grant::default())
+            }
+            _ => self.policy.decide(request, 0),
+        }
     }
 
     async fn x11_forwarding(&self, _conn: &ConnectionInfo, request: &X11Request) -> bool {
@@ -50,6 +55,14 @@ impl Handler for App {
                 out.write_all(format!("DISPLAY={d}\n").as_bytes())
                     .await
                     .unwrap();
+                Exit::Code(0)
+            }
+            "display-and-wait" => {
+                let d = session.x11().map(|x| x.display()).unwrap_or_default();
+                out.write_all(format!("DISPLAY={d}\n").as_bytes())
+                    .await
+                    .unwrap();
+                session.closed().await;
                 Exit::Code(0)
             }
             "xdpyinfo" => {
@@ -299,4 +312,215 @@ async fn server_x11_default_handler_refuses() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "x11=false\n");
     assert!(err.contains("X11 forwarding request failed"), "{err}");
+}
+
+/// A whelk client driven by hand over TCP, to send `x11-req`s OpenSSH never sends.
+struct Raw {
+    conn: whelk::ClientConnection,
+    sock: tokio::net::TcpStream,
+    events: std::collections::VecDeque<whelk::Event>,
+}
+
+impl Raw {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        use rand_core::SeedableRng;
+        let rng = chacha20::ChaCha20Rng::from_seed([3; 32]);
+        let conn = whelk::ClientConnection::new(
+            whelk::ClientConfig::new("alice"),
+            rng,
+            std::time::Instant::now(),
+        )
+        .unwrap();
+        let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        Self {
+            conn,
+            sock,
+            events: Default::default(),
+        }
+    }
+
+    /// Sends what is queued, reads what arrives, answers the host key and password
+    /// prompts; other events are kept.
+    async fn turn(&mut self) {
+        use tokio::io::AsyncReadExt;
+        let now = std::time::Instant::now();
+        let mut out = bytes::BytesMut::new();
+        let _ = self.conn.poll_transmit(now, &mut out);
+        if !out.is_empty() {
+            self.sock.write_all(&out).await.unwrap();
+        }
+        let mut buf = vec![0u8; 65536];
+        if let Ok(r) =
+            tokio::time::timeout(Duration::from_millis(20), self.sock.read(&mut buf)).await
+        {
+            let n = r.unwrap();
+            assert!(n > 0, "server closed the connection");
+            self.conn.handle_input(now, &buf[..n]).unwrap();
+        }
+        self.conn.handle_timeout(now);
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                whelk::Event::HostKey(check) => self
+                    .conn
+                    .respond_host_key(check, whelk::HostKeyDecision::Accept)
+                    .unwrap(),
+                whelk::Event::Credentials(req) => self
+                    .conn
+                    .respond_credentials(req, whelk::Answer::Password("pw".to_string().into()))
+                    .unwrap(),
+                ev => self.events.push_back(ev),
+            }
+        }
+    }
+
+    /// Turns until `pick` takes an event (others are dropped).
+    async fn until<T>(&mut self, mut pick: impl FnMut(&mut Self, whelk::Event) -> Option<T>) -> T {
+        let start = std::time::Instant::now();
+        loop {
+            while let Some(ev) = self.events.pop_front() {
+                if let Some(t) = pick(self, ev) {
+                    return t;
+                }
+            }
+            assert!(start.elapsed() < GUARD, "no such event");
+            self.turn().await;
+        }
+    }
+
+    async fn x11_req(&mut self, ch: whelk::ChannelId, cookie: &str, single: bool) -> bool {
+        let kind = whelk::ChannelRequestKind::X11Req {
+            single_connection: single,
+            auth_protocol: "MIT-MAGIC-COOKIE-1".to_string().into(),
+            auth_cookie: cookie.to_string().into(),
+            screen: 0,
+        };
+        let id = self.conn.request(ch, kind, true).unwrap();
+        self.until(|_, ev| match ev {
+            whelk::Event::Channel(whelk::ChannelEvent::RequestResult {
+                request, success, ..
+            }) if request == id => Some(success),
+            _ => None,
+        })
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_x11_bad_requests_single_connection_and_listener_lifetime() {
+    let f = Fixture::start(true, "").await;
+    let mut c = Raw::connect(f.server.local_addr()).await;
+    let ch = c.conn.open_session().unwrap();
+    c.until(|_, ev| match ev {
+        whelk::Event::Channel(whelk::ChannelEvent::OpenConfirmed { id }) if id == ch => Some(()),
+        _ => None,
+    })
+    .await;
+    // What would inject xauth commands, or is not a cookie at all, fails without a panic.
+    for bad in ["ab\nadd evil", "", "a b", "x;rm", &"a".repeat(2000)] {
+        assert!(!c.x11_req(ch, bad, true).await, "{bad:?}");
+    }
+    assert!(c.x11_req(ch, "0123456789abcdef", true).await);
+    // One display per session.
+    assert!(!c.x11_req(ch, "0123456789abcdef", false).await);
+    c.conn.exec(ch, b"display-and-wait").unwrap();
+    let mut text = Vec::new();
+    let display = c
+        .until(|c, ev| {
+            if let whelk::Event::Channel(whelk::ChannelEvent::Data { id }) = ev {
+                while let Some(b) = c.conn.read(id, 1024) {
+                    text.extend_from_slice(&b);
+                }
+            }
+            let t = String::from_utf8_lossy(&text).into_owned();
+            t.strip_prefix("DISPLAY=localhost:")
+                .and_then(|r| r.strip_suffix(".0\n"))
+                .map(|n| n.parse::<u16>().unwrap())
+        })
+        .await;
+    let port = 6000 + display;
+    // The first connection comes to the client as an x11 channel from 127.0.0.1.
+    let mut x = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    x.write_all(b"hello X").await.unwrap();
+    let xid = c
+        .until(|c, ev| match ev {
+            whelk::Event::Channel(whelk::ChannelEvent::OpenRequest(inc)) => {
+                match inc.kind() {
+                    whelk::ChannelOpenKind::X11 {
+                        originator_address, ..
+                    } => assert_eq!(originator_address.to_string_lossy(), "127.0.0.1"),
+                    other => panic!("{other:?}"),
+                }
+                Some(c.conn.accept_channel(inc).unwrap())
+            }
+            _ => None,
+        })
+        .await;
+    let mut got = Vec::new();
+    c.until(|c, ev| {
+        if let whelk::Event::Channel(whelk::ChannelEvent::Data { id }) = ev
+            && id == xid
+        {
+            while let Some(b) = c.conn.read(id, 1024) {
+                got.extend_from_slice(&b);
+            }
+        }
+        (got == b"hello X").then_some(())
+    })
+    .await;
+    // single_connection: nobody listens any more.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+    );
+
+    // Another session's display listens until that session ends.
+    let ch2 = c.conn.open_session().unwrap();
+    c.until(|_, ev| match ev {
+        whelk::Event::Channel(whelk::ChannelEvent::OpenConfirmed { id }) if id == ch2 => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(c.x11_req(ch2, "00ff", false).await);
+    c.conn.exec(ch2, b"display-and-wait").unwrap();
+    let mut text = Vec::new();
+    let display2 = c
+        .until(|c, ev| {
+            if let whelk::Event::Channel(whelk::ChannelEvent::Data { id }) = ev
+                && id == ch2
+            {
+                while let Some(b) = c.conn.read(id, 1024) {
+                    text.extend_from_slice(&b);
+                }
+            }
+            let t = String::from_utf8_lossy(&text).into_owned();
+            t.strip_prefix("DISPLAY=localhost:")
+                .and_then(|r| r.strip_suffix(".0\n"))
+                .map(|n| n.parse::<u16>().unwrap())
+        })
+        .await;
+    let port2 = 6000 + display2;
+    for _ in 0..2 {
+        let _x = tokio::net::TcpStream::connect(("127.0.0.1", port2))
+            .await
+            .unwrap();
+        c.until(|c, ev| match ev {
+            whelk::Event::Channel(whelk::ChannelEvent::OpenRequest(inc)) => {
+                Some(c.conn.accept_channel(inc).unwrap())
+            }
+            _ => None,
+        })
+        .await;
+    }
+    c.conn.close(ch2).unwrap();
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port2))
+        .await
+        .is_ok()
+    {
+        assert!(start.elapsed() < GUARD, "the display outlived its session");
+        c.turn().await;
+    }
 }

@@ -166,13 +166,15 @@ async fn accept_loop(
         if shared.lock().done.is_some() {
             return;
         }
-        tokio::spawn(forward(shared, sock, peer));
         if single_connection {
+            // Refusing from before the channel is opened on.
             for l in &listeners {
                 let _ = stop_accepting(l);
             }
+            tokio::spawn(forward(shared, sock, peer));
             return;
         }
+        tokio::spawn(forward(shared, sock, peer));
     }
 }
 
