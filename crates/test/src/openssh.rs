@@ -57,7 +57,11 @@ fn package_for(tool: &str) -> &'static str {
     match tool {
         "sshd" => "openssh-server",
         "sshpass" => "sshpass",
-        "unshare" | "mount" => "util-linux",
+        "unshare" | "mount" | "script" => "util-linux",
+        "Xvfb" => "xvfb",
+        "xauth" => "xauth",
+        "xdpyinfo" => "x11-utils",
+        "tmux" => "tmux",
         _ => "openssh-client",
     }
 }
