@@ -21,6 +21,7 @@ use whelk_keys::{SigAlg, VerifyPolicy};
 use zeroize::Zeroizing;
 
 use crate::channel::{ChannelReader, ChannelWriter};
+use crate::client_x11::X11Slot;
 use crate::driver::{Hooks, Inner, Shared, drive};
 use crate::error::{Error, Result};
 use crate::forward::{Endpoint, RemoteRoutes, connect_local};
@@ -418,6 +419,7 @@ struct ClientHooks {
     rejected: Option<String>,
     routes: RemoteRoutes,
     forward_agent: Option<PathBuf>,
+    x11: X11Slot,
 }
 
 impl ClientHooks {
@@ -550,6 +552,10 @@ impl ClientHooks {
         inner: &mut Inner<Conn>,
         incoming: IncomingChannel,
     ) {
+        if matches!(incoming.kind(), ChannelOpenKind::X11 { .. }) {
+            self.incoming_x11(shared, inner, incoming);
+            return;
+        }
         let target = match incoming.kind() {
             ChannelOpenKind::ForwardedTcpip {
                 connected_address,
@@ -590,8 +596,58 @@ impl ClientHooks {
                     };
                     shared.wake.notify_one();
                     if let Some(id) = id {
-                        let session = Session::new(shared, id);
+                        let session = Session::new(shared, id, X11Slot::default());
                         crate::forward::splice(sock, session).await;
+                    }
+                }
+                Err(e) => {
+                    let _ = shared.lock().conn.reject_channel(
+                        incoming,
+                        ChannelOpenFailureReason::CONNECT_FAILED,
+                        &e.to_string(),
+                    );
+                    shared.wake.notify_one();
+                }
+            }
+        });
+    }
+}
+
+impl ClientHooks {
+    /// An `x11` channel (RFC 4254 §6.3.2): accepted only after an `x11-req` (and, for
+    /// untrusted forwarding, before its timeout), once the local display answered.
+    fn incoming_x11(
+        &mut self,
+        shared: &Arc<Shared<Conn>>,
+        inner: &mut Inner<Conn>,
+        incoming: IncomingChannel,
+    ) {
+        let Some(route) = crate::client_x11::route(&self.x11) else {
+            let _ = inner.conn.reject_channel(
+                incoming,
+                ChannelOpenFailureReason::ADMINISTRATIVELY_PROHIBITED,
+                "X11 forwarding not requested or timed out",
+            );
+            return;
+        };
+        let shared = shared.clone();
+        let slot = self.x11.clone();
+        tokio::spawn(async move {
+            match route.connect().await {
+                Ok(sock) => {
+                    let id = {
+                        let mut g = shared.lock();
+                        match g.conn.accept_channel(incoming) {
+                            Ok(id) => {
+                                g.chan(id).open = Some(Ok(()));
+                                Some(id)
+                            }
+                            Err(_) => None,
+                        }
+                    };
+                    shared.wake.notify_one();
+                    if let Some(id) = id {
+                        route.serve(sock, Session::new(shared, id, slot)).await;
                     }
                 }
                 Err(e) => {
@@ -684,6 +740,7 @@ pub struct Client {
     _guard: Arc<Guard>,
     pub(crate) routes: RemoteRoutes,
     forward_agent: bool,
+    x11: X11Slot,
 }
 
 /// Disconnects when the last [`Client`] clone goes away.
@@ -858,6 +915,7 @@ where
         }
     });
     let routes = RemoteRoutes::default();
+    let x11 = X11Slot::default();
     let hooks = ClientHooks {
         host: host.to_string(),
         port,
@@ -871,6 +929,7 @@ where
         rejected: None,
         routes: routes.clone(),
         forward_agent: config.forward_agent.clone(),
+        x11: x11.clone(),
     };
     let driver = tokio::spawn(drive(shared.clone(), stream, hooks));
     let client = Client {
@@ -878,6 +937,7 @@ where
         shared: shared.clone(),
         routes,
         forward_agent: config.forward_agent.is_some(),
+        x11,
     };
     // Dropping `client` on failure or timeout ends the driver.
     wait_for(&shared, |g| {
@@ -1027,7 +1087,7 @@ impl Client {
     async fn open_wait(&self, id: ChannelId) -> Result<Session> {
         self.shared.wake.notify_one();
         // Owns the channel from here: closed if the wait is abandoned.
-        let session = Session::new(self.shared.clone(), id);
+        let session = Session::new(self.shared.clone(), id, self.x11.clone());
         wait_for(&self.shared, |g| match &g.chan(id).open {
             Some(Ok(())) => Some(Ok(())),
             Some(Err(why)) => Some(Err(Error::Refused(why.clone()))),
@@ -1112,6 +1172,7 @@ pub struct Session {
     id: ChannelId,
     reader: ChannelReader<ClientConnection>,
     writer: ChannelWriter<ClientConnection>,
+    x11: X11Slot,
 }
 
 impl std::fmt::Debug for Session {
@@ -1121,8 +1182,9 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared<Conn>>, id: ChannelId) -> Self {
+    pub(crate) fn new(shared: Arc<Shared<Conn>>, id: ChannelId, x11: X11Slot) -> Self {
         Self {
+            x11,
             reader: ChannelReader::stdout(shared.clone(), id),
             writer: ChannelWriter::stdout(shared.clone(), id),
             shared,
@@ -1136,7 +1198,12 @@ impl Session {
         self.id
     }
 
-    async fn request(
+    /// The connection's X11 forwarding state.
+    pub(crate) fn x11_slot(&self) -> &X11Slot {
+        &self.x11
+    }
+
+    pub(crate) async fn request(
         &self,
         what: &str,
         send: impl FnOnce(&mut ClientConnection) -> whelk::Result<whelk::RequestId>,

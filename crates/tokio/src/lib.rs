@@ -24,6 +24,7 @@
 mod agent;
 mod channel;
 mod client;
+mod client_x11;
 mod driver;
 mod error;
 mod forward;
@@ -47,6 +48,7 @@ pub use client::{
     Client, ClientConfig, ExitStatus, HostKeyCallback, HostKeyInfo, HostKeyPolicy, HostbasedKey,
     Output, Session, Stdin, connect,
 };
+pub use client_x11::{X11Auth, X11Options};
 pub use error::{Error, Result};
 pub use forward::{Endpoint, LocalForward, RemoteForward};
 pub use server::{
