@@ -9,7 +9,8 @@
 //!   `RemoteForward`, `DynamicForward`, `ExitOnForwardFailure`, `ServerAliveInterval`,
 //!   `ServerAliveCountMax`, `ConnectTimeout`, `BatchMode`, `StrictHostKeyChecking`,
 //!   `UserKnownHostsFile`, `GlobalKnownHostsFile`, `HashKnownHosts`, `ProxyJump`,
-//!   `ProxyCommand`, `ForwardAgent`, `RequestTTY`, `RemoteCommand`, `SetEnv`, `SendEnv`,
+//!   `ProxyCommand`, `ForwardAgent`, `ForwardX11` (`-X`/`-x`), `ForwardX11Trusted` (`-Y`),
+//!   `ForwardX11Timeout`, `XAuthLocation`, `RequestTTY`, `RemoteCommand`, `SetEnv`, `SendEnv`,
 //!   `PreferredAuthentications`, `PasswordAuthentication`, `KbdInteractiveAuthentication`,
 //!   `PubkeyAuthentication`, `NumberOfPasswordPrompts`, `RekeyLimit`, `LogLevel`,
 //!   `Compression` (`-C`: `zlib@openssh.com`, `zlib`, `none`), `AddressFamily`,
@@ -99,6 +100,15 @@ pub(crate) struct Args {
     /// Do not forward the authentication agent.
     #[arg(short = 'a')]
     no_forward_agent: bool,
+    /// X11 forwarding (untrusted unless ForwardX11Trusted), to $DISPLAY.
+    #[arg(short = 'X')]
+    forward_x11: bool,
+    /// Disable X11 forwarding.
+    #[arg(short = 'x')]
+    no_forward_x11: bool,
+    /// Trusted X11 forwarding, to $DISPLAY.
+    #[arg(short = 'Y')]
+    forward_x11_trusted: bool,
     /// Connect through these jump hosts: `[user@]host[:port][,...]`.
     #[arg(
         short = 'J',

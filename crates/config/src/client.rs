@@ -364,6 +364,12 @@ pub struct ClientConfig {
     pub exit_on_forward_failure: Option<bool>,
     /// `ForwardAgent`.
     pub forward_agent: Option<ForwardAgent>,
+    /// `ForwardX11` (RFC 4254 §6.3; `ssh -X`/`-x`).
+    pub forward_x11: Option<bool>,
+    /// `ForwardX11Timeout` (untrusted X11 forwarding; OpenSSH's default is 20 minutes).
+    pub forward_x11_timeout: Option<Duration>,
+    /// `ForwardX11Trusted` (`ssh -Y`; OpenSSH's default is `no`).
+    pub forward_x11_trusted: Option<bool>,
     /// `GlobalKnownHostsFile`.
     pub global_known_hosts_files: Option<Vec<String>>,
     /// `HashKnownHosts`.
@@ -433,6 +439,8 @@ pub struct ClientConfig {
     pub tcp_keep_alive: Option<bool>,
     /// `User`.
     pub user: Option<String>,
+    /// `XAuthLocation` (OpenSSH's default is `/usr/bin/xauth`).
+    pub xauth_location: Option<String>,
     /// `UserKnownHostsFile`.
     pub user_known_hosts_files: Option<Vec<String>>,
     /// Some `Match final` line was seen: the caller should run a final pass
@@ -877,6 +885,12 @@ impl ClientHandler<'_, '_, '_> {
                 };
                 first(&mut c.forward_agent, active, v);
             }
+            "forwardx11" => first(&mut c.forward_x11, active, choice(d, CLIENT_FLAG)?),
+            "forwardx11timeout" => first(&mut c.forward_x11_timeout, active, values::time(d)?),
+            "forwardx11trusted" => {
+                first(&mut c.forward_x11_trusted, active, choice(d, CLIENT_FLAG)?);
+            }
+            "xauthlocation" => first(&mut c.xauth_location, active, values::string(d)?),
             "globalknownhostsfile" | "userknownhostsfile" => {
                 let v = d.all_nonempty()?.to_vec();
                 if v.len() > MAX_KNOWN_HOSTS_FILES {

@@ -859,3 +859,17 @@ fn include_fan_out_is_bounded() {
     );
     assert_eq!((e.file(), e.line()), ("main", 1));
 }
+
+#[test]
+fn x11_forwarding_options() {
+    let c = parse(
+        "ForwardX11 yes\nForwardX11Trusted yes\nForwardX11Timeout 5m\n\
+         XAuthLocation /opt/X11/bin/xauth\nForwardX11 no\n",
+    );
+    assert_eq!(c.forward_x11, Some(true));
+    assert_eq!(c.forward_x11_trusted, Some(true));
+    assert_eq!(c.forward_x11_timeout, secs(300));
+    assert_eq!(c.xauth_location.as_deref(), Some("/opt/X11/bin/xauth"));
+    assert_eq!(parse("").forward_x11, None);
+    err("ForwardX11 maybe");
+}

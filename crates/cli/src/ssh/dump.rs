@@ -145,6 +145,18 @@ pub(super) fn render(r: &Resolved) -> Result<String, Fail> {
             _ => "no",
         },
     );
+    line("forwardx11", yn(c.forward_x11, false));
+    line("forwardx11trusted", yn(c.forward_x11_trusted, false));
+    line(
+        "forwardx11timeout",
+        &c.forward_x11_timeout
+            .map_or(1200, |t| t.as_secs())
+            .to_string(),
+    );
+    line(
+        "xauthlocation",
+        c.xauth_location.as_deref().unwrap_or("/usr/bin/xauth"),
+    );
     if let Some(t) = c.connect_timeout {
         line("connecttimeout", &t.as_secs().to_string());
     }

@@ -110,6 +110,17 @@ fn flag_lines(args: &Args) -> String {
     if args.no_forward_agent {
         lines.push("ForwardAgent no".into());
     }
+    // -Y wins over -X and -x, -x over -X.
+    if args.forward_x11_trusted {
+        lines.push("ForwardX11 yes".into());
+        lines.push("ForwardX11Trusted yes".into());
+    }
+    if args.no_forward_x11 {
+        lines.push("ForwardX11 no".into());
+    }
+    if args.forward_x11 {
+        lines.push("ForwardX11 yes".into());
+    }
     if args.compression {
         lines.push("Compression yes".into());
     }

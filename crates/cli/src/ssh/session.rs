@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use whelk_tokio::{Client, Error};
+use whelk_tokio::{Client, Error, Session, X11Auth, X11Options};
 
 use super::options::{Resolved, client_config, resolve};
 use super::stdio::{self, Output, PipeInput, copy_out};
@@ -228,6 +228,38 @@ const ESCAPE_HELP: &str = "Supported escape sequences:\r\n \
  ~~   - send the escape character by typing it twice\r\n\
 (Note that escapes are only recognized immediately after newline.)\r\n";
 
+/// `ForwardX11`: asks for X11 forwarding to `$DISPLAY` (trusted with `ForwardX11Trusted`),
+/// with OpenSSH's messages; every failure is a warning and the session goes on.
+async fn request_x11(r: &Resolved, session: &Session, quiet: bool) {
+    let Ok(display) = std::env::var("DISPLAY") else {
+        // OpenSSH says this at debug level only (`-v`).
+        tracing::debug!("X11 forwarding requested but DISPLAY not set");
+        return;
+    };
+    let mut options = X11Options::new(&display).trusted(r.cfg.forward_x11_trusted.unwrap_or(false));
+    if let Some(xauth) = &r.cfg.xauth_location {
+        options = options.xauth_location(crate::common::expand_tilde(xauth));
+    }
+    if let Some(t) = r.cfg.forward_x11_timeout {
+        options = options.timeout(t);
+    }
+    tracing::debug!("Requesting X11 forwarding with authentication spoofing.");
+    let warning = match session.request_x11(&options).await {
+        Ok(X11Auth::NoXauthData) => {
+            "Warning: No xauth data; using fake authentication data for X11 forwarding.".into()
+        }
+        Ok(_) => return,
+        Err(Error::Refused(what)) if what == "x11-req" => {
+            "X11 forwarding request failed on channel 0".into()
+        }
+        Err(Error::Refused(why)) => format!("Warning: {why}"),
+        Err(e) => format!("Warning: X11 forwarding: {e}"),
+    };
+    if !quiet {
+        eprintln!("{warning}");
+    }
+}
+
 /// Runs the command (or the shell) and returns its exit status for `ssh` to exit with.
 pub(super) async fn run(
     args: &Args,
@@ -239,6 +271,9 @@ pub(super) async fn run(
 ) -> Result<u8, Fail> {
     let closed = |e: Error| Fail::new(format!("ssh: {e}"));
     let session = client.session().await.map_err(closed)?;
+    if r.cfg.forward_x11 == Some(true) {
+        request_x11(r, &session, quiet).await;
+    }
     for (name, value) in r.cfg.set_env.iter().flatten() {
         if session.env(name, value).await.is_err() {
             tracing::debug!("server refused SetEnv {name}");
