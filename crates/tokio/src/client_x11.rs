@@ -102,6 +102,8 @@ pub enum X11Auth {
 pub(crate) struct X11Route {
     spoofing: Spoofing,
     target: Endpoint,
+    /// For `:N` / `unix:N` on Linux: the abstract socket `\0/tmp/.X11-unix/XN`, tried first.
+    abstract_name: Option<String>,
     refuse_after: Option<Instant>,
     auth: X11Auth,
 }
@@ -118,8 +120,15 @@ pub(crate) fn route(slot: &X11Slot) -> Option<Arc<X11Route>> {
 }
 
 impl X11Route {
-    /// Connects to the local display.
+    /// Connects to the local display: on Linux, like OpenSSH, the abstract socket of a
+    /// local display first (the X server listens on both; unlike the socket file it cannot
+    /// be removed or replaced by another process), then the socket file or TCP.
     pub(crate) async fn connect(&self) -> std::io::Result<Box<dyn Io>> {
+        if let Some(name) = &self.abstract_name
+            && let Some(sock) = connect_abstract(name)
+        {
+            return Ok(sock);
+        }
         connect_local(&self.target).await
     }
 
@@ -151,6 +160,23 @@ impl X11Route {
         }
         crate::forward::splice(sock, ch).await;
     }
+}
+
+/// Connects to the abstract UNIX socket `name` (Linux); `None` if that fails.
+#[cfg(target_os = "linux")]
+fn connect_abstract(name: &str) -> Option<Box<dyn Io>> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+    // A local connect does not wait for the server to accept.
+    let sock = std::os::unix::net::UnixStream::connect_addr(&addr).ok()?;
+    sock.set_nonblocking(true).ok()?;
+    let sock = tokio::net::UnixStream::from_std(sock).ok()?;
+    Some(Box::new(sock))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn connect_abstract(_name: &str) -> Option<Box<dyn Io>> {
+    None
 }
 
 /// Runs `xauth` with `args` (stderr discarded) and returns its stdout if it succeeded.
@@ -308,18 +334,27 @@ impl Session {
                         return Err(Error::Io(std::io::Error::other("unsupported X11 display")));
                     }
                 };
+                let local = format!("{}/X{}", whelk::x11::UNIX_SOCKET_DIR, display.number);
+                let abstract_name = (cfg!(target_os = "linux")
+                    && matches!(&display.target, Target::Unix(p) if *p == local))
+                .then_some(local);
                 let refuse_after = (!options.trusted && !options.timeout.is_zero())
                     .then(|| Instant::now() + options.timeout);
                 let route = Arc::new(X11Route {
                     spoofing: Spoofing::new(cookie, &mut rng),
                     target,
+                    abstract_name,
                     refuse_after,
                     auth,
                 });
-                *self
+                // A concurrent first request may have won: use its cookies too.
+                let route = self
                     .x11_slot()
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(route.clone());
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(route)
+                    .clone();
+                let auth = route.auth;
                 (route, auth)
             }
         };

@@ -281,3 +281,39 @@ async fn untrusted_forwarding_uses_a_generated_cookie() {
     drop(session);
     client.disconnect().await;
 }
+
+/// Two sessions of one connection: both forward (with the connection's one fake cookie,
+/// as OpenSSH does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_share_the_forwarding() {
+    let x = xvfb();
+    let home = tempfile::tempdir().unwrap();
+    let sshd = x11_sshd(home.path(), true);
+    let opts = X11Options::new(&x.display).xauthority(&x.client_auth);
+    let client = client(&sshd).await;
+    let (a, b) = (
+        client.session().await.unwrap(),
+        client.session().await.unwrap(),
+    );
+    let (ra, rb) = tokio::join!(a.request_x11(&opts), b.request_x11(&opts));
+    assert_eq!(
+        (ra.unwrap(), rb.unwrap()),
+        (X11Auth::Trusted, X11Auth::Trusted)
+    );
+    for s in [&a, &b] {
+        s.exec("xauth list \"$DISPLAY\" | awk '{print $3}'; xdpyinfo | grep dimensions:")
+            .await
+            .unwrap();
+    }
+    let (oa, ob) = tokio::join!(a.collect(), b.collect());
+    let (oa, ob) = (oa.unwrap(), ob.unwrap());
+    let (sa, sb) = (
+        String::from_utf8_lossy(&oa.stdout).into_owned(),
+        String::from_utf8_lossy(&ob.stdout).into_owned(),
+    );
+    assert!(sa.contains("dimensions:"), "{sa}");
+    assert!(sb.contains("dimensions:"), "{sb}");
+    assert_eq!(sa.lines().next(), sb.lines().next(), "one fake cookie");
+    drop((a, b));
+    client.disconnect().await;
+}
