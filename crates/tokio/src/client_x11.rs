@@ -288,7 +288,9 @@ impl Session {
     /// (fresh for each connection, from the OS RNG), and each forwarded connection's setup
     /// must present the fake cookie, which is replaced with the real one before the bytes
     /// reach the X server; anything else is closed. Local displays (`:N`, `unix:N`) are
-    /// reached over `/tmp/.X11-unix/X<N>`, others over TCP `6000 + N`.
+    /// reached over `/tmp/.X11-unix/X<N>` (on Linux its abstract socket first, as OpenSSH
+    /// does), others over TCP `6000 + N`. Later requests on the same connection reuse the
+    /// first one's display and cookies (as OpenSSH).
     ///
     /// Returns which authorization data is used. Fails if the display cannot be parsed,
     /// untrusted cookie generation failed, or the server refused (`X11Forwarding no`).
