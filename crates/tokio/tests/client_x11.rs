@@ -317,3 +317,21 @@ async fn two_sessions_share_the_forwarding() {
     drop((a, b));
     client.disconnect().await;
 }
+
+/// Untrusted forwarding refuses X11 connections once `ForwardX11Timeout` has passed: the
+/// connection then never reaches the X server (no answer of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_forwarding_refuses_connections_after_its_timeout() {
+    let x = xvfb();
+    let home = tempfile::tempdir().unwrap();
+    let sshd = x11_sshd(home.path(), true);
+    let opts = X11Options::new(&x.display)
+        .xauthority(&x.client_auth)
+        .trusted(false)
+        .timeout(Duration::from_secs(1));
+    let (auth, _, err, status) = run_with_x11(&sshd, &opts, "sleep 3; xdpyinfo").await;
+    assert_eq!(auth, X11Auth::Untrusted);
+    assert_ne!(status, Some(0));
+    assert!(err.contains("unable to open display"), "{err}");
+    assert!(!err.contains("Invalid MIT-MAGIC-COOKIE-1 key"), "{err}");
+}
