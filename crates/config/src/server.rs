@@ -81,6 +81,17 @@ pub enum AllowTcpForwarding {
     Remote,
 }
 
+/// `IgnoreRhosts`: which of `~/.rhosts` and `~/.shosts` `hostbased` authentication reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IgnoreRhosts {
+    /// `yes` (the default): neither.
+    Yes,
+    /// `no`: both.
+    No,
+    /// `shosts-only`: `~/.shosts` only.
+    ShostsOnly,
+}
+
 /// `PermitRootLogin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PermitRootLogin {
@@ -179,6 +190,14 @@ pub struct ServerConfig {
     pub host_keys: Vec<String>,
     /// `HostKeyAlgorithms`.
     pub host_key_algorithms: Option<AlgorithmList>,
+    /// `HostbasedAuthentication`.
+    pub hostbased_authentication: Option<bool>,
+    /// `HostbasedUsesNameFromPacketOnly`.
+    pub hostbased_uses_name_from_packet_only: Option<bool>,
+    /// `IgnoreRhosts`.
+    pub ignore_rhosts: Option<IgnoreRhosts>,
+    /// `IgnoreUserKnownHosts`.
+    pub ignore_user_known_hosts: Option<bool>,
     /// `KbdInteractiveAuthentication` (alias `ChallengeResponseAuthentication`).
     pub kbd_interactive_authentication: Option<bool>,
     /// `KexAlgorithms`.
@@ -209,6 +228,8 @@ pub struct ServerConfig {
     pub permit_tty: Option<bool>,
     /// `Port` (accumulated).
     pub ports: Vec<u16>,
+    /// `StrictModes`.
+    pub strict_modes: Option<bool>,
     /// `PubkeyAcceptedAlgorithms` (alias `PubkeyAcceptedKeyTypes`).
     pub pubkey_accepted_algorithms: Option<AlgorithmList>,
     /// `PubkeyAuthentication`.
@@ -293,6 +314,10 @@ impl ServerConfig {
             client_alive_interval,
             force_command,
             host_key_algorithms,
+            hostbased_authentication,
+            hostbased_uses_name_from_packet_only,
+            ignore_rhosts,
+            ignore_user_known_hosts,
             kbd_interactive_authentication,
             kex_algorithms,
             login_grace_time,
@@ -310,6 +335,7 @@ impl ServerConfig {
             pubkey_authentication,
             rekey_limit,
             rekey_interval,
+            strict_modes,
             trusted_user_ca_keys,
             x11_forwarding,
         );
@@ -506,6 +532,9 @@ fn match_allowed(keyword: &str) -> Option<bool> {
         | "clientaliveinterval"
         | "denyusers"
         | "forcecommand"
+        | "hostbasedauthentication"
+        | "hostbasedusesnamefrompacketonly"
+        | "ignorerhosts"
         | "kbdinteractiveauthentication"
         | "challengeresponseauthentication"
         | "loglevel"
@@ -522,10 +551,19 @@ fn match_allowed(keyword: &str) -> Option<bool> {
         | "rekeylimit"
         | "trustedusercakeys"
         | "x11forwarding" => true,
-        "ciphers" | "hostcertificate" | "hostkey" | "hostkeyalgorithms" | "kexalgorithms"
-        | "listenaddress" | "logingracetime" | "macs" | "maxstartups" | "port" | "subsystem" => {
-            false
-        }
+        "ciphers"
+        | "hostcertificate"
+        | "hostkey"
+        | "hostkeyalgorithms"
+        | "kexalgorithms"
+        | "listenaddress"
+        | "logingracetime"
+        | "macs"
+        | "maxstartups"
+        | "port"
+        | "subsystem"
+        | "ignoreuserknownhosts"
+        | "strictmodes" => false,
         _ => return None,
     })
 }
@@ -620,6 +658,22 @@ fn option(d: &Directive<'_>, c: &mut ServerConfig, active: bool) -> Result<(), E
             }
         }
         "hostkeyalgorithms" => first(&mut c.host_key_algorithms, active, values::algorithms(d)?),
+        "hostbasedauthentication" => first(&mut c.hostbased_authentication, active, flag()?),
+        "hostbasedusesnamefrompacketonly" => {
+            first(&mut c.hostbased_uses_name_from_packet_only, active, flag()?)
+        }
+        "ignorerhosts" => {
+            let v = choice(
+                d,
+                &[
+                    ("yes", IgnoreRhosts::Yes),
+                    ("no", IgnoreRhosts::No),
+                    ("shosts-only", IgnoreRhosts::ShostsOnly),
+                ],
+            )?;
+            first(&mut c.ignore_rhosts, active, v);
+        }
+        "ignoreuserknownhosts" => first(&mut c.ignore_user_known_hosts, active, flag()?),
         "kbdinteractiveauthentication" | "challengeresponseauthentication" => {
             first(&mut c.kbd_interactive_authentication, active, flag()?);
         }
@@ -709,6 +763,7 @@ fn option(d: &Directive<'_>, c: &mut ServerConfig, active: bool) -> Result<(), E
                 first(&mut c.rekey_interval, active, i);
             }
         }
+        "strictmodes" => first(&mut c.strict_modes, active, flag()?),
         "subsystem" => {
             let name = d.first()?;
             let Some(cmd) = d.args.get(1).filter(|a| !a.is_empty()) else {

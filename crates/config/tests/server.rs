@@ -521,3 +521,46 @@ fn connection_spec_like_sshd_c() {
         ServerMatchContext::default()
     );
 }
+
+#[test]
+fn hostbased_options() {
+    use whelk_config::server::IgnoreRhosts;
+    let d = parse("");
+    assert_eq!(
+        (
+            d.hostbased_authentication,
+            d.ignore_rhosts,
+            d.strict_modes,
+            d.ignore_user_known_hosts
+        ),
+        (None, None, None, None)
+    );
+    let c = parse(
+        "HostbasedAuthentication yes\nHostbasedUsesNameFromPacketOnly yes\n\
+         IgnoreRhosts shosts-only\nIgnoreUserKnownHosts yes\nStrictModes no\n",
+    );
+    assert_eq!(c.hostbased_authentication, Some(true));
+    assert_eq!(c.hostbased_uses_name_from_packet_only, Some(true));
+    assert_eq!(c.ignore_rhosts, Some(IgnoreRhosts::ShostsOnly));
+    assert_eq!(c.ignore_user_known_hosts, Some(true));
+    assert_eq!(c.strict_modes, Some(false));
+    assert_eq!(
+        parse("IgnoreRhosts no").ignore_rhosts,
+        Some(IgnoreRhosts::No)
+    );
+    assert!(matches!(
+        err("IgnoreRhosts maybe").kind,
+        ErrorKind::BadValue { .. }
+    ));
+    // sshd allows these in Match blocks, not IgnoreUserKnownHosts or StrictModes.
+    let m = parse_conn(
+        "Match User alice\n  HostbasedAuthentication yes\n  IgnoreRhosts no\n",
+        &conn(),
+    );
+    assert_eq!(m.hostbased_authentication, Some(true));
+    assert_eq!(m.ignore_rhosts, Some(IgnoreRhosts::No));
+    assert!(matches!(
+        err("Match User alice\n  StrictModes no\n").kind,
+        ErrorKind::NotAllowedInMatch { .. }
+    ));
+}
