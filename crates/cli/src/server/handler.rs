@@ -19,6 +19,7 @@ use whelk_tokio::{ConnectionInfo, Exit, Pty, ServerSession, X11Request};
 
 use super::session;
 
+use super::hostbased;
 use super::options::{Settings, Sources};
 use super::passwd::PasswdFile;
 use super::process::Account;
@@ -33,6 +34,9 @@ pub(crate) fn protocol_config(
     let mut methods = Vec::new();
     if s.pubkey_auth {
         methods.push(Method::PublicKey);
+    }
+    if s.hostbased_auth {
+        methods.push(Method::HostBased);
     }
     if s.passwd_file.is_some() {
         if s.kbd_interactive_auth {
@@ -238,7 +242,92 @@ impl State {
                 },
                 peer,
             ),
+            RequestKind::HostBased {
+                key,
+                client_host,
+                client_user,
+                ..
+            } => self.hostbased_decision(
+                settings,
+                &HostBasedClaim {
+                    user: req.user.clone(),
+                    key: key.clone(),
+                    client_host: client_host.clone(),
+                    client_user: client_user.clone(),
+                },
+                peer,
+            ),
             _ => Decision::Reject,
+        }
+    }
+
+    /// Decides a `hostbased` request (its signature already verified) from `peer`: resolves
+    /// the claimed host name (unless `HostbasedUsesNameFromPacketOnly yes`), reads the
+    /// equivalence and known_hosts files (see [`hostbased`]). Blocking.
+    pub(crate) fn hostbased_decision(
+        &self,
+        settings: &Settings,
+        claim: &HostBasedClaim,
+        peer: Option<SocketAddr>,
+    ) -> Decision {
+        let HostBasedClaim {
+            user,
+            key,
+            client_host,
+            client_user,
+        } = claim;
+        let peer_s = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
+        let host = hostbased::strip_dot(client_host);
+        let ipaddr = peer.map_or_else(String::new, |p| p.ip().to_canonical().to_string());
+        let verdict = (|| {
+            if !settings.hostbased_auth {
+                return Err("HostbasedAuthentication is off".to_owned());
+            }
+            if *user != self.account.name || !settings.user_allowed(user) {
+                return Err("user not allowed".to_owned());
+            }
+            let policy = hostbased::Policy {
+                ignore_rhosts: settings.ignore_rhosts,
+                ignore_user_known_hosts: settings.ignore_user_known_hosts,
+                strict_modes: settings.strict_modes,
+                permit_root_login_yes: settings.permit_root_login_yes,
+                uid: rustix::process::getuid().as_raw(),
+            };
+            let files = hostbased::Files::system(&self.account.home);
+            let ip_for_files = if settings.hostbased_name_from_packet_only {
+                host.to_owned()
+            } else {
+                if !peer.is_some_and(|p| hostbased::resolves_to(host, p.ip())) {
+                    warn!(
+                        "userauth_hostbased mismatch: client sends {host}, which does not resolve to {ipaddr}"
+                    );
+                    return Err(format!("{host} does not resolve to {ipaddr}"));
+                }
+                ipaddr.clone()
+            };
+            let by =
+                hostbased::rhosts_allowed(&policy, &files, user, client_user, host, &ip_for_files)?;
+            debug!(
+                "hostbased: {client_user}@{host} allowed by {}",
+                by.display()
+            );
+            hostbased::host_key_known(&policy, &files, host, key, unix_now())
+        })();
+        match verdict {
+            Ok(()) => {
+                info!(
+                    "accepted hostbased for {user} from {peer_s}: {} (client {client_user}@{host})",
+                    describe_key(key)
+                );
+                Decision::Accept(Grant::default())
+            }
+            Err(why) => {
+                info!(
+                    "failed hostbased for {user} from {peer_s}: {} (client {client_user}@{host}): {why}",
+                    describe_key(key)
+                );
+                Decision::Reject
+            }
         }
     }
 
@@ -285,6 +374,19 @@ impl State {
             false
         }
     }
+}
+
+/// What a `hostbased` request claims (its signature verified by the library).
+#[derive(Debug, Clone)]
+pub(crate) struct HostBasedClaim {
+    /// The user to log in as.
+    pub(crate) user: String,
+    /// The client host's key or certificate.
+    pub(crate) key: KeyOrCert,
+    /// The client host name as sent.
+    pub(crate) client_host: String,
+    /// The user on the client host.
+    pub(crate) client_user: String,
 }
 
 fn describe_key(key: &KeyOrCert) -> String {
@@ -472,9 +574,31 @@ impl whelk_tokio::Handler for ServerHandler {
 
     async fn auth_from(&self, conn: &ConnectionInfo, request: &AuthRequest) -> Decision {
         let settings = self.settings(conn);
-        let decision = self
-            .state
-            .decide(&settings, request, Some(conn.peer_addr()));
+        let decision = if let RequestKind::HostBased {
+            key,
+            client_host,
+            client_user,
+            ..
+        } = &request.kind
+        {
+            // Name resolution and file reads block: off the async threads.
+            let state = self.state.clone();
+            let claim = HostBasedClaim {
+                user: request.user.clone(),
+                key: key.clone(),
+                client_host: client_host.clone(),
+                client_user: client_user.clone(),
+            };
+            let peer = conn.peer_addr();
+            tokio::task::spawn_blocking(move || {
+                state.hostbased_decision(&settings, &claim, Some(peer))
+            })
+            .await
+            .unwrap_or(Decision::Reject)
+        } else {
+            self.state
+                .decide(&settings, request, Some(conn.peer_addr()))
+        };
         if let Decision::Accept(g) | Decision::Partial(g) = &decision {
             let signed_key = matches!(request.kind, RequestKind::PublicKey { signed: true, .. });
             let query = matches!(request.kind, RequestKind::PublicKey { signed: false, .. });

@@ -48,6 +48,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 pub(crate) mod handler;
+pub(crate) mod hostbased;
 pub(crate) mod hostkey;
 pub(crate) mod options;
 pub(crate) mod passwd;

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use whelk::Method;
 use whelk_config::server::{
-    AllowTcpForwarding, AuthenticationMethods, MaxStartups, ServerMatchContext,
+    AllowTcpForwarding, AuthenticationMethods, IgnoreRhosts, MaxStartups, PermitRootLogin,
+    ServerMatchContext,
 };
 use whelk_config::{AlgorithmList, ServerConfig as FileConfig};
 
@@ -57,6 +58,19 @@ pub(crate) struct Settings {
     pub(crate) password_auth: bool,
     /// `KbdInteractiveAuthentication` (needs a passwd file to be useful).
     pub(crate) kbd_interactive_auth: bool,
+    /// `HostbasedAuthentication` (default no).
+    pub(crate) hostbased_auth: bool,
+    /// `HostbasedUsesNameFromPacketOnly` (default no).
+    pub(crate) hostbased_name_from_packet_only: bool,
+    /// `IgnoreRhosts` (default yes).
+    pub(crate) ignore_rhosts: IgnoreRhosts,
+    /// `IgnoreUserKnownHosts` (default no).
+    pub(crate) ignore_user_known_hosts: bool,
+    /// `StrictModes` (default yes): refuse the user's hostbased files (`~/.shosts`,
+    /// `~/.rhosts`, `~/.ssh/known_hosts`) and home when others may write them.
+    pub(crate) strict_modes: bool,
+    /// `PermitRootLogin yes` (as root, sshd reads `~/.shosts` / `~/.rhosts` only then).
+    pub(crate) permit_root_login_yes: bool,
     /// `AuthenticationMethods` chains (empty: any one method).
     pub(crate) auth_chains: Vec<Vec<Method>>,
     /// `MaxAuthTries`.
@@ -368,6 +382,14 @@ impl Settings {
             pubkey_auth: cfg.pubkey_authentication.unwrap_or(true),
             password_auth: cfg.password_authentication.unwrap_or(true),
             kbd_interactive_auth: cfg.kbd_interactive_authentication.unwrap_or(true),
+            hostbased_auth: cfg.hostbased_authentication.unwrap_or(false),
+            hostbased_name_from_packet_only: cfg
+                .hostbased_uses_name_from_packet_only
+                .unwrap_or(false),
+            ignore_rhosts: cfg.ignore_rhosts.unwrap_or(IgnoreRhosts::Yes),
+            ignore_user_known_hosts: cfg.ignore_user_known_hosts.unwrap_or(false),
+            strict_modes: cfg.strict_modes.unwrap_or(true),
+            permit_root_login_yes: cfg.permit_root_login == Some(PermitRootLogin::Yes),
             auth_chains: method_chains(cfg.authentication_methods.as_ref())?,
             max_auth_tries: cfg.max_auth_tries,
             login_grace_time: cfg.login_grace_time,
@@ -551,6 +573,19 @@ mod tests {
             [PathBuf::from("/home/alice/.ssh/authorized_keys")]
         );
         assert!(s.pubkey_auth && s.password_auth && s.permit_tty);
+        assert!(!s.hostbased_auth && !s.hostbased_name_from_packet_only);
+        assert!(s.strict_modes && !s.ignore_user_known_hosts && !s.permit_root_login_yes);
+        assert_eq!(s.ignore_rhosts, IgnoreRhosts::Yes);
+        let h = resolve(
+            &[
+                "HostbasedAuthentication yes",
+                "IgnoreRhosts shosts-only",
+                "PermitRootLogin yes",
+            ],
+            None,
+        );
+        assert!(h.hostbased_auth && h.permit_root_login_yes);
+        assert_eq!(h.ignore_rhosts, IgnoreRhosts::ShostsOnly);
         assert!(s.accepts_env("LANG") && s.accepts_env("LC_ALL") && !s.accepts_env("PATH"));
         assert_eq!(s.max_sessions, 10);
         assert!(s.permit_open.is_none() && !s.permit_user_environment && !s.gateway_ports);
