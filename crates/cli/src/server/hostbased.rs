@@ -523,4 +523,98 @@ mod tests {
         e.policy.ignore_user_known_hosts = true;
         assert!(check(&e, "a.example", &good, 1000).is_err());
     }
+
+    /// The handler's whole decision: method on, user, claimed name against the peer, files.
+    #[test]
+    fn handler_decision() {
+        use super::super::handler::{HostBasedClaim, State};
+        use super::super::options::{Settings, Sources};
+        use super::super::process::Account;
+        use whelk::Decision;
+
+        let e = env();
+        let key = PrivateKey::ed25519_from_seed(&[1; 32]).public_key().clone();
+        write(&e.files.home.join(".shosts"), "localhost alice\n", 0o600);
+        write(
+            &e.files.home.join(".ssh/known_hosts"),
+            &format!("localhost {}\n", key.to_openssh("")),
+            0o600,
+        );
+        let state = |opts: &[&str]| {
+            let sources = Sources {
+                options: opts.iter().map(|s| (*s).to_owned()).collect(),
+                user: "alice".into(),
+                home: e.files.home.clone(),
+                ..Sources::default()
+            };
+            let settings = Settings::resolve(&sources, None).unwrap();
+            let account = Account {
+                name: "alice".into(),
+                home: e.files.home.clone(),
+                shell: "/bin/sh".into(),
+            };
+            (
+                State::new(settings.clone(), sources, account, None),
+                settings,
+            )
+        };
+        let claim = |user: &str, host: &str| HostBasedClaim {
+            user: user.into(),
+            key: KeyOrCert::Key(key.clone()),
+            client_host: host.into(),
+            client_user: "alice".into(),
+        };
+        let accepted = |d: Decision| matches!(d, Decision::Accept(_));
+        let on = [
+            "HostbasedAuthentication yes",
+            "IgnoreRhosts shosts-only",
+            "PermitRootLogin yes",
+        ];
+        let local = Some(SocketAddr::from(([127, 0, 0, 1], 40000)));
+        let remote = Some(SocketAddr::from(([192, 0, 2, 1], 40000)));
+        let (st, s) = state(&on);
+        assert!(accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "localhost."),
+            local
+        )));
+        // The claimed name does not resolve to the peer: sshd's "userauth_hostbased mismatch".
+        assert!(!accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "localhost."),
+            remote
+        )));
+        assert!(!accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "localhost."),
+            None
+        )));
+        // Only the account's own name.
+        assert!(!accepted(st.hostbased_decision(
+            &s,
+            &claim("bob", "localhost."),
+            local
+        )));
+        // The name from the packet alone.
+        let mut packet = on.to_vec();
+        packet.push("HostbasedUsesNameFromPacketOnly yes");
+        let (st, s) = state(&packet);
+        assert!(accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "localhost."),
+            remote
+        )));
+        assert!(!accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "otherhost"),
+            remote
+        )));
+        // Off by default.
+        let (st, s) = state(&on[1..]);
+        assert!(!accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "localhost."),
+            local
+        )));
+    }
 }
