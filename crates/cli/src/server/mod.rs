@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Modules: [`options`] (flags, `-f sshd_config`, `-o`, `Match` blocks per connection),
-//! [`hostkey`], [`passwd`] (`--passwd-file`), [`process`] (starting commands and shells,
+//! [`hostkey`], [`passwd`] (`--passwd-file`), [`hostbased`] (`HostbasedAuthentication`:
+//! equivalence files and known_hosts, as sshd), [`process`] (starting commands and shells,
 //! signals, exit), [`pty`] (pseudo-terminals), [`session`] (environment, PTY or pipes, agent
 //! socket, the built-in SFTP server) and [`handler`] (the whelk-tokio handler:
 //! authentication, per-connection restrictions, forwarding decisions, logging).
@@ -31,8 +32,15 @@
 //!   certificate extensions) and from the configuration evaluated for the connection.
 //! - **Not supported** (refused or ignored with a warning): `HostCertificate` (the transport
 //!   does not present host certificates yet), `X11UseLocalhost no` (X11 displays listen on
-//!   loopback only), hostbased and GSSAPI authentication, `ChrootDirectory`, `Match Host`
-//!   (no DNS).
+//!   loopback only), GSSAPI authentication, `ChrootDirectory`, `Match Host` (no DNS),
+//!   `@netgroup` entries in `hosts.equiv`/`~/.shosts`, `HostbasedAcceptedAlgorithms` (the
+//!   library's signature algorithms apply).
+//! - **Hostbased authentication** (`HostbasedAuthentication yes`, default no) follows sshd:
+//!   `/etc/hosts.equiv`, `/etc/ssh/shosts.equiv`, `~/.shosts`/`~/.rhosts` per `IgnoreRhosts`,
+//!   `StrictModes`, the host key in `/etc/ssh/ssh_known_hosts` or `~/.ssh/known_hosts`. One
+//!   difference: with `HostbasedUsesNameFromPacketOnly no` sshd trusts the reverse DNS name of
+//!   the peer; whelk takes the name the client sends and requires it to resolve to the peer's
+//!   address (see [`hostbased`]).
 //! - **X11 forwarding** (`X11Forwarding yes`, `X11DisplayOffset`, `XAuthLocation`): the
 //!   session gets `DISPLAY=localhost:N.S`, and before its command runs, `xauth -q -` adds
 //!   the client's cookie for `unix:N.S` (to `$XAUTHORITY` of the session's environment,
