@@ -28,8 +28,11 @@ use whelk_test::openssh::{self, Ssh, find};
 
 const KEYSIGN: &str = "/usr/lib/openssh/ssh-keysign";
 
-/// The options of a server that accepts hostbased with `~/.shosts`.
+/// The options of a server that accepts hostbased with `~/.shosts` (and does not hold a
+/// test's refused attempts against 127.0.0.1).
 const HOSTBASED: &[&str] = &[
+    "-o",
+    "PerSourcePenalties=no",
     "-o",
     "HostbasedAuthentication=yes",
     "-o",
@@ -74,12 +77,17 @@ impl ClientHost {
 
     /// `ssh` (hostbased only) running `echo hostbased` on `server`, with this `/etc/ssh`.
     fn ssh(&self, server: &Server) -> openssh::Output {
+        self.ssh_with(server, "ssh-ed25519")
+    }
+
+    /// [`ClientHost::ssh`] offering the host key `algorithms`.
+    fn ssh_with(&self, server: &Server, algorithms: &str) -> openssh::Output {
         let ssh = Ssh::new(server.addr)
             .user(me())
             .option("PreferredAuthentications", "hostbased")
             .option("HostbasedAuthentication", "yes")
             .option("EnableSSHKeysign", "yes")
-            .option("HostbasedAcceptedAlgorithms", "ssh-ed25519")
+            .option("HostbasedAcceptedAlgorithms", algorithms)
             .remote_command("echo hostbased");
         let inner = ssh.command().unwrap();
         let mut cmd = Command::new(find("unshare").unwrap());
@@ -271,4 +279,50 @@ fn hostbased_is_off_by_default() {
         "{}",
         server.log()
     );
+}
+
+#[test]
+fn host_certificate_from_a_cert_authority() {
+    let client = ClientHost::new();
+    let f = trusting(&client);
+    let ca = f.path("host_ca");
+    common::keygen(&ca, "ed25519");
+    let key = client.etc.join("ssh_host_ed25519_key.pub");
+    let sign = |principal: &str| {
+        let out = common::ssh_keygen(&[
+            "-q",
+            "-s",
+            common::s(&ca),
+            "-h",
+            "-I",
+            "client-host",
+            "-n",
+            principal,
+            common::s(&key),
+        ]);
+        assert!(out.status.success(), "{}", common::err_text(&out.stderr));
+    };
+    sign("localhost");
+    // Only the CA is trusted, not the plain key.
+    write(
+        &f.home().join(".ssh/known_hosts"),
+        &format!("@cert-authority localhost {}\n", common::public_line(&ca)),
+        0o644,
+    );
+    let server = f.start(HOSTBASED);
+    let certs = "ssh-ed25519-cert-v01@openssh.com,ssh-ed25519";
+    let out = client.ssh_with(&server, certs);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        out.stderr_str(),
+        server.log()
+    );
+    assert_eq!(out.stdout_str(), "hostbased\n");
+    server.assert_logged("accepted hostbased");
+    server.assert_logged("certificate ssh-ed25519 ID \"client-host\"");
+    // A certificate for another name is refused (and the plain key is unknown).
+    sign("elsewhere");
+    common::assert_denied(&client.ssh_with(&server, certs));
+    server.assert_logged("host certificate for localhost:");
 }

@@ -227,8 +227,13 @@ pub(crate) fn rhosts_allowed(
     Err(why)
 }
 
-/// What the known_hosts files say about `key` for `host`.
-fn status_in(paths: &[PathBuf], host: &str, key: &KeyOrCert, now: u64) -> HostKeyStatus {
+/// What the known_hosts files say about `key` for `host` (`Err`: an invalid certificate).
+fn status_in(
+    paths: &[PathBuf],
+    host: &str,
+    key: &KeyOrCert,
+    now: u64,
+) -> Result<HostKeyStatus, String> {
     let mut text = String::new();
     for p in paths {
         if let Ok(t) = std::fs::read_to_string(p) {
@@ -238,7 +243,7 @@ fn status_in(paths: &[PathBuf], host: &str, key: &KeyOrCert, now: u64) -> HostKe
     }
     let known = KnownHosts::parse(&text);
     let keys = known.lookup(host, 22);
-    match key {
+    Ok(match key {
         KeyOrCert::Key(k) => keys.check(k),
         KeyOrCert::Certificate(c) => {
             let principal = (!c.principals().is_empty()).then_some(host);
@@ -247,8 +252,7 @@ fn status_in(paths: &[PathBuf], host: &str, key: &KeyOrCert, now: u64) -> HostKe
             } else if let Err(e) =
                 c.validate(now, CertType::Host, principal, &VerifyPolicy::default())
             {
-                debug!("hostbased: host certificate for {host}: {e}");
-                HostKeyStatus::Changed
+                return Err(format!("host certificate for {host}: {e}"));
             } else if keys.is_trusted_ca(c.signature_key()) {
                 HostKeyStatus::Trusted
             } else if keys.revoked.iter().any(|e| e.key == *c.signature_key()) {
@@ -257,7 +261,7 @@ fn status_in(paths: &[PathBuf], host: &str, key: &KeyOrCert, now: u64) -> HostKe
                 HostKeyStatus::Unknown
             }
         }
-    }
+    })
 }
 
 /// Whether `key` is a known host key of `host` (sshd's `check_key_in_hostfiles`, the
@@ -289,12 +293,12 @@ pub(crate) fn host_key_known(
     let first: Vec<PathBuf> = std::iter::once(sys1.clone())
         .chain(user_file("known_hosts"))
         .collect();
-    let mut status = status_in(&first, host, key, now);
+    let mut status = status_in(&first, host, key, now)?;
     if status == HostKeyStatus::Unknown {
         let second: Vec<PathBuf> = std::iter::once(sys2.clone())
             .chain(user_file("known_hosts2"))
             .collect();
-        status = status_in(&second, host, key, now);
+        status = status_in(&second, host, key, now)?;
     }
     match status {
         HostKeyStatus::Trusted => Ok(()),
@@ -516,7 +520,11 @@ mod tests {
         };
         let good = cert("a.example", CertType::Host);
         assert!(check(&e, "a.example", &good, 1000).is_ok());
-        assert!(check(&e, "a.example", &good, 3000).is_err());
+        assert!(
+            check(&e, "a.example", &good, 3000)
+                .unwrap_err()
+                .contains("certificate")
+        );
         assert!(check(&e, "b.example", &cert("a.example", CertType::Host), 1000).is_err());
         assert!(check(&e, "a.example", &cert("a.example", CertType::User), 1000).is_err());
         assert!(check(&e, "a.other", &cert("a.other", CertType::Host), 1000).is_err());
