@@ -326,3 +326,17 @@ fn host_certificate_from_a_cert_authority() {
     common::assert_denied(&client.ssh_with(&server, certs));
     server.assert_logged("host certificate for localhost:");
 }
+
+#[test]
+fn accepted_algorithms_are_enforced() {
+    let client = ClientHost::new();
+    let f = trusting(&client);
+    let args: Vec<&str> = HOSTBASED
+        .iter()
+        .copied()
+        .chain(["-o", "HostbasedAcceptedAlgorithms=ecdsa-sha2-nistp256"])
+        .collect();
+    let server = f.start(&args);
+    common::assert_denied(&client.ssh(&server));
+    server.assert_logged("ssh-ed25519 is not in HostbasedAcceptedAlgorithms");
+}

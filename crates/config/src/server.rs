@@ -190,6 +190,8 @@ pub struct ServerConfig {
     pub host_keys: Vec<String>,
     /// `HostKeyAlgorithms`.
     pub host_key_algorithms: Option<AlgorithmList>,
+    /// `HostbasedAcceptedAlgorithms` (alias `HostbasedAcceptedKeyTypes`).
+    pub hostbased_accepted_algorithms: Option<AlgorithmList>,
     /// `HostbasedAuthentication`.
     pub hostbased_authentication: Option<bool>,
     /// `HostbasedUsesNameFromPacketOnly`.
@@ -314,6 +316,7 @@ impl ServerConfig {
             client_alive_interval,
             force_command,
             host_key_algorithms,
+            hostbased_accepted_algorithms,
             hostbased_authentication,
             hostbased_uses_name_from_packet_only,
             ignore_rhosts,
@@ -532,6 +535,8 @@ fn match_allowed(keyword: &str) -> Option<bool> {
         | "clientaliveinterval"
         | "denyusers"
         | "forcecommand"
+        | "hostbasedacceptedalgorithms"
+        | "hostbasedacceptedkeytypes"
         | "hostbasedauthentication"
         | "hostbasedusesnamefrompacketonly"
         | "ignorerhosts"
@@ -658,6 +663,11 @@ fn option(d: &Directive<'_>, c: &mut ServerConfig, active: bool) -> Result<(), E
             }
         }
         "hostkeyalgorithms" => first(&mut c.host_key_algorithms, active, values::algorithms(d)?),
+        "hostbasedacceptedalgorithms" | "hostbasedacceptedkeytypes" => first(
+            &mut c.hostbased_accepted_algorithms,
+            active,
+            values::algorithms(d)?,
+        ),
         "hostbasedauthentication" => first(&mut c.hostbased_authentication, active, flag()?),
         "hostbasedusesnamefrompacketonly" => {
             first(&mut c.hostbased_uses_name_from_packet_only, active, flag()?)

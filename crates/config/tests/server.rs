@@ -548,6 +548,18 @@ fn hostbased_options() {
         parse("IgnoreRhosts no").ignore_rhosts,
         Some(IgnoreRhosts::No)
     );
+    assert_eq!(
+        parse("HostbasedAcceptedKeyTypes -ssh-rsa*").hostbased_accepted_algorithms,
+        Some(AlgorithmList::Remove(strings(&["ssh-rsa*"])))
+    );
+    assert_eq!(
+        parse_conn(
+            "Match User alice\n  HostbasedAcceptedAlgorithms ssh-ed25519\n",
+            &conn()
+        )
+        .hostbased_accepted_algorithms,
+        Some(AlgorithmList::Replace(strings(&["ssh-ed25519"])))
+    );
     assert!(matches!(
         err("IgnoreRhosts maybe").kind,
         ErrorKind::BadValue { .. }

@@ -244,14 +244,15 @@ impl State {
             ),
             RequestKind::HostBased {
                 key,
+                algorithm,
                 client_host,
                 client_user,
-                ..
             } => self.hostbased_decision(
                 settings,
                 &HostBasedClaim {
                     user: req.user.clone(),
                     key: key.clone(),
+                    algorithm: *algorithm,
                     client_host: client_host.clone(),
                     client_user: client_user.clone(),
                 },
@@ -273,6 +274,7 @@ impl State {
         let HostBasedClaim {
             user,
             key,
+            algorithm,
             client_host,
             client_user,
         } = claim;
@@ -285,6 +287,13 @@ impl State {
             }
             if *user != self.account.name || !settings.user_allowed(user) {
                 return Err("user not allowed".to_owned());
+            }
+            let alg_name = match key {
+                KeyOrCert::Key(_) => algorithm.name(),
+                KeyOrCert::Certificate(_) => algorithm.cert_name(),
+            };
+            if !settings.hostbased_algorithms.iter().any(|a| a == alg_name) {
+                return Err(format!("{alg_name} is not in HostbasedAcceptedAlgorithms"));
             }
             let policy = hostbased::Policy {
                 ignore_rhosts: settings.ignore_rhosts,
@@ -383,6 +392,8 @@ pub(crate) struct HostBasedClaim {
     pub(crate) user: String,
     /// The client host's key or certificate.
     pub(crate) key: KeyOrCert,
+    /// The signature algorithm.
+    pub(crate) algorithm: whelk_keys::SigAlg,
     /// The client host name as sent.
     pub(crate) client_host: String,
     /// The user on the client host.
@@ -576,9 +587,9 @@ impl whelk_tokio::Handler for ServerHandler {
         let settings = self.settings(conn);
         let decision = if let RequestKind::HostBased {
             key,
+            algorithm,
             client_host,
             client_user,
-            ..
         } = &request.kind
         {
             // Name resolution and file reads block: off the async threads.
@@ -586,6 +597,7 @@ impl whelk_tokio::Handler for ServerHandler {
             let claim = HostBasedClaim {
                 user: request.user.clone(),
                 key: key.clone(),
+                algorithm: *algorithm,
                 client_host: client_host.clone(),
                 client_user: client_user.clone(),
             };

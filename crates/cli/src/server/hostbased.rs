@@ -21,6 +21,9 @@
 //!    `known_hosts2` files when neither says anything about the host, and not be `@revoked`.
 //!    A host certificate must be valid now, for that name (when it lists principals), and
 //!    signed by an `@cert-authority` for the host.
+//!
+//! Before all this, the signature algorithm (for a certificate its `*-cert-v01@openssh.com`
+//! name) must be in `HostbasedAcceptedAlgorithms` (checked by the handler).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::MetadataExt;
@@ -569,6 +572,7 @@ mod tests {
         let claim = |user: &str, host: &str| HostBasedClaim {
             user: user.into(),
             key: KeyOrCert::Key(key.clone()),
+            algorithm: SigAlg::Ed25519,
             client_host: host.into(),
             client_user: "alice".into(),
         };
@@ -616,6 +620,15 @@ mod tests {
             &s,
             &claim("alice", "otherhost"),
             remote
+        )));
+        // HostbasedAcceptedAlgorithms.
+        let mut ecdsa = on.to_vec();
+        ecdsa.push("HostbasedAcceptedAlgorithms ecdsa-sha2-nistp256");
+        let (st, s) = state(&ecdsa);
+        assert!(!accepted(st.hostbased_decision(
+            &s,
+            &claim("alice", "localhost."),
+            local
         )));
         // Off by default.
         let (st, s) = state(&on[1..]);

@@ -33,14 +33,13 @@
 //! - **Not supported** (refused or ignored with a warning): `HostCertificate` (the transport
 //!   does not present host certificates yet), `X11UseLocalhost no` (X11 displays listen on
 //!   loopback only), GSSAPI authentication, `ChrootDirectory`, `Match Host` (no DNS),
-//!   `@netgroup` entries in `hosts.equiv`/`~/.shosts`, `HostbasedAcceptedAlgorithms` (the
-//!   library's signature algorithms apply).
+//!   `@netgroup` entries in `hosts.equiv`/`~/.shosts`.
 //! - **Hostbased authentication** (`HostbasedAuthentication yes`, default no) follows sshd:
 //!   `/etc/hosts.equiv`, `/etc/ssh/shosts.equiv`, `~/.shosts`/`~/.rhosts` per `IgnoreRhosts`,
-//!   `StrictModes`, the host key in `/etc/ssh/ssh_known_hosts` or `~/.ssh/known_hosts`. One
-//!   difference: with `HostbasedUsesNameFromPacketOnly no` sshd trusts the reverse DNS name of
-//!   the peer; whelk takes the name the client sends and requires it to resolve to the peer's
-//!   address (see [`hostbased`]).
+//!   `StrictModes`, the host key in `/etc/ssh/ssh_known_hosts` or `~/.ssh/known_hosts`,
+//!   `HostbasedAcceptedAlgorithms`. One difference: with `HostbasedUsesNameFromPacketOnly no`
+//!   sshd trusts the reverse DNS name of the peer; whelk takes the name the client sends and
+//!   requires it to resolve to the peer's address (see [`hostbased`]).
 //! - **X11 forwarding** (`X11Forwarding yes`, `X11DisplayOffset`, `XAuthLocation`): the
 //!   session gets `DISPLAY=localhost:N.S`, and before its command runs, `xauth -q -` adds
 //!   the client's cookie for `unix:N.S` (to `$XAUTHORITY` of the session's environment,

@@ -36,6 +36,46 @@ pub(crate) const DEFAULT_XAUTH: &str = "/usr/bin/xauth";
 pub(crate) const DEFAULT_X11_DISPLAY_OFFSET: u32 = 10;
 /// `MaxSessions` default, as sshd.
 pub(crate) const DEFAULT_MAX_SESSIONS: u32 = 10;
+/// `HostbasedAcceptedAlgorithms` default (OpenSSH 9's `KEX_DEFAULT_PK_ALG`).
+pub(crate) const DEFAULT_HOSTBASED_ALGORITHMS: &[&str] = &[
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+/// What `HostbasedAcceptedAlgorithms` may name: the defaults and SHA-1 RSA.
+const SUPPORTED_HOSTBASED_ALGORITHMS: &[&str] = &[
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+];
 
 /// Everything the server needs to know, resolved.
 #[derive(Debug, Clone)]
@@ -60,6 +100,9 @@ pub(crate) struct Settings {
     pub(crate) kbd_interactive_auth: bool,
     /// `HostbasedAuthentication` (default no).
     pub(crate) hostbased_auth: bool,
+    /// `HostbasedAcceptedAlgorithms`, resolved (a certificate counts by its `*-cert-v01`
+    /// name).
+    pub(crate) hostbased_algorithms: Vec<String>,
     /// `HostbasedUsesNameFromPacketOnly` (default no).
     pub(crate) hostbased_name_from_packet_only: bool,
     /// `IgnoreRhosts` (default yes).
@@ -383,6 +426,15 @@ impl Settings {
             password_auth: cfg.password_authentication.unwrap_or(true),
             kbd_interactive_auth: cfg.kbd_interactive_authentication.unwrap_or(true),
             hostbased_auth: cfg.hostbased_authentication.unwrap_or(false),
+            hostbased_algorithms: match &cfg.hostbased_accepted_algorithms {
+                None => DEFAULT_HOSTBASED_ALGORITHMS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                Some(list) => list
+                    .resolve(DEFAULT_HOSTBASED_ALGORITHMS, SUPPORTED_HOSTBASED_ALGORITHMS)
+                    .map_err(|e| format!("HostbasedAcceptedAlgorithms: {e}"))?,
+            },
             hostbased_name_from_packet_only: cfg
                 .hostbased_uses_name_from_packet_only
                 .unwrap_or(false),
@@ -585,6 +637,17 @@ mod tests {
             None,
         );
         assert!(h.hostbased_auth && h.permit_root_login_yes);
+        assert_eq!(s.hostbased_algorithms.len(), 16);
+        let a = resolve(
+            &["HostbasedAcceptedAlgorithms -*-cert-v01@openssh.com"],
+            None,
+        );
+        assert_eq!(a.hostbased_algorithms.len(), 8);
+        let a = resolve(&["HostbasedAcceptedAlgorithms ssh-rsa,ssh-ed25519"], None);
+        assert_eq!(a.hostbased_algorithms, ["ssh-rsa", "ssh-ed25519"]);
+        assert!(
+            Settings::resolve(&sources(&["HostbasedAcceptedAlgorithms nope"], None), None).is_err()
+        );
         assert_eq!(h.ignore_rhosts, IgnoreRhosts::ShostsOnly);
         assert!(s.accepts_env("LANG") && s.accepts_env("LC_ALL") && !s.accepts_env("PATH"));
         assert_eq!(s.max_sessions, 10);
