@@ -16,77 +16,18 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
-use common::{Fixture, READY, Server, run_with_input};
-use whelk_test::openssh::{self, ChildGuard};
+use common::{Fixture, Server, run_with_input};
+use whelk_test::openssh;
+use whelk_test::x11::Xvfb;
 
 fn tool(name: &str) -> PathBuf {
     openssh::find(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// An Xvfb on a free display of its own choosing, accepting only its cookie; killed on
-/// drop.
-struct Xvfb {
-    _guard: ChildGuard,
-    display: u32,
-    /// The client's Xauthority file, holding the cookie for `:display`.
-    client_auth: PathBuf,
-}
-
-impl Xvfb {
-    fn start(dir: &Path) -> Self {
-        let mut b = [0u8; 16];
-        getrandom::fill(&mut b).unwrap();
-        let cookie: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        // The X server loads every cookie of its -auth file, whatever the display name.
-        let server_auth = dir.join("xvfb.auth");
-        xauth(&server_auth, &["add", ":0", ".", &cookie]);
-        let guard = ChildGuard::spawn(
-            Command::new(tool("Xvfb"))
-                .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-auth"])
-                .arg(&server_auth),
-        )
-        .unwrap();
-        let start = Instant::now();
-        let display = loop {
-            let out = String::from_utf8_lossy(&guard.stdout()).into_owned();
-            if let Some(line) = out.strip_suffix('\n') {
-                break line.trim().parse::<u32>().expect("Xvfb's display number");
-            }
-            assert!(
-                start.elapsed() < READY,
-                "Xvfb did not start: {}",
-                guard.stderr_str()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
-        let client_auth = dir.join("client.Xauthority");
-        xauth(&client_auth, &["add", &format!(":{display}"), ".", &cookie]);
-        Self {
-            _guard: guard,
-            display,
-            client_auth,
-        }
-    }
-}
-
 /// `xauth -q -f file args...`, which must succeed; returns its stdout.
 fn xauth(file: &Path, args: &[&str]) -> String {
-    // An empty file: xauth would warn that it creates one.
-    if !file.exists() {
-        std::fs::write(file, b"").unwrap();
-    }
-    let out = Command::new(tool("xauth"))
-        .arg("-q")
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "xauth {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    whelk_test::x11::xauth(file, args).unwrap()
 }
 
 /// `ssh -Y` to `server` running `command`, with DISPLAY and XAUTHORITY of `xvfb` (or of
@@ -109,8 +50,8 @@ fn ssh_y(
     let mut cmd = ssh.remote_command(command).command().unwrap();
     match xvfb {
         Some(x) => cmd
-            .env("DISPLAY", format!(":{}", x.display))
-            .env("XAUTHORITY", &x.client_auth),
+            .env("DISPLAY", x.display())
+            .env("XAUTHORITY", x.client_auth()),
         None => cmd
             .env("DISPLAY", ":99")
             .env("XAUTHORITY", f.path("none.Xauthority")),
@@ -122,7 +63,7 @@ fn ssh_y(
 fn x11_forwarding_runs_xdpyinfo_through_ssh_y() {
     let f = Fixture::new();
     let server = f.start(&["-o", "X11Forwarding=yes"]);
-    let xvfb = Xvfb::start(f.dir.path());
+    let xvfb = Xvfb::start().unwrap();
     let (code, out, err) = ssh_y(
         &f,
         &server,
@@ -159,7 +100,7 @@ fn x11_cookie_goes_to_the_sessions_xauthority_and_display_offset_applies() {
         "-o",
         "AcceptEnv=XAUTHORITY",
     ]);
-    let xvfb = Xvfb::start(f.dir.path());
+    let xvfb = Xvfb::start().unwrap();
     let remote = f.path("remote.Xauthority");
     let set = format!("XAUTHORITY={}", remote.display());
     let (code, out, err) = ssh_y(

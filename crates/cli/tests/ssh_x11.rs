@@ -10,82 +10,31 @@
     clippy::indexing_slicing
 )]
 
+use common::{Home, dest, me, run, text};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-use common::{Home, dest, me, run, text};
-use whelk_test::openssh::{ChildGuard, Sshd, find, user_home};
+use whelk_test::openssh::{Sshd, find, user_home};
 
 mod common;
 
-fn random_hex() -> String {
-    let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn xauth_add(file: &Path, display: &str, hex: &str) {
-    let st = Command::new(find("xauth").expect("xauth not installed"))
-        .arg("-q")
-        .arg("-f")
-        .arg(file)
-        .args(["add", display, ".", hex])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "xauth add failed");
-}
-
-/// A running Xvfb that only accepts `cookie`; `client_auth` holds it for `display`.
+/// A running Xvfb ([`whelk_test::x11::Xvfb`]) that only accepts `cookie`; `client_auth`
+/// holds it for `display`.
 struct Xvfb {
-    _guard: ChildGuard,
+    _x: whelk_test::x11::Xvfb,
     display: String,
     cookie: String,
     client_auth: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
-/// Starts `Xvfb -displayfd 1 -nolisten tcp -auth <file>` (it picks a free display).
 fn xvfb() -> Xvfb {
-    let dir = tempfile::tempdir().unwrap();
-    let cookie = random_hex();
-    let server_auth = dir.path().join("server");
-    // The X server loads every entry of its -auth file, whatever the display.
-    xauth_add(&server_auth, ":0", &cookie);
-    let mut cmd = Command::new(find("Xvfb").expect("Xvfb not installed (package xvfb)"));
-    cmd.args(["-displayfd", "1", "-nolisten", "tcp", "-auth"])
-        .arg(&server_auth);
-    let mut guard = ChildGuard::spawn(&mut cmd).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let number: u32 = loop {
-        let out = String::from_utf8_lossy(&guard.stdout()).into_owned();
-        if out.ends_with('\n') {
-            break out.trim().parse().unwrap();
-        }
-        assert!(
-            guard.try_wait().unwrap().is_none(),
-            "Xvfb exited: {}",
-            guard.stderr_str()
-        );
-        assert!(Instant::now() < deadline, "Xvfb did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(Path::new(&format!("/tmp/.X11-unix/X{number}")).exists());
-    let display = format!(":{number}");
-    let client_auth = dir.path().join("client");
-    xauth_add(&client_auth, &display, &cookie);
+    let x = whelk_test::x11::Xvfb::start().unwrap();
     find("xdpyinfo").expect("xdpyinfo not installed (package x11-utils)");
     Xvfb {
-        _guard: guard,
-        display,
-        cookie,
-        client_auth,
-        _dir: dir,
+        display: x.display(),
+        cookie: x.cookie().to_owned(),
+        client_auth: x.client_auth().to_path_buf(),
+        _x: x,
     }
 }
 

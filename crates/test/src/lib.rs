@@ -42,6 +42,7 @@ pub mod hostile;
 pub mod openssh;
 pub mod pair;
 pub mod ssh_audit;
+pub mod x11;
 
 use std::path::PathBuf;
 

@@ -12,13 +12,14 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use whelk::{AuthRequest, AuthorizedKeysPolicy, Decision, PrivateKey};
 use whelk_test::openssh::{Ssh, find};
+use whelk_test::x11::Xvfb;
 use whelk_tokio::{
     ConnectionInfo, Exit, Handler, Server, ServerConfig, ServerSession, X11Request, listen,
 };
@@ -98,65 +99,6 @@ impl Handler for App {
     }
 }
 
-/// An Xvfb on a display it picked itself, accepting only `cookie`; killed on drop.
-struct Xvfb {
-    child: tokio::process::Child,
-    display: u32,
-}
-
-impl Xvfb {
-    async fn start(dir: &Path, cookie: &str) -> Self {
-        // The server loads every cookie of its -auth file, whatever the display name.
-        let server_auth = dir.join("xvfb.auth");
-        xauth(&server_auth, &["add", ":0", ".", cookie]);
-        let mut child = tokio::process::Command::new(find("Xvfb").expect("Xvfb not installed"))
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-auth"])
-            .arg(&server_auth)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let mut rd = BufReader::new(child.stdout.take().unwrap());
-        tokio::time::timeout(GUARD, rd.read_line(&mut line))
-            .await
-            .expect("Xvfb did not start")
-            .unwrap();
-        let display: u32 = line.trim().parse().expect("Xvfb's display number");
-        assert!(Path::new(&format!("/tmp/.X11-unix/X{display}")).exists());
-        Self { child, display }
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn xauth(file: &Path, args: &[&str]) {
-    // An empty file: xauth would warn that it creates one.
-    if !file.exists() {
-        std::fs::write(file, b"").unwrap();
-    }
-    let st = std::process::Command::new(find("xauth").expect("xauth not installed"))
-        .arg("-q")
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(st.success(), "xauth {args:?}");
-}
-
-fn random_cookie() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 struct Fixture {
     dir: tempfile::TempDir,
     key: PathBuf,
@@ -200,7 +142,7 @@ impl Fixture {
             .remote_command(command);
         let mut cmd = tokio::process::Command::from(ssh.command().unwrap());
         let local_auth = self.dir.path().join("local.Xauthority");
-        let display = xvfb.map_or(99, |x| x.display);
+        let display = xvfb.map_or(99, Xvfb::number);
         cmd.env("DISPLAY", format!(":{display}"))
             .env("XAUTHORITY", local_auth)
             .stdin(Stdio::null())
@@ -210,13 +152,9 @@ impl Fixture {
 
     /// A running Xvfb and the client's Xauthority file for it.
     async fn xvfb(&self) -> Xvfb {
-        let cookie = random_cookie();
-        let x = Xvfb::start(self.dir.path(), &cookie).await;
+        let x = Xvfb::start().unwrap();
         let local_auth = self.dir.path().join("local.Xauthority");
-        xauth(
-            &local_auth,
-            &["add", &format!(":{}", x.display), ".", &cookie],
-        );
+        whelk_test::x11::xauth(&local_auth, &["add", &x.display(), ".", x.cookie()]).unwrap();
         x
     }
 }
