@@ -19,23 +19,12 @@
 use tempfile::TempDir;
 use whelk::PrivateKey;
 use whelk_std::{ClientConfig, Error, HostKeyPolicy, connect};
-use whelk_test::openssh::{HostKeyType, Sshd, current_user, find, keygen, user_home};
+use whelk_test::openssh::{HostKeyType, Sshd, current_user, find, keygen};
 
 /// The client host's name as sshd knows it (whelk sends it with a trailing dot).
 const CLIENT_HOST: &str = "client.whelk.test";
 /// The user on the client host.
 const CLIENT_USER: &str = "hb-client";
-
-/// Whether sshd has logged `needle` (it logs from another process, so wait a little).
-fn sshd_logged(sshd: &Sshd, needle: &str) -> bool {
-    (0..100).any(|_| {
-        let found = sshd.stderr_log().contains(needle);
-        if !found {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        found
-    })
-}
 
 /// A client host key (Ed25519, by `ssh-keygen`) and an sshd whose target user's home
 /// trusts it under [`CLIENT_HOST`], for `shosts_user` in `~/.shosts`; the sshd also
@@ -43,36 +32,20 @@ fn sshd_logged(sshd: &Sshd, needle: &str) -> bool {
 fn setup(home: &TempDir, shosts_user: &str, user_key: &PrivateKey) -> (Sshd, PrivateKey) {
     find("sshd").expect("sshd not installed: these interop tests need openssh-server");
     find("unshare").expect("unshare not installed: these tests need util-linux");
-    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "these tests start sshd in a private mount namespace, which needs root"
-    );
     let path = home.path().join("client_host_ed25519");
     keygen(HostKeyType::Ed25519, &path).unwrap();
     let key = PrivateKey::from_openssh(&std::fs::read_to_string(&path).unwrap(), None).unwrap();
-    std::fs::write(
-        home.path().join(".shosts"),
-        format!("{CLIENT_HOST} {shosts_user}\n"),
-    )
-    .unwrap();
-    std::fs::create_dir(home.path().join(".ssh")).unwrap();
-    std::fs::write(
-        home.path().join(".ssh").join("known_hosts"),
-        format!(
-            "{CLIENT_HOST} {}\n",
-            key.public_key().to_openssh("client-host-key")
-        ),
-    )
-    .unwrap();
-    let target = user_home(&current_user().unwrap()).unwrap();
     let sshd = Sshd::builder()
-        .option("HostbasedAuthentication", "yes")
-        .option("HostbasedUsesNameFromPacketOnly", "yes")
-        .option("IgnoreRhosts", "no")
+        .hostbased_home(
+            home.path(),
+            &format!("{CLIENT_HOST} {shosts_user}\n"),
+            &format!(
+                "{CLIENT_HOST} {}\n",
+                key.public_key().to_openssh("client-host-key")
+            ),
+        )
+        .unwrap()
         .authorized_key(user_key.public_key().to_openssh("user-key"))
-        .bind_mount(home.path(), target)
         .start()
         .unwrap();
     (sshd, key)
@@ -96,10 +69,7 @@ fn hostbased_logs_in_before_publickey_is_tried() {
         format!("hostbased-ok\n{user}\n")
     );
     assert!(
-        sshd_logged(
-            &sshd,
-            &format!("Accepted hostbased for {user} from 127.0.0.1")
-        ),
+        sshd.logged(&format!("Accepted hostbased for {user} from 127.0.0.1")),
         "{}",
         sshd.stderr_log()
     );
@@ -136,9 +106,5 @@ fn client_user_missing_from_shosts_fails_authentication() {
         "{r:?}\n{}",
         sshd.stderr_log()
     );
-    assert!(
-        sshd_logged(&sshd, "Failed hostbased for"),
-        "{}",
-        sshd.stderr_log()
-    );
+    assert!(sshd.logged("Failed hostbased for"), "{}", sshd.stderr_log());
 }

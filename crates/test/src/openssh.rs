@@ -549,6 +549,32 @@ impl SshdBuilder {
         self
     }
 
+    /// Hostbased authentication for the current user, who must be root (sshd reads only
+    /// `~/.shosts` and `~/.ssh/known_hosts` for root): `HostbasedAuthentication yes`,
+    /// `HostbasedUsesNameFromPacketOnly yes` (the name in the request, not the reverse DNS
+    /// of 127.0.0.1), `IgnoreRhosts no`, and `home`, where `shosts` is written as `.shosts`
+    /// and `known_hosts` as `.ssh/known_hosts`, mounted over the user's home for sshd
+    /// only ([`SshdBuilder::bind_mount`]).
+    pub fn hostbased_home(self, home: &Path, shosts: &str, known_hosts: &str) -> Result<Self> {
+        let user = current_user()?;
+        if user != "root" {
+            return Err(Error::Unexpected(format!(
+                "hostbased tests log in as root (sshd reads only its own files), not {user}"
+            )));
+        }
+        let ssh_dir = home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).map_err(|e| Error::io("creating ~/.ssh", e))?;
+        std::fs::write(home.join(".shosts"), shosts)
+            .map_err(|e| Error::io("writing .shosts", e))?;
+        std::fs::write(ssh_dir.join("known_hosts"), known_hosts)
+            .map_err(|e| Error::io("writing known_hosts", e))?;
+        Ok(self
+            .option("HostbasedAuthentication", "yes")
+            .option("HostbasedUsesNameFromPacketOnly", "yes")
+            .option("IgnoreRhosts", "no")
+            .bind_mount(home, user_home(&user)?))
+    }
+
     /// How long to wait for the server to accept connections (default 10 s).
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
@@ -924,6 +950,19 @@ impl Sshd {
     #[must_use]
     pub fn stderr_log(&self) -> String {
         String::from_utf8_lossy(&take(&self.log)).into_owned()
+    }
+
+    /// Whether sshd logs `needle` within 2 s (it logs from its session processes, a little
+    /// after the client has seen the result).
+    #[must_use]
+    pub fn logged(&self, needle: &str) -> bool {
+        (0..100).any(|_| {
+            let found = self.stderr_log().contains(needle);
+            if !found {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            found
+        })
     }
 
     /// Whether the process is still running.

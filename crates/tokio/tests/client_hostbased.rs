@@ -22,24 +22,13 @@ use std::path::Path;
 
 use tempfile::TempDir;
 use whelk::PrivateKey;
-use whelk_test::openssh::{HostKeyType, Sshd, SshdBuilder, current_user, find, keygen, user_home};
+use whelk_test::openssh::{HostKeyType, Sshd, SshdBuilder, current_user, find, keygen};
 use whelk_tokio::{ClientConfig, Error, HostKeyPolicy, connect};
 
 /// The client host's name as sshd knows it (whelk sends it with a trailing dot).
 const CLIENT_HOST: &str = "client.whelk.test";
 /// The user on the client host.
 const CLIENT_USER: &str = "hb-client";
-
-/// Whether sshd has logged `needle` (it logs from another process, so wait a little).
-fn sshd_logged(sshd: &Sshd, needle: &str) -> bool {
-    (0..100).any(|_| {
-        let found = sshd.stderr_log().contains(needle);
-        if !found {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        found
-    })
-}
 
 /// A client host key of type `ty`, made by `ssh-keygen` in `dir`.
 fn host_key(dir: &Path, ty: HostKeyType) -> PrivateKey {
@@ -59,22 +48,10 @@ fn hostbased_sshd(
 ) -> Sshd {
     find("sshd").expect("sshd not installed: these interop tests need openssh-server");
     find("unshare").expect("unshare not installed: these tests need util-linux");
-    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&uid.stdout).trim(),
-        "0",
-        "these tests start sshd in a private mount namespace, which needs root"
-    );
-    std::fs::write(home.path().join(".shosts"), shosts).unwrap();
-    std::fs::create_dir(home.path().join(".ssh")).unwrap();
-    std::fs::write(home.path().join(".ssh").join("known_hosts"), known_hosts).unwrap();
-    let target = user_home(&current_user().unwrap()).unwrap();
     configure(
         Sshd::builder()
-            .option("HostbasedAuthentication", "yes")
-            .option("HostbasedUsesNameFromPacketOnly", "yes")
-            .option("IgnoreRhosts", "no")
-            .bind_mount(home.path(), target),
+            .hostbased_home(home.path(), shosts, known_hosts)
+            .unwrap(),
     )
     .start()
     .unwrap()
@@ -117,10 +94,7 @@ async fn ed25519_host_key_logs_in_and_runs_a_command() {
         format!("hostbased-ok\n{user}\n")
     );
     assert!(
-        sshd_logged(
-            &sshd,
-            &format!("Accepted hostbased for {user} from 127.0.0.1")
-        ),
+        sshd.logged(&format!("Accepted hostbased for {user} from 127.0.0.1")),
         "{}",
         sshd.stderr_log()
     );
@@ -156,10 +130,7 @@ async fn rsa_host_key_signs_with_rsa_sha2_512() {
     let out = c.run("echo rsa-ok").await.unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "rsa-ok\n");
     assert!(
-        sshd_logged(
-            &sshd,
-            &format!("Accepted hostbased for {user} from 127.0.0.1")
-        ),
+        sshd.logged(&format!("Accepted hostbased for {user} from 127.0.0.1")),
         "{}",
         sshd.stderr_log()
     );
@@ -183,11 +154,7 @@ async fn assert_refused(sshd: &Sshd, key: PrivateKey, client_user: &str) {
         "{why}\n{}",
         sshd.stderr_log()
     );
-    assert!(
-        sshd_logged(sshd, "Failed hostbased for"),
-        "{}",
-        sshd.stderr_log()
-    );
+    assert!(sshd.logged("Failed hostbased for"), "{}", sshd.stderr_log());
     assert!(!sshd.stderr_log().contains("Accepted "));
 }
 
@@ -256,7 +223,7 @@ async fn hostbased_is_tried_before_publickey() {
     let out = c.run("echo first").await.unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "first\n");
     assert!(
-        sshd_logged(&sshd, &format!("Accepted hostbased for {user}")),
+        sshd.logged(&format!("Accepted hostbased for {user}")),
         "{}",
         sshd.stderr_log()
     );
